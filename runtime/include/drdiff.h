@@ -1,0 +1,212 @@
+/* drdiff: a portable Vulkan runtime for DrDiff diffusion language models.
+ *
+ * The one public header. Conventions:
+ *   - every object is an opaque handle made by drd_x_create(desc, &out) and released by
+ *     drd_x_destroy(x); drd_x_destroy(NULL) is a no-op;
+ *   - a zeroed desc struct means "all defaults";
+ *   - every call that can fail returns a drd_status; drd_status_string() names it and
+ *     drd_last_error() gives the detailed message of the last failure on this thread;
+ *   - the library never exits or aborts the process on a condition that can happen at run time.
+ *
+ * Thread safety: a drd_context may be used from one thread at a time, except
+ * drd_cancel_request(), which any thread may call at any time. A drd_model is immutable after
+ * loading and may be shared by several generations (one at a time per context).
+ */
+#ifndef DRDIFF_H
+#define DRDIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum drd_status {
+  DRD_OK = 0,
+  DRD_ERROR_INVALID_ARGUMENT,   /* a caller passed something impossible */
+  DRD_ERROR_NO_VULKAN,          /* no Vulkan loader (libvulkan.so.1) on this machine */
+  DRD_ERROR_NO_DEVICE,          /* no (matching, capable) Vulkan device */
+  DRD_ERROR_UNSUPPORTED,        /* the device lacks something this operation needs */
+  DRD_ERROR_OUT_OF_HOST_MEMORY,
+  DRD_ERROR_OUT_OF_DEVICE_MEMORY, /* includes "would not fit in the device's budget" */
+  DRD_ERROR_DEVICE_LOST,
+  DRD_ERROR_TIMEOUT,            /* the GPU did not finish in time (hung device) */
+  DRD_ERROR_VULKAN,             /* any other Vulkan failure; the log names the call */
+  DRD_ERROR_IO,                 /* a file could not be opened, read or written */
+  DRD_ERROR_BAD_MODEL,          /* a model file is malformed or inconsistent */
+  DRD_ERROR_CANCELLED,          /* drd_cancel_request() stopped a generation */
+} drd_status;
+
+const char *drd_status_string(drd_status s);
+/* The detailed message of the last failing call on this thread ("" if none). */
+const char *drd_last_error(void);
+
+/* ------------------------------------------------------------------ logging */
+typedef enum drd_log_level {
+  DRD_LOG_ERROR = 0,
+  DRD_LOG_WARN = 1,
+  DRD_LOG_INFO = 2,
+  DRD_LOG_DEBUG = 3,
+} drd_log_level;
+
+typedef void (*drd_log_fn)(drd_log_level level, const char *message, void *user);
+/* Replaces the log sink (NULL restores stderr). Messages above max_level are dropped; the
+ * default level is WARN, or DRDIFF_LOG=error|warn|info|debug. */
+void drd_log_set(drd_log_fn fn, void *user, drd_log_level max_level);
+
+/* ------------------------------------------------------------------ devices */
+#define DRD_MAX_DEVICES 16
+#define DRD_MAX_COOPMAT_SHAPES 32
+
+typedef enum drd_device_type {
+  DRD_DEVICE_OTHER = 0,
+  DRD_DEVICE_INTEGRATED_GPU = 1,
+  DRD_DEVICE_DISCRETE_GPU = 2,
+  DRD_DEVICE_VIRTUAL_GPU = 3,
+  DRD_DEVICE_CPU = 4,
+} drd_device_type;
+
+typedef struct drd_coopmat_shape {
+  uint32_t m, n, k;
+  uint32_t a_type, b_type, c_type, result_type; /* VkComponentTypeKHR values */
+  uint32_t scope;                               /* VkScopeKHR */
+} drd_coopmat_shape;
+
+/* What the engine knows of one device. When weak-device switches are set
+ * (DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_MAX_SHARED_MEMORY,
+ * DRDIFF_MAX_BUFFER_RANGE) the record shows the weakened values the engine will use. */
+typedef struct drd_device_caps {
+  uint32_t index; /* position in Vulkan's enumeration */
+  char name[256];
+  uint32_t vendor_id, device_id;
+  char vendor[32];
+  char driver_name[256];
+  char driver_info[256];
+  uint32_t driver_version;
+  uint32_t api_version;
+  drd_device_type type;
+  uint8_t pipeline_cache_uuid[16];
+
+  uint32_t heap_count;
+  uint64_t heap_size[16];
+  uint64_t heap_budget[16]; /* VK_EXT_memory_budget; equals heap_size without it */
+  uint32_t heap_device_local[16];
+  uint64_t device_local_bytes; /* sum over device-local heaps */
+  int has_memory_budget;
+
+  uint32_t subgroup_size;
+  uint32_t subgroup_ops;        /* VkSubgroupFeatureFlags */
+  uint32_t subgroup_stages;     /* VkShaderStageFlags */
+  uint32_t max_shared_memory;   /* maxComputeSharedMemorySize */
+  uint32_t max_workgroup_invocations;
+  uint32_t max_workgroup_size[3];
+  uint32_t max_workgroup_count[3];
+  uint64_t max_storage_buffer_range;
+  uint64_t min_storage_buffer_offset_alignment;
+  uint32_t max_push_constants_size;
+
+  int shader_float16;     /* arithmetic in f16 */
+  int storage_16bit;      /* 16-bit storage buffer access */
+  int shader_int8;
+  int storage_8bit;
+  int coopmat;            /* VK_KHR_cooperative_matrix usable */
+  uint32_t coopmat_shape_count;
+  drd_coopmat_shape coopmat_shapes[DRD_MAX_COOPMAT_SHAPES];
+  int timestamps;         /* compute-queue timestamps usable */
+  float timestamp_period_ns;
+  int api_ok;             /* Vulkan >= 1.2 with a compute queue: usable by drdiff */
+} drd_device_caps;
+
+/* Lists every Vulkan device (at most DRD_MAX_DEVICES). *count receives the number found,
+ * *chosen the index the default policy (DRDIFF_DEVICE, then discrete > integrated > virtual
+ * > CPU) would pick, or -1 when none is usable. */
+drd_status drd_enumerate_devices(drd_device_caps *caps, uint32_t max_caps, uint32_t *count,
+                                 int *chosen);
+
+/* ------------------------------------------------------------------ context */
+typedef struct drd_context drd_context;
+
+typedef struct drd_context_desc {
+  /* NULL: DRDIFF_DEVICE or the default policy. Otherwise a device index ("1") or a
+   * case-insensitive substring of the device name ("llvmpipe", "H100"). */
+  const char *device;
+  /* 1: enable VK_LAYER_KHRONOS_validation and count its messages; 0: DRDIFF_VALIDATE. */
+  int validation;
+  /* Pipeline-cache file; NULL: $DRDIFF_CACHE_DIR or $XDG_CACHE_HOME/drdiff or
+   * ~/.cache/drdiff. "" disables the on-disk cache. */
+  const char *pipeline_cache_path;
+  /* GPU wait limit in milliseconds before DRD_ERROR_TIMEOUT; 0: DRDIFF_TIMEOUT_MS or 60000. */
+  uint32_t timeout_ms;
+} drd_context_desc;
+
+drd_status drd_context_create(const drd_context_desc *desc, drd_context **out);
+void drd_context_destroy(drd_context *ctx);
+const drd_device_caps *drd_context_caps(const drd_context *ctx);
+/* Number of validation messages seen since the context was made (0 without validation). */
+uint32_t drd_context_validation_messages(const drd_context *ctx);
+/* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
+void drd_profile_report(drd_context *ctx);
+
+/* ------------------------------------------------------------------ models and generation */
+typedef struct drd_model drd_model;
+
+typedef struct drd_model_desc {
+  const char *path; /* GGUF file */
+} drd_model_desc;
+
+drd_status drd_model_create(const drd_model_desc *desc, drd_model **out);
+void drd_model_destroy(drd_model *model);
+
+typedef enum drd_backend {
+  DRD_BACKEND_DEFAULT = 0, /* vulkan where the engine supports it, else cpu */
+  DRD_BACKEND_CPU = 1,
+  DRD_BACKEND_VULKAN = 2,
+} drd_backend;
+
+typedef enum drd_grid {
+  DRD_GRID_DEFAULT = 0, /* time_uniform */
+  DRD_GRID_TIME_UNIFORM = 1,
+  DRD_GRID_LOGSNR_UNIFORM = 2,
+} drd_grid;
+
+/* Generation parameters. Zero / negative means "the model file's default" where noted. */
+typedef struct drd_gen_params {
+  const int32_t *prompt_ids; /* P token ids, or NULL */
+  uint32_t prompt_len;       /* P */
+  const char *prompt_text;   /* used (tokenized) when prompt_ids is NULL */
+  uint32_t new_tokens;       /* G; N = P + G must be >= 1 */
+  uint32_t steps;            /* 0: file default */
+  uint32_t order;            /* 0: 2 */
+  drd_grid grid;
+  uint64_t seed;
+  float sas_gamma;           /* < 0: file default */
+  float sas_temperature;     /* <= 0: file default */
+  float sas_start;           /* < 0: file default */
+  drd_backend backend;
+  /* Called after every denoising step; return non-zero to cancel. May be NULL. */
+  int (*progress)(uint32_t step, uint32_t steps, double elapsed_s, void *user);
+  void *progress_user;
+} drd_gen_params;
+
+/* Fills p with defaults: everything from the model file, order 2, time_uniform grid. */
+void drd_gen_params_default(drd_gen_params *p);
+
+typedef struct drd_gen_result {
+  int32_t *tokens;     /* G generated ids (without the prompt); owned by the result */
+  uint32_t n_tokens;
+  char *text;          /* decoded text (stops at EOS, drops padding); NUL-terminated */
+  double seconds_total;
+  double seconds_per_step;
+  uint64_t device_bytes; /* device memory the generation needed (0 on the CPU backend) */
+} drd_gen_result;
+
+/* ctx may be NULL for the CPU backend. */
+drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_params *params,
+                        drd_gen_result *result);
+void drd_gen_result_free(drd_gen_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DRDIFF_H */

@@ -1,0 +1,33 @@
+/* Element-wise ops (shaders/eltwise_f32.comp), chunked to the device's binding range. */
+#include "ops.h"
+#include "push_constants.h"
+
+drd_status drd_op_eltwise(drd_seq *s, drd_eltwise_op op, const drd_buffer *a, const drd_buffer *b,
+                          const drd_buffer *out, uint64_t n, float alpha) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (op > DRD_ELT_SWIGLU) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "eltwise: unknown op %d", (int)op);
+  bool binary = op == DRD_ELT_ADD || op == DRD_ELT_MUL || op == DRD_ELT_SWIGLU;
+  if (binary && !b) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "eltwise: op %d needs b", (int)op);
+  if (!binary) b = a;
+  if (n == 0) return DRD_OK;
+  if (a->size < n * 4 || b->size < n * 4 || out->size < n * 4)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "eltwise: buffers smaller than %llu floats", (unsigned long long)n);
+  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  uint32_t spec[2] = {wg, (uint32_t)op};
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"eltwise_f32", 3, sizeof(drd_pc_eltwise), 2, spec}, &p));
+  uint64_t chunk = drd_chunk_elems(ctx, 4, 1);
+  for (uint64_t first = 0; first < n; first += chunk) {
+    uint64_t len = n - first < chunk ? n - first : chunk;
+    drd_bind binds[3] = {drd_in_range(a, first * 4, len * 4), drd_in_range(b, first * 4, len * 4),
+                         drd_out_range(out, first * 4, len * 4)};
+    drd_pc_eltwise pc = {.n = (uint32_t)len, .alpha = alpha};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    static const char *names[] = {"add", "mul", "scale", "silu", "swiglu"};
+    DRD_CHECK(drd_seq_dispatch(s, p, binds, 3, &pc, gx, gy, 1, names[op]));
+  }
+cleanup:
+  return status;
+}

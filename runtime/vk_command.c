@@ -1,0 +1,319 @@
+/* Command recording: one-shot transfer command buffers, and drd_seq, a sequence of compute
+ * dispatches recorded once and submitted many times (each denoising step is one). Barriers
+ * are derived from the ranges each dispatch reads and writes, so callers never place them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+drd_status drd_fence_wait(drd_context *ctx, VkFence fence) {
+  VkResult r = vkWaitForFences(ctx->device, 1, &fence, VK_TRUE, ctx->timeout_ns);
+  if (r == VK_SUCCESS) return DRD_OK;
+  ctx->lost = true;
+  if (r == VK_TIMEOUT)
+    return drd_fail(DRD_ERROR_TIMEOUT, "the GPU did not finish within %llu ms; the device is considered hung",
+                    (unsigned long long)(ctx->timeout_ns / 1000000ull));
+  return drd_vk_status(r, "vkWaitForFences", __FILE__, __LINE__);
+}
+
+drd_status drd_oneshot_begin(drd_context *ctx, VkCommandBuffer *cb) {
+  drd_status status = DRD_OK;
+  *cb = VK_NULL_HANDLE;
+  if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
+  VkCommandBufferAllocateInfo ai = {
+      .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+      .commandPool = ctx->command_pool,
+      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+      .commandBufferCount = 1,
+  };
+  VK_CHECK(vkAllocateCommandBuffers(ctx->device, &ai, cb));
+  VkCommandBufferBeginInfo bi = {
+      .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+  };
+  VK_CHECK(vkBeginCommandBuffer(*cb, &bi));
+  return DRD_OK;
+cleanup:
+  if (*cb) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, cb);
+  *cb = VK_NULL_HANDLE;
+  return status;
+}
+
+drd_status drd_oneshot_submit_and_wait(drd_context *ctx, VkCommandBuffer cb) {
+  drd_status status = DRD_OK;
+  VkFence fence = VK_NULL_HANDLE;
+  /* transfers are followed by host reads or by compute work in a later submission */
+  VkMemoryBarrier mb = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+  };
+  vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+  VK_CHECK(vkEndCommandBuffer(cb));
+  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VK_CHECK(vkCreateFence(ctx->device, &fci, NULL, &fence));
+  VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
+  VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, fence));
+  DRD_CHECK(drd_fence_wait(ctx, fence));
+cleanup:
+  /* after a timeout the command buffer may still be in flight: leak it with the context */
+  if (fence) vkDestroyFence(ctx->device, fence, NULL);
+  if (!ctx->lost) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &cb);
+  return status;
+}
+
+/* ------------------------------------------------------------------ recorded sequences */
+typedef struct drd_access {
+  VkBuffer buffer;
+  VkDeviceSize begin, end; /* absolute byte offsets in buffer */
+  bool write;
+} drd_access;
+
+struct drd_seq {
+  drd_context *ctx;
+  VkCommandBuffer cb;
+  VkFence fence;
+  VkDescriptorPool *pools;
+  uint32_t n_pools;
+  uint32_t sets_left; /* in the newest pool */
+  drd_access *pending; /* accesses since the last barrier */
+  uint32_t n_pending, cap_pending;
+  VkQueryPool queries;  /* two timestamps per dispatch when profiling */
+  uint32_t n_queries, cap_queries;
+  char (*op_names)[64];
+  bool ended;
+  bool in_flight; /* submitted and not yet waited for */
+  uint32_t n_dispatches;
+};
+
+#define SETS_PER_POOL 256u
+
+static drd_status add_pool(drd_seq *s) {
+  drd_status status = DRD_OK;
+  VkDescriptorPool *np = realloc(s->pools, (s->n_pools + 1) * sizeof *np);
+  if (!np) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  s->pools = np;
+  VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                               .descriptorCount = SETS_PER_POOL * DRD_MAX_BINDINGS};
+  VkDescriptorPoolCreateInfo ci = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .maxSets = SETS_PER_POOL,
+      .poolSizeCount = 1,
+      .pPoolSizes = &size,
+  };
+  VK_CHECK(vkCreateDescriptorPool(s->ctx->device, &ci, NULL, &s->pools[s->n_pools]));
+  s->n_pools++;
+  s->sets_left = SETS_PER_POOL;
+cleanup:
+  return status;
+}
+
+drd_status drd_seq_begin(drd_context *ctx, drd_seq **out) {
+  drd_status status = DRD_OK;
+  *out = NULL;
+  if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
+  drd_seq *s = calloc(1, sizeof *s);
+  if (!s) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  s->ctx = ctx;
+  VkCommandBufferAllocateInfo ai = {
+      .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+      .commandPool = ctx->command_pool,
+      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+      .commandBufferCount = 1,
+  };
+  VK_CHECK(vkAllocateCommandBuffers(ctx->device, &ai, &s->cb));
+  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VK_CHECK(vkCreateFence(ctx->device, &fci, NULL, &s->fence));
+  /* no ONE_TIME_SUBMIT: the point is to replay it */
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  VK_CHECK(vkBeginCommandBuffer(s->cb, &bi));
+  if (ctx->profile) {
+    s->cap_queries = 512;
+    VkQueryPoolCreateInfo qci = {
+        .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+        .queryType = VK_QUERY_TYPE_TIMESTAMP,
+        .queryCount = s->cap_queries,
+    };
+    VK_CHECK(vkCreateQueryPool(ctx->device, &qci, NULL, &s->queries));
+    s->op_names = calloc(s->cap_queries / 2, sizeof *s->op_names);
+    if (!s->op_names) {
+      status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      goto cleanup;
+    }
+    vkCmdResetQueryPool(s->cb, s->queries, 0, s->cap_queries);
+  }
+  *out = s;
+  return DRD_OK;
+cleanup:
+  drd_seq_destroy(s);
+  return status;
+}
+
+static void barrier(drd_seq *s) {
+  VkMemoryBarrier mb = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_INDIRECT_COMMAND_READ_BIT,
+  };
+  vkCmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0,
+                       NULL, 0, NULL);
+  s->n_pending = 0;
+}
+
+/* A hazard exists when two accesses overlap and at least one writes. */
+static bool conflicts(const drd_seq *s, const drd_access *a) {
+  for (uint32_t i = 0; i < s->n_pending; i++) {
+    const drd_access *p = &s->pending[i];
+    if (p->buffer == a->buffer && p->begin < a->end && a->begin < p->end && (p->write || a->write)) return true;
+  }
+  return false;
+}
+
+VkDeviceSize drd_max_bind_range(const drd_context *ctx) {
+  VkDeviceSize a = ctx->alloc.alignment;
+  VkDeviceSize r = ctx->caps.max_storage_buffer_range;
+  return r >= a ? r / a * a : r;
+}
+
+drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz, const char *op) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = s->ctx;
+  if (s->ended || n_binds != p->n_bindings || n_binds > DRD_MAX_BINDINGS)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: %u bindings given, pipeline %s takes %u", op, n_binds,
+                    p->shader, p->n_bindings);
+  if (gx == 0 || gy == 0 || gz == 0) return DRD_OK; /* nothing to do: an empty edge case */
+  const drd_device_caps *c = &ctx->caps;
+  if (gx > c->max_workgroup_count[0] || gy > c->max_workgroup_count[1] || gz > c->max_workgroup_count[2])
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "%s: dispatch %ux%ux%u exceeds the device's workgroup count limits", op,
+                    gx, gy, gz);
+  VkDescriptorBufferInfo infos[DRD_MAX_BINDINGS];
+  VkWriteDescriptorSet writes[DRD_MAX_BINDINGS];
+  drd_access acc[DRD_MAX_BINDINGS];
+  for (uint32_t i = 0; i < n_binds; i++) {
+    const drd_bind *b = &binds[i];
+    if (!b->buf || b->buf->block == UINT32_MAX || b->range == 0 || b->offset + b->range > b->buf->size + ctx->alloc.alignment)
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: binding %u is empty or outside its buffer", op, i);
+    if (b->range > c->max_storage_buffer_range)
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: binding %u covers %llu bytes, over the device's %llu", op, i,
+                      (unsigned long long)b->range, (unsigned long long)c->max_storage_buffer_range);
+    VkDeviceSize abs_off = b->buf->offset + b->offset;
+    if (abs_off % c->min_storage_buffer_offset_alignment)
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: binding %u offset %llu is not aligned", op, i,
+                      (unsigned long long)abs_off);
+    infos[i] = (VkDescriptorBufferInfo){.buffer = b->buf->buffer, .offset = abs_off, .range = b->range};
+    writes[i] = (VkWriteDescriptorSet){
+        .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+        .dstBinding = i,
+        .descriptorCount = 1,
+        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .pBufferInfo = &infos[i],
+    };
+    acc[i] = (drd_access){b->buf->buffer, abs_off, abs_off + b->range, b->write};
+  }
+  bool hazard = false;
+  for (uint32_t i = 0; i < n_binds && !hazard; i++) hazard = conflicts(s, &acc[i]);
+  if (hazard) barrier(s);
+  if (s->n_pending + n_binds > s->cap_pending) {
+    uint32_t cap = (s->cap_pending + n_binds) * 2;
+    drd_access *np = realloc(s->pending, cap * sizeof *np);
+    if (!np) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    s->pending = np;
+    s->cap_pending = cap;
+  }
+  memcpy(s->pending + s->n_pending, acc, n_binds * sizeof *acc);
+  s->n_pending += n_binds;
+
+  if (s->sets_left == 0) DRD_CHECK(add_pool(s));
+  VkDescriptorSet set;
+  VkDescriptorSetAllocateInfo dai = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+      .descriptorPool = s->pools[s->n_pools - 1],
+      .descriptorSetCount = 1,
+      .pSetLayouts = &p->set_layout,
+  };
+  VK_CHECK(vkAllocateDescriptorSets(ctx->device, &dai, &set));
+  s->sets_left--;
+  for (uint32_t i = 0; i < n_binds; i++) writes[i].dstSet = set;
+  vkUpdateDescriptorSets(ctx->device, n_binds, writes, 0, NULL);
+
+  bool timed = s->queries && s->n_queries + 2 <= s->cap_queries;
+  if (timed) {
+    snprintf(s->op_names[s->n_queries / 2], sizeof s->op_names[0], "%s", op ? op : p->shader);
+    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, s->n_queries);
+  }
+  vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+  vkCmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+  if (p->push_size) vkCmdPushConstants(s->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
+  vkCmdDispatch(s->cb, gx, gy, gz);
+  if (timed) {
+    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, s->n_queries + 1);
+    s->n_queries += 2;
+  }
+  s->n_dispatches++;
+cleanup:
+  return status;
+}
+
+drd_context *drd_seq_context(const drd_seq *s) { return s->ctx; }
+
+drd_status drd_seq_end(drd_seq *s) {
+  drd_status status = DRD_OK;
+  /* make every shader write visible to the host (mapped memory reads) and to transfers */
+  VkMemoryBarrier mb = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT,
+  };
+  vkCmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+  VK_CHECK(vkEndCommandBuffer(s->cb));
+  s->ended = true;
+  s->n_pending = 0;
+cleanup:
+  return status;
+}
+
+drd_status drd_seq_run(drd_seq *s) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = s->ctx;
+  if (!s->ended) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_run: sequence not ended");
+  if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
+  VK_CHECK(vkResetFences(ctx->device, 1, &s->fence));
+  VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cb};
+  VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, s->fence));
+  s->in_flight = true;
+  DRD_CHECK(drd_fence_wait(ctx, s->fence));
+  s->in_flight = false;
+  if (s->queries && s->n_queries) {
+    uint64_t *ts = malloc(s->n_queries * sizeof *ts);
+    if (!ts) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    VkResult r = vkGetQueryPoolResults(ctx->device, s->queries, 0, s->n_queries, s->n_queries * sizeof *ts, ts,
+                                       sizeof *ts, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (r == VK_SUCCESS)
+      for (uint32_t i = 0; i + 1 < s->n_queries; i += 2)
+        drd_profile_add(ctx, s->op_names[i / 2], (double)(ts[i + 1] - ts[i]) * ctx->caps.timestamp_period_ns);
+    free(ts);
+  }
+cleanup:
+  return status;
+}
+
+void drd_seq_destroy(drd_seq *s) {
+  if (!s) return;
+  drd_context *ctx = s->ctx;
+  if (s->fence) {
+    /* never free a command buffer the GPU may still run */
+    if (s->in_flight && !ctx->lost) vkWaitForFences(ctx->device, 1, &s->fence, VK_TRUE, ctx->timeout_ns);
+    vkDestroyFence(ctx->device, s->fence, NULL);
+  }
+  if (s->cb && !ctx->lost) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &s->cb);
+  for (uint32_t i = 0; i < s->n_pools; i++) vkDestroyDescriptorPool(ctx->device, s->pools[i], NULL);
+  if (s->queries) vkDestroyQueryPool(ctx->device, s->queries, NULL);
+  free(s->pools);
+  free(s->pending);
+  free(s->op_names);
+  free(s);
+}

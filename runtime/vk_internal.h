@@ -1,0 +1,202 @@
+/* The Vulkan engine's internal interface: the context, device memory, pipelines and
+ * recorded command sequences. Everything under runtime/ and the kernel wrappers use it. */
+#ifndef DRD_VK_INTERNAL_H
+#define DRD_VK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <volk.h>
+
+#include "drdiff.h"
+#include "log.h"
+
+/* ------------------------------------------------------------------ errors */
+const char *drd_vk_result_name(VkResult r);
+/* Logs `call` at file:line with the VkResult's name and maps it to a drd_status. */
+drd_status drd_vk_status(VkResult r, const char *call, const char *file, int line);
+
+/* One check macro for every Vulkan call: on failure it records the status in the enclosing
+ * function's `status` variable and jumps to its single `cleanup` label. */
+#define VK_CHECK(call)                                                   \
+  do {                                                                   \
+    VkResult vk_check_r_ = (call);                                       \
+    if (vk_check_r_ != VK_SUCCESS) {                                     \
+      status = drd_vk_status(vk_check_r_, #call, __FILE__, __LINE__);    \
+      goto cleanup;                                                      \
+    }                                                                    \
+  } while (0)
+
+/* The same for drd_status-returning calls. */
+#define DRD_CHECK(call)                \
+  do {                                 \
+    status = (call);                   \
+    if (status != DRD_OK) goto cleanup; \
+  } while (0)
+
+/* ------------------------------------------------------------------ memory */
+/* A sub-range of one large device allocation. Tensors never own a VkDeviceMemory. */
+typedef struct drd_buffer {
+  VkBuffer buffer;      /* the block's buffer */
+  VkDeviceSize offset;  /* bytes from the block's start, aligned for storage descriptors */
+  VkDeviceSize size;    /* bytes requested */
+  uint32_t block;       /* index of the block in the allocator; UINT32_MAX = none */
+  void *mapped;         /* host pointer when the block is host-visible (UMA, lavapipe) */
+} drd_buffer;
+
+typedef struct drd_mem_block drd_mem_block;
+
+typedef struct drd_allocator {
+  drd_mem_block *blocks;
+  uint32_t n_blocks, cap_blocks;
+  uint32_t memory_type;       /* device-local type used for tensors */
+  uint32_t heap;
+  bool host_visible;          /* tensors can be written by memcpy */
+  bool host_coherent;
+  VkDeviceSize block_size;    /* default block size */
+  VkDeviceSize alignment;     /* of every suballocation */
+  VkDeviceSize bytes_in_use, bytes_allocated, peak_in_use;
+  /* staging for discrete GPUs */
+  VkBuffer staging;
+  VkDeviceMemory staging_memory;
+  void *staging_mapped;
+  VkDeviceSize staging_size;
+  bool staging_coherent;
+} drd_allocator;
+
+/* ------------------------------------------------------------------ pipelines */
+#define DRD_MAX_SPEC 16
+#define DRD_MAX_BINDINGS 12
+
+typedef struct drd_pipeline_desc {
+  const char *shader;      /* name of shaders/<name>.comp */
+  uint32_t n_bindings;     /* storage buffers at bindings 0..n-1 of set 0 */
+  uint32_t push_size;      /* bytes of push constants (0 = none) */
+  uint32_t n_spec;         /* specialization constants 0..n-1, all 32-bit */
+  const uint32_t *spec;
+} drd_pipeline_desc;
+
+typedef struct drd_pipeline {
+  char shader[64];
+  uint32_t spec[DRD_MAX_SPEC];
+  uint32_t n_spec, n_bindings, push_size;
+  VkDescriptorSetLayout set_layout;
+  VkPipelineLayout layout;
+  VkPipeline pipeline;
+  struct drd_pipeline *next;
+} drd_pipeline;
+
+/* ------------------------------------------------------------------ profiling */
+typedef struct drd_profile_entry {
+  char name[64];
+  uint64_t count;
+  double total_ns;
+} drd_profile_entry;
+
+/* ------------------------------------------------------------------ the context */
+struct drd_context {
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  /* volk's globals follow the newest instance, which may lack debug utils: keep our own */
+  PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  uint32_t queue_family;
+  drd_device_caps caps;        /* effective capabilities (weak-device switches applied) */
+  VkPhysicalDeviceMemoryProperties memory_properties;
+  drd_allocator alloc;
+  VkPipelineCache pipeline_cache;
+  char pipeline_cache_path[1024];
+  drd_pipeline *pipelines;     /* created on first use, kept until destroy */
+  VkCommandPool command_pool;
+  uint64_t timeout_ns;
+  bool lost;                   /* a timeout or device loss happened: refuse further work */
+  volatile uint32_t validation_messages;
+  bool profile;
+  drd_profile_entry *profile_entries;
+  uint32_t n_profile, cap_profile;
+};
+
+/* ------------------------------------------------------------------ instance / device */
+/* Loads the Vulkan loader through volk once per process. */
+drd_status drd_vk_load(void);
+drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
+                                  VkDebugUtilsMessengerEXT *messenger, volatile uint32_t *counter);
+/* Fills caps for one physical device; apply_switches applies the DRDIFF_DISABLE_* and
+ * DRDIFF_MAX_* environment switches. */
+void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bool apply_switches,
+                    drd_device_caps *caps);
+/* The default choice among caps[0..n): DRDIFF_DEVICE or `request`, else by device type. */
+int drd_device_choose(const drd_device_caps *caps, uint32_t n, const char *request);
+/* Refreshes caps' heap budgets (VK_EXT_memory_budget). */
+void drd_caps_refresh_budget(drd_context *ctx);
+
+/* ------------------------------------------------------------------ memory */
+drd_status drd_alloc_init(drd_context *ctx);
+void drd_alloc_destroy(drd_context *ctx);
+drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *out);
+void drd_buffer_destroy(drd_context *ctx, drd_buffer *b);
+/* Copies host data into / out of a buffer (blocking). */
+drd_status drd_buffer_upload(drd_context *ctx, const drd_buffer *b, VkDeviceSize offset,
+                             const void *src, VkDeviceSize size);
+drd_status drd_buffer_download(drd_context *ctx, const drd_buffer *b, VkDeviceSize offset,
+                               void *dst, VkDeviceSize size);
+/* Fills a buffer with a repeated 32-bit word (tests poison outputs with NaN patterns). */
+drd_status drd_buffer_fill(drd_context *ctx, const drd_buffer *b, uint32_t word);
+
+/* ------------------------------------------------------------------ pipelines */
+drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *desc, drd_pipeline **out);
+void drd_pipelines_destroy(drd_context *ctx);
+drd_status drd_pipeline_cache_load(drd_context *ctx);
+drd_status drd_pipeline_cache_save(drd_context *ctx);
+
+/* ------------------------------------------------------------------ recorded command sequences */
+/* A buffer range as one dispatch sees it: `range` bytes from `offset` inside b. */
+typedef struct drd_bind {
+  const drd_buffer *buf;
+  VkDeviceSize offset;
+  VkDeviceSize range;
+  bool write;
+} drd_bind;
+
+static inline drd_bind drd_in(const drd_buffer *b) { return (drd_bind){b, 0, b->size, false}; }
+static inline drd_bind drd_out(const drd_buffer *b) { return (drd_bind){b, 0, b->size, true}; }
+static inline drd_bind drd_in_range(const drd_buffer *b, VkDeviceSize off, VkDeviceSize n) {
+  return (drd_bind){b, off, n, false};
+}
+static inline drd_bind drd_out_range(const drd_buffer *b, VkDeviceSize off, VkDeviceSize n) {
+  return (drd_bind){b, off, n, true};
+}
+
+typedef struct drd_seq drd_seq;
+
+/* Starts recording. A sequence is recorded once and may be submitted many times; the
+ * buffers it binds must outlive it. */
+drd_status drd_seq_begin(drd_context *ctx, drd_seq **out);
+/* Records one dispatch. A barrier is inserted automatically when a binding overlaps a range
+ * written (or, for a write, read) since the last barrier. `op` names the dispatch in the
+ * profile. Every bound range must be <= caps.max_storage_buffer_range. */
+drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz, const char *op);
+drd_status drd_seq_end(drd_seq *s);
+drd_context *drd_seq_context(const drd_seq *s);
+/* Submits the recorded sequence and waits (at most the context's timeout). */
+drd_status drd_seq_run(drd_seq *s);
+void drd_seq_destroy(drd_seq *s);
+
+/* The largest byte range one descriptor may cover on this context, rounded down to the
+ * storage-offset alignment so that chunked bindings start aligned. */
+VkDeviceSize drd_max_bind_range(const drd_context *ctx);
+
+/* One-shot command buffers for transfers: begin, record, then submit and wait (with the
+ * context's timeout). submit_and_wait frees the command buffer in every case. */
+drd_status drd_oneshot_begin(drd_context *ctx, VkCommandBuffer *cb);
+drd_status drd_oneshot_submit_and_wait(drd_context *ctx, VkCommandBuffer cb);
+/* Waits for a fence with the context's timeout; a timeout or loss marks the context lost. */
+drd_status drd_fence_wait(drd_context *ctx, VkFence fence);
+
+/* ------------------------------------------------------------------ profiling */
+void drd_profile_add(drd_context *ctx, const char *op, double ns);
+
+#endif

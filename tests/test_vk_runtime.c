@@ -1,0 +1,157 @@
+/* The runtime's plumbing on a real device: buffers, uploads, recorded sequences replayed with
+ * new inputs, automatic barriers, chunking under a small binding range, the on-disk pipeline
+ * cache (valid, corrupt, truncated), and clear errors for impossible requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util_gpu.h"
+#include "util_rand.h"
+
+static int failures;
+#define EXPECT(cond, ...)                         \
+  do {                                            \
+    if (!(cond)) {                                \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);               \
+      fprintf(stderr, "\n");                      \
+      failures++;                                 \
+    }                                             \
+  } while (0)
+
+static int warnings;
+static void count_warnings(drd_log_level level, const char *msg, void *user) {
+  (void)user;
+  if (level == DRD_LOG_WARN) warnings++;
+  fprintf(stderr, "  log: %s\n", msg);
+}
+
+/* a+b then (a+b)*c in one sequence: the second dispatch must see the first one's result */
+static void test_replay_and_barriers(drd_context *ctx, drd_rng *rng, uint64_t n) {
+  float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4), *r = malloc(n * 4);
+  drd_buffer ba = drd_test_buffer_f32(ctx, NULL, n), bb = drd_test_buffer_f32(ctx, NULL, n);
+  drd_buffer bc = drd_test_buffer_f32(ctx, NULL, n), t = drd_test_buffer_f32(ctx, NULL, n);
+  drd_buffer o = drd_test_buffer_f32(ctx, NULL, n);
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_eltwise(s, DRD_ELT_ADD, &ba, &bb, &t, n, 0), "add");
+  drd_test_check(drd_op_eltwise(s, DRD_ELT_MUL, &t, &bc, &o, n, 0), "mul");
+  drd_test_check(drd_op_eltwise(s, DRD_ELT_SCALE, &o, NULL, &o, n, 0.5f), "scale in place");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  for (int round = 0; round < 3; round++) { /* the same recording, fresh inputs each time */
+    drd_fill_uniform(rng, a, n, -2, 2);
+    drd_fill_uniform(rng, b, n, -2, 2);
+    drd_fill_uniform(rng, c, n, -2, 2);
+    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a, n * 4), "upload");
+    drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 4), "upload");
+    drd_test_check(drd_buffer_upload(ctx, &bc, 0, c, n * 4), "upload");
+    drd_test_check(drd_seq_run(s), "seq_run");
+    drd_test_download_f32(ctx, &o, r, n);
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+      float want = ((a[i] + b[i]) * c[i]) * 0.5f;
+      if (!(r[i] == want)) bad++;
+    }
+    EXPECT(bad == 0, "replay round %d, n=%llu: %llu wrong elements", round, (unsigned long long)n,
+           (unsigned long long)bad);
+  }
+  drd_seq_destroy(s);
+  drd_buffer *bufs[] = {&ba, &bb, &bc, &t, &o};
+  for (int i = 0; i < 5; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(a), free(b), free(c), free(r);
+}
+
+static void test_errors(drd_context *ctx) {
+  drd_buffer b;
+  EXPECT(drd_buffer_create(ctx, 0, &b) == DRD_ERROR_INVALID_ARGUMENT, "size 0 accepted");
+  drd_status s = drd_buffer_create(ctx, 1ull << 46, &b); /* 64 TiB */
+  EXPECT(s == DRD_ERROR_OUT_OF_DEVICE_MEMORY, "64 TiB allocation gave %s", drd_status_string(s));
+  EXPECT(strlen(drd_last_error()) > 0, "no message for the failed allocation");
+  drd_context *none = NULL;
+  s = drd_context_create(&(drd_context_desc){.device = "no-such-device-xyz", .pipeline_cache_path = ""}, &none);
+  EXPECT(s == DRD_ERROR_NO_DEVICE && none == NULL, "unknown device name gave %s", drd_status_string(s));
+  drd_context_destroy(NULL); /* must be a no-op */
+}
+
+static void run_small_kernel(drd_context *ctx) {
+  drd_buffer a = drd_test_buffer_f32(ctx, (float[]){1, 2, 3}, 3), o = drd_test_buffer_f32(ctx, NULL, 3);
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_eltwise(s, DRD_ELT_SILU, &a, NULL, &o, 3, 0), "silu");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_buffer_destroy(ctx, &a);
+  drd_buffer_destroy(ctx, &o);
+}
+
+static void test_pipeline_cache(void) {
+  char dir[] = "/tmp/drdiff-cache-XXXXXX";
+  if (!mkdtemp(dir)) {
+    EXPECT(0, "mkdtemp failed");
+    return;
+  }
+  char path[256];
+  snprintf(path, sizeof path, "%s/sub/pipelines.bin", dir);
+  drd_log_set(count_warnings, NULL, DRD_LOG_WARN);
+  for (int pass = 0; pass < 4; pass++) {
+    if (pass == 2) { /* corrupt one payload byte: the checksum must catch it */
+      FILE *f = fopen(path, "r+b");
+      struct stat st;
+      EXPECT(f != NULL && stat(path, &st) == 0, "cache file missing");
+      if (f) {
+        long mid = 48 + ((long)st.st_size - 48) / 2; /* inside the payload, after our header */
+        fseek(f, mid, SEEK_SET);
+        int ch = fgetc(f);
+        fseek(f, mid, SEEK_SET);
+        fputc(ch ^ 0x5a, f);
+        fclose(f);
+      }
+    }
+    if (pass == 3) EXPECT(truncate(path, 40) == 0, "truncate failed");
+    warnings = 0;
+    drd_context *ctx = NULL;
+    drd_test_check(drd_context_create(&(drd_context_desc){.validation = 1, .pipeline_cache_path = path}, &ctx),
+                   "context with cache");
+    run_small_kernel(ctx);
+    EXPECT(drd_context_validation_messages(ctx) == 0, "validation messages with the pipeline cache");
+    drd_context_destroy(ctx);
+    struct stat st;
+    EXPECT(stat(path, &st) == 0 && st.st_size > 48, "pass %d: cache not written", pass);
+    if (pass <= 1) EXPECT(warnings == 0, "pass %d: %d warnings for a valid (or absent) cache", pass, warnings);
+    else EXPECT(warnings == 1, "pass %d: a %s cache gave %d warnings, want 1", pass,
+                pass == 2 ? "corrupt" : "truncated", warnings);
+  }
+  drd_log_set(NULL, NULL, DRD_LOG_WARN);
+  remove(path);
+  snprintf(path, sizeof path, "%s/sub", dir);
+  rmdir(path);
+  rmdir(dir);
+}
+
+int main(void) {
+  uint64_t seed = drd_test_seed();
+  drd_rng rng = {seed};
+  drd_context *ctx = drd_test_context();
+  const drd_device_caps *c = drd_context_caps(ctx);
+  EXPECT(c->subgroup_size >= 1 && c->max_shared_memory >= 16384 && c->max_storage_buffer_range >= 65536,
+         "implausible caps");
+  test_replay_and_barriers(ctx, &rng, 1);
+  test_replay_and_barriers(ctx, &rng, 1000003);
+  test_errors(ctx);
+  int rc = drd_test_finish(ctx);
+
+  /* a 64 KiB binding limit forces every op above to split into chunks */
+  setenv("DRDIFF_MAX_BUFFER_RANGE", "65536", 1);
+  ctx = drd_test_context();
+  EXPECT(drd_context_caps(ctx)->max_storage_buffer_range == 65536, "range switch ignored");
+  test_replay_and_barriers(ctx, &rng, 100003);
+  rc |= drd_test_finish(ctx);
+  unsetenv("DRDIFF_MAX_BUFFER_RANGE");
+
+  test_pipeline_cache();
+  if (failures || rc) fprintf(stderr, "test_vk_runtime: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
+  return failures || rc ? 1 : 0;
+}
