@@ -14,8 +14,11 @@ drd_context *drd_test_context(void) {
   drd_context *ctx = NULL;
   drd_status s = drd_context_create(&(drd_context_desc){.validation = 1, .pipeline_cache_path = ""}, &ctx);
   if (s == DRD_ERROR_NO_VULKAN || s == DRD_ERROR_NO_DEVICE) {
-    fprintf(stderr, "SKIP: %s (%s)\n", drd_status_string(s), drd_last_error());
-    exit(DRD_TEST_SKIP);
+    const char *req = getenv("DRDIFF_REQUIRE_DEVICE");
+    bool required = req && *req && strcmp(req, "0") != 0;
+    fprintf(stderr, "%s: %s (%s)\n", required ? "FAIL (DRDIFF_REQUIRE_DEVICE)" : "SKIP", drd_status_string(s),
+            drd_last_error());
+    exit(required ? 1 : DRD_TEST_SKIP);
   }
   drd_test_check(s, "drd_context_create");
   const drd_device_caps *c = drd_context_caps(ctx);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's main command: installs what is missing, builds, and runs the main job on the
+# best Vulkan device present (lavapipe when there is no GPU): `drdiff info`, then a
+# generation with the model shipped in models/ when there is one.
+# Usage: scripts/main.sh [extra drdiff generate options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+./build/drdiff info
+model=$(ls models/*.gguf 2>/dev/null | head -n 1 || true)
+if [ -n "$model" ]; then
+  ./build/drdiff generate -m "$model" "$@"
+else
+  echo "main: no trained model in models/ yet; generation needs one (see docs/model.md)" >&2
+fi
