@@ -1,0 +1,82 @@
+"""The CLI refuses impossible requests and broken inputs with a message and a non-zero exit
+status, never a crash; and accepts the edge cases that are legal."""
+import os
+import subprocess
+import sys
+import tempfile
+
+BIN = os.environ["DRDIFF_BIN"]
+failures = []
+
+
+def run(args):
+    return subprocess.run([BIN] + args, capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+
+
+def expect_refused(args, why):
+    r = run(args)
+    # a crash shows as a negative return code (signal); refusals are 1 or 2 with a message
+    if r.returncode not in (1, 2) or not r.stderr.strip():
+        failures.append(f"{why}: rc={r.returncode} stderr={r.stderr.strip()[:200]!r}")
+
+
+def expect_ok(args, why):
+    r = run(args)
+    if r.returncode != 0:
+        failures.append(f"{why}: rc={r.returncode} stderr={r.stderr.strip()[:300]!r}")
+    return r
+
+
+def main():
+    try:
+        from drdiff import random_model  # noqa: F401  (needs torch + numpy)
+    except ImportError as e:
+        print(f"SKIP: {e}")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="drdiff-cli-")
+    model = os.path.join(tmp, "tiny.gguf")
+    subprocess.run([sys.executable, "-m", "drdiff.random_model", "--config", "tiny", "--seed", "5",
+                    "--dtype", "f32", "-o", model], check=True)
+    base = ["generate", "-m", model, "--backend", "cpu", "--no-progress"]
+
+    expect_refused(base + ["-n", "0"], "zero new tokens")
+    expect_refused(base + ["--steps", "0"], "zero steps")
+    expect_refused(base + ["--order", "4"], "order 4")
+    expect_refused(base + ["--sas-gamma", "1.5"], "gamma above 1")
+    expect_refused(base + ["--sas-gamma", "-0.1"], "gamma below 0")
+    expect_refused(base + ["--sas-temperature", "0"], "temperature 0")
+    expect_refused(base + ["-n", "99999999999"], "more tokens than the engine addresses")
+    expect_refused(base + ["-n", "16777216", "--prompt-ids", "1"], "N above the engine's limit")
+    expect_refused(base + ["--prompt-ids", "1,2,x"], "malformed prompt ids")
+    expect_refused(base + ["--prompt-ids", "100000"], "prompt id outside the vocabulary")
+    expect_refused(base + ["--grid", "cubic"], "unknown grid")
+    expect_refused(base + ["--backend", "tpu"], "unknown backend")
+    expect_refused(base + ["--bogus"], "unknown option")
+    expect_refused(["generate", "-m", os.path.join(tmp, "missing.gguf"), "--backend", "cpu"], "missing file")
+    junk = os.path.join(tmp, "junk.gguf")
+    with open(junk, "wb") as f:
+        f.write(b"GGUF" + bytes(100))
+    expect_refused(["generate", "-m", junk, "--backend", "cpu"], "malformed file")
+    with open(model, "rb") as f:
+        head = f.read(5000)
+    cut = os.path.join(tmp, "cut.gguf")
+    with open(cut, "wb") as f:
+        f.write(head)
+    expect_refused(["generate", "-m", cut, "--backend", "cpu"], "truncated file")
+    expect_refused(["frobnicate"], "unknown command")
+
+    # legal edge cases
+    expect_ok(base + ["-n", "1"], "one token")
+    expect_ok(base + ["-n", "3", "--steps", "1", "--order", "3"], "one step at order 3")
+    r = expect_ok(base + ["-n", "5", "-p", "hello world", "--json"], "text prompt")
+    if r.returncode == 0 and '"tokens": [' not in r.stdout:
+        failures.append(f"--json output lacks tokens: {r.stdout[:200]!r}")
+
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{'FAILED' if failures else 'ok'}: {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
