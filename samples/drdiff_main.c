@@ -15,7 +15,7 @@ static void usage(FILE *f) {
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there are not one. */
 static int utf8_len(const unsigned char *p) {
   if (p[0] < 0x80) return 1;
-  int n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 && p[0] < 0xE0 ? 2 : 0;
+  int n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 && p[0] < 0xF0 ? 3 : p[0] >= 0xC2 && p[0] < 0xE0 ? 2 : 0;
   for (int i = 1; i < n; i++)
     if ((p[i] & 0xC0) != 0x80) return 0;
   if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
