@@ -60,8 +60,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run
 
 if [ -f tests/fuzz/CMakeLists.txt ]; then
   step "fuzzers (${DRDIFF_FUZZ_SECONDS:-60} s each)"
-  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDRDIFF_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null || exit 1
-  cmake --build build-fuzz -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]' ; [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDRDIFF_FUZZ=ON >/dev/null || exit 1
+  targets=$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c; done)
+  # shellcheck disable=SC2086
+  cmake --build build-fuzz -j"$jobs" --target $targets 2>&1 | grep -Ev '^\[ *[0-9]+%\]' ; [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
   if bash tests/fuzz/run-fuzzers.sh build-fuzz "${DRDIFF_FUZZ_SECONDS:-60}"; then
     passed=$((passed + 1))
   else
