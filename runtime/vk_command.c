@@ -84,6 +84,7 @@ struct drd_seq {
   char (*op_names)[64];
   bool ended;
   bool in_flight; /* submitted and not yet waited for */
+  bool timing;    /* the dispatch being recorded has an open timestamp pair */
   uint32_t n_dispatches;
 };
 
@@ -177,21 +178,19 @@ VkDeviceSize drd_max_bind_range(const drd_context *ctx) {
   return r >= a ? r / a * a : r;
 }
 
-drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
-                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz, const char *op) {
+drd_status drd_seq_dispatch_begin(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                                  const drd_bind *extra_read, const void *push, const char *op,
+                                  VkCommandBuffer *cb) {
   drd_status status = DRD_OK;
   drd_context *ctx = s->ctx;
+  *cb = VK_NULL_HANDLE;
   if (s->ended || n_binds != p->n_bindings || n_binds > DRD_MAX_BINDINGS)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: %u bindings given, pipeline %s takes %u", op, n_binds,
                     p->shader, p->n_bindings);
-  if (gx == 0 || gy == 0 || gz == 0) return DRD_OK; /* nothing to do: an empty edge case */
   const drd_device_caps *c = &ctx->caps;
-  if (gx > c->max_workgroup_count[0] || gy > c->max_workgroup_count[1] || gz > c->max_workgroup_count[2])
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "%s: dispatch %ux%ux%u exceeds the device's workgroup count limits", op,
-                    gx, gy, gz);
   VkDescriptorBufferInfo infos[DRD_MAX_BINDINGS];
   VkWriteDescriptorSet writes[DRD_MAX_BINDINGS];
-  drd_access acc[DRD_MAX_BINDINGS];
+  drd_access acc[DRD_MAX_BINDINGS + 1];
   for (uint32_t i = 0; i < n_binds; i++) {
     const drd_bind *b = &binds[i];
     if (!b->buf || b->buf->block == UINT32_MAX || b->range == 0 || b->offset + b->range > b->buf->size + ctx->alloc.alignment)
@@ -213,18 +212,24 @@ drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, 
     };
     acc[i] = (drd_access){b->buf->buffer, abs_off, abs_off + b->range, b->write};
   }
+  /* a range the dispatch reads without a descriptor (indirect arguments): hazards only */
+  uint32_t n_acc = n_binds;
+  if (extra_read) {
+    VkDeviceSize abs_off = extra_read->buf->offset + extra_read->offset;
+    acc[n_acc++] = (drd_access){extra_read->buf->buffer, abs_off, abs_off + extra_read->range, extra_read->write};
+  }
   bool hazard = false;
-  for (uint32_t i = 0; i < n_binds && !hazard; i++) hazard = conflicts(s, &acc[i]);
+  for (uint32_t i = 0; i < n_acc && !hazard; i++) hazard = conflicts(s, &acc[i]);
   if (hazard) barrier(s);
-  if (s->n_pending + n_binds > s->cap_pending) {
-    uint32_t cap = (s->cap_pending + n_binds) * 2;
+  if (s->n_pending + n_acc > s->cap_pending) {
+    uint32_t cap = (s->cap_pending + n_acc) * 2;
     drd_access *np = realloc(s->pending, cap * sizeof *np);
     if (!np) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     s->pending = np;
     s->cap_pending = cap;
   }
-  memcpy(s->pending + s->n_pending, acc, n_binds * sizeof *acc);
-  s->n_pending += n_binds;
+  memcpy(s->pending + s->n_pending, acc, n_acc * sizeof *acc);
+  s->n_pending += n_acc;
 
   if (s->sets_left == 0) DRD_CHECK(add_pool(s));
   VkDescriptorSet set;
@@ -239,22 +244,44 @@ drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, 
   for (uint32_t i = 0; i < n_binds; i++) writes[i].dstSet = set;
   vkUpdateDescriptorSets(ctx->device, n_binds, writes, 0, NULL);
 
-  bool timed = s->queries && s->n_queries + 2 <= s->cap_queries;
-  if (timed) {
+  s->timing = s->queries && s->n_queries + 2 <= s->cap_queries;
+  if (s->timing) {
     snprintf(s->op_names[s->n_queries / 2], sizeof s->op_names[0], "%s", op ? op : p->shader);
     vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, s->n_queries);
   }
   vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
   vkCmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
   if (p->push_size) vkCmdPushConstants(s->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
-  vkCmdDispatch(s->cb, gx, gy, gz);
-  if (timed) {
-    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, s->n_queries + 1);
-    s->n_queries += 2;
-  }
-  s->n_dispatches++;
+  *cb = s->cb;
 cleanup:
   return status;
+}
+
+void drd_seq_dispatch_end(drd_seq *s) {
+  if (s->timing) {
+    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, s->n_queries + 1);
+    s->n_queries += 2;
+    s->timing = false;
+  }
+  s->n_dispatches++;
+}
+
+drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz, const char *op) {
+  if (s->ended || n_binds != p->n_bindings || n_binds > DRD_MAX_BINDINGS)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: %u bindings given, pipeline %s takes %u", op, n_binds,
+                    p->shader, p->n_bindings);
+  if (gx == 0 || gy == 0 || gz == 0) return DRD_OK; /* nothing to do: an empty edge case */
+  const drd_device_caps *c = &s->ctx->caps;
+  if (gx > c->max_workgroup_count[0] || gy > c->max_workgroup_count[1] || gz > c->max_workgroup_count[2])
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "%s: dispatch %ux%ux%u exceeds the device's workgroup count limits", op,
+                    gx, gy, gz);
+  VkCommandBuffer cb;
+  drd_status status = drd_seq_dispatch_begin(s, p, binds, n_binds, NULL, push, op, &cb);
+  if (status != DRD_OK) return status;
+  vkCmdDispatch(cb, gx, gy, gz);
+  drd_seq_dispatch_end(s);
+  return DRD_OK;
 }
 
 drd_context *drd_seq_context(const drd_seq *s) { return s->ctx; }

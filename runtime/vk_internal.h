@@ -114,6 +114,8 @@ struct drd_context {
   bool lost;                   /* a timeout or device loss happened: refuse further work */
   volatile uint32_t validation_messages;
   bool profile;
+  volatile int cancel;         /* drd_context_cancel: polled between denoising steps */
+  struct drd_engine_cache *engine; /* weights and recorded session of the last generation */
   drd_profile_entry *profile_entries;
   uint32_t n_profile, cap_profile;
 };
@@ -179,6 +181,22 @@ drd_status drd_seq_begin(drd_context *ctx, drd_seq **out);
  * profile. Every bound range must be <= caps.max_storage_buffer_range. */
 drd_status drd_seq_dispatch(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
                             const void *push, uint32_t gx, uint32_t gy, uint32_t gz, const char *op);
+/* Records one dispatch whose workgroup counts the GPU reads at execution time from the
+ * VkDispatchIndirectCommand (3 x uint32) at `args_offset` bytes into `args` (a multiple of
+ * 4). That range counts as a read for the automatic barriers, so a count written by an
+ * earlier dispatch of the sequence is seen. The counts must respect the device's limits:
+ * the writer of the arguments guarantees it, as nothing can check them at record time. */
+drd_status drd_seq_dispatch_indirect(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                                     const void *push, const drd_buffer *args, VkDeviceSize args_offset,
+                                     const char *op);
+/* The two halves of every dispatch, shared by vk_command.c and vk_command_indirect.c:
+ * begin validates the bindings, places a barrier on a hazard (extra_read, when not NULL,
+ * is a range read without a descriptor), binds pipeline, descriptors and push constants
+ * and returns the command buffer for the dispatch command; end closes the profiling. */
+drd_status drd_seq_dispatch_begin(drd_seq *s, drd_pipeline *p, const drd_bind *binds, uint32_t n_binds,
+                                  const drd_bind *extra_read, const void *push, const char *op,
+                                  VkCommandBuffer *cb);
+void drd_seq_dispatch_end(drd_seq *s);
 drd_status drd_seq_end(drd_seq *s);
 drd_context *drd_seq_context(const drd_seq *s);
 /* Submits the recorded sequence and waits (at most the context's timeout). */

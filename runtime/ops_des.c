@@ -1,0 +1,370 @@
+/* Dynamic Expert Scheduling: planning, scratch and recording of the MoE FFN (ops_des.h),
+ * shaders/des_*.comp. */
+#include "ops_des.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pc_des.h"
+
+#define DES_MAX_E 256u /* shared-memory histograms in des_route / des_scan */
+
+static uint32_t elem_size(uint32_t type) { return type == DRD_DES_F16 ? 2u : 4u; }
+
+/* f16 weights go through 16-bit storage where the device has it, else packed words */
+static const char *wvariant(const drd_context *ctx, uint32_t type) {
+  if (type == DRD_DES_F32) return "f32";
+  return ctx->caps.storage_16bit ? "f16" : "f16p";
+}
+
+static uint32_t pow2_floor(uint32_t x) {
+  uint32_t p = 1;
+  while (p * 2 <= x) p *= 2;
+  return p;
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* Bytes [begin, end) of buf as one binding that starts at the aligned offset at or before
+ * begin and ends on a 4-byte boundary (packed f16 reads whole words); *lead = begin - start. */
+static drd_bind bind_bytes(const drd_context *ctx, const drd_buffer *buf, uint64_t begin, uint64_t end, bool write,
+                           uint64_t *lead) {
+  uint64_t a = ctx->alloc.alignment;
+  uint64_t start = begin / a * a;
+  uint64_t stop = (end + 3) / 4 * 4;
+  *lead = begin - start;
+  return (drd_bind){buf, start, stop - start, write};
+}
+
+static drd_status check_weights(const drd_des_weights *w) {
+  if (!w || !w->router || !w->gate || !w->up || !w->down)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: missing weight buffers");
+  if (w->d == 0 || w->dff == 0 || w->E == 0 || w->E > DES_MAX_E || w->kmax == 0 || w->kmax > w->E)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: bad shape d=%u dff=%u E=%u kmax=%u (need 1 <= kmax <= E <= %u)",
+                    w->d, w->dff, w->E, w->kmax, DES_MAX_E);
+  if (!(w->p > 0.0f)) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: p must be > 0");
+  if ((w->router_type != DRD_DES_F32 && w->router_type != DRD_DES_F16) ||
+      (w->expert_type != DRD_DES_F32 && w->expert_type != DRD_DES_F16))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: weight types %u/%u (only f32 and f16)", w->router_type,
+                    w->expert_type);
+  uint64_t ne = (uint64_t)w->E * w->dff * w->d;
+  if (ne >= (1ull << 32)) return drd_fail(DRD_ERROR_UNSUPPORTED, "des: expert tensors over 2^32 elements");
+  uint64_t es = elem_size(w->expert_type);
+  if (w->router->size < (uint64_t)w->E * w->d * elem_size(w->router_type) || w->gate->size < ne * es ||
+      w->up->size < ne * es || w->down->size < ne * es)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: weight buffers smaller than their shapes");
+  return DRD_OK;
+}
+
+/* Output rows of one expert per weight binding: the whole expert when it fits, else the most
+ * rows that fit, a multiple of the tile width. 0 when not even one tile width fits. */
+static uint32_t chunk_rows(uint64_t bind, uint64_t align, uint32_t N, uint32_t K, uint32_t es, uint32_t bn) {
+  uint64_t row = (uint64_t)K * es;
+  if (bind <= align + 4) return 0;
+  uint64_t r = (bind - align - 4) / row;
+  if (r >= N) return N;
+  r = r / bn * bn;
+  return (uint32_t)r;
+}
+
+/* Bytes of the largest activation binding of one pass over tc tokens. */
+static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc, uint64_t *rows) {
+  uint64_t r = ceil_div((uint64_t)tc * s->kmax + (uint64_t)s->E * (s->bm - 1), s->bm) * s->bm;
+  *rows = r;
+  uint64_t m = (uint64_t)tc * s->d * 4 + align + 4; /* b / out slices */
+  uint64_t c[] = {r * s->dff * 4, r * s->d * 4, r * 4, (uint64_t)tc * s->E * 4, (uint64_t)tc * s->kmax * 4};
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+    if (c[i] > m) m = c[i];
+  return m;
+}
+
+/* Grouped-GEMM tile: the first preferred shape whose shared memory (gate/up kernel: A, two
+ * weight tiles and the row tokens) and workgroup size fit the device. Measured on an H100
+ * (tool_bench_des, d = 1024, dff = 2304, E = 8, kmax = 2, f16): 64 x 64 / 4 x 4 is best up to
+ * ~2000 pairs (more workgroups, less padding), 64 x 128 / 4 x 8 from ~8000 pairs (4.7 vs
+ * 5.3 ms at T = 4096); bk 32 and 8 x 8 micro-tiles were slower (register pressure with two
+ * accumulators). CPU devices (lavapipe) prefer small tiles. */
+static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc *desc, uint32_t kmax,
+                              drd_des_scratch *s) {
+  const drd_device_caps *c = &ctx->caps;
+  /* The short tiles at the end are for small binding ranges: every expert segment is padded
+   * to the tile height, so one pass holds at least E * (bm - 1) rows of h, which must fit one
+   * binding (base-220m under a 1 MiB range needs bm = 8). */
+  static const uint32_t big[][5] = {{64, 128, 16, 4, 8}, {64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 64, 8, 4, 4},
+                                    {32, 32, 8, 4, 4},   {16, 16, 8, 2, 2},  {8, 32, 8, 2, 4},  {4, 32, 8, 1, 4}};
+  static const uint32_t gpu[][5] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 64, 8, 4, 4}, {32, 32, 8, 4, 4},
+                                    {16, 16, 8, 2, 2},  {8, 32, 8, 2, 4},  {4, 32, 8, 1, 4}};
+  static const uint32_t cpu[][5] = {{32, 32, 16, 4, 4}, {32, 32, 8, 4, 4}, {16, 16, 8, 2, 2},
+                                    {8, 32, 8, 2, 4},   {4, 32, 8, 1, 4}};
+  const uint64_t act_bind = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
+  const uint32_t(*list)[5] = gpu;
+  size_t n = sizeof gpu / sizeof gpu[0];
+  if (c->type == DRD_DEVICE_CPU) {
+    list = cpu;
+    n = sizeof cpu / sizeof cpu[0];
+  } else if ((uint64_t)desc->max_T * kmax >= 6144) {
+    list = big;
+    n = sizeof big / sizeof big[0];
+  }
+  uint32_t want[5] = {desc->bm, desc->bn, desc->bk, desc->tm, desc->tn};
+  bool forced = want[0] != 0;
+  for (size_t i = 0; i < (forced ? 1 : n); i++) {
+    const uint32_t *t = forced ? want : list[i];
+    uint32_t bm = t[0], bn = t[1], bk = t[2], tm = t[3], tn = t[4];
+    if (!bm || !bn || !bk || !tm || !tn || bm % tm || bn % tn || bm % 4 || bn % 4 || bk % 4) continue;
+    uint32_t wg = (bm / tm) * (bn / tn);
+    /* des_common.glsl: As[bk][bm/4 + 1] and two W[bk][bn/4 + 1] vec4 slices, bm row tokens */
+    uint64_t shared = 16ull * bk * (bm / 4 + 1) + 32ull * bk * (bn / 4 + 1) + 4ull * bm;
+    if (wg > c->max_workgroup_invocations || wg > c->max_workgroup_size[0] || shared > c->max_shared_memory)
+      continue;
+    uint64_t rows;
+    s->bm = bm;
+    if (pass_bytes(s, align, 1, &rows) > act_bind) continue; /* padding alone overflows a binding */
+    s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn;
+    return DRD_OK;
+  }
+  return drd_fail(DRD_ERROR_UNSUPPORTED,
+                  "des: no grouped-GEMM tile fits %u bytes of shared memory, %u invocations and a %llu-byte "
+                  "binding for one token's activations%s",
+                  c->max_shared_memory, c->max_workgroup_invocations, (unsigned long long)act_bind,
+                  forced ? " (the requested tile)" : "");
+}
+
+void drd_des_scratch_destroy(drd_context *ctx, drd_des_scratch *s) {
+  if (!s) return;
+  drd_buffer *all[] = {&s->logits, &s->probs, &s->sel, &s->wts, &s->pos, &s->blk, &s->counts,
+                       &s->offsets, &s->tile_expert, &s->args, &s->pair_tok, &s->h, &s->y};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (all[i]->size) drd_buffer_destroy(ctx, all[i]);
+  memset(s, 0, sizeof *s);
+}
+
+drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, const drd_des_scratch_desc *desc,
+                                  drd_des_scratch *out) {
+  drd_status status = DRD_OK;
+  drd_des_scratch_desc dflt = {0};
+  if (!desc) desc = &dflt;
+  memset(out, 0, sizeof *out);
+  DRD_CHECK(check_weights(w));
+  if (desc->max_T == 0) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: max_T must be > 0");
+  const drd_device_caps *c = &ctx->caps;
+  drd_des_scratch *s = out;
+  s->d = w->d, s->dff = w->dff, s->E = w->E, s->kmax = w->kmax;
+  s->router_type = w->router_type, s->expert_type = w->expert_type;
+  s->max_T = desc->max_T;
+  DRD_CHECK(choose_tile(ctx, desc, w->kmax, s));
+  uint32_t inv = c->max_workgroup_invocations < c->max_workgroup_size[0] ? c->max_workgroup_invocations
+                                                                        : c->max_workgroup_size[0];
+  s->tb = 64;
+  s->wg_logits = 64;
+  s->wg_scan = pow2_floor(inv < 256 ? inv : 256);
+  s->wg_combine = pow2_floor(inv < 256 ? inv : 256);
+
+  const uint64_t align = ctx->alloc.alignment;
+  const uint64_t act_bind = drd_max_bind_range(ctx);
+  s->weight_bind = desc->weight_bind && desc->weight_bind < act_bind ? desc->weight_bind : act_bind;
+  if ((uint64_t)w->E * w->d * elem_size(w->router_type) + align + 4 > act_bind)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the router [%u, %u] exceeds one binding", w->E, w->d);
+
+  /* weights: one binding for the whole tensor, else per expert, else per chunk of rows */
+  const uint32_t es = elem_size(w->expert_type);
+  const uint64_t tensor = (uint64_t)w->E * w->dff * w->d * es;
+  s->fused1 = s->fused2 = tensor + 4 <= s->weight_bind;
+  s->rows1 = chunk_rows(s->weight_bind, align, w->dff, w->d, es, s->bn);
+  s->rows2 = chunk_rows(s->weight_bind, align, w->d, w->dff, es, s->bn);
+  if ((!s->fused1 && s->rows1 == 0) || (!s->fused2 && s->rows2 == 0))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: a binding of %llu bytes holds less than %u weight rows",
+                    (unsigned long long)s->weight_bind, s->bn);
+  s->chunks1 = (uint32_t)ceil_div(w->dff, s->rows1 ? s->rows1 : 1);
+  s->chunks2 = (uint32_t)ceil_div(w->d, s->rows2 ? s->rows2 : 1);
+
+  /* tokens per pass: all, or the most whose activations each fit one binding */
+  uint64_t rows = 0;
+  uint32_t tc = desc->chunk_T && desc->chunk_T < desc->max_T ? desc->chunk_T : desc->max_T;
+  while (tc > 1 && pass_bytes(s, align, tc, &rows) > act_bind) tc = tc * 3 / 4 > 1 ? tc * 3 / 4 : 1;
+  if (pass_bytes(s, align, tc, &rows) > act_bind)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: one token's activations exceed a %llu-byte binding",
+                    (unsigned long long)act_bind);
+  s->chunk_T = tc;
+  s->max_rows = (uint32_t)rows;
+  s->max_tiles = s->max_rows / s->bm;
+  s->max_blocks = (uint32_t)ceil_div(tc, s->tb);
+  uint32_t ntn = (uint32_t)ceil_div(w->dff > w->d ? w->dff : w->d, s->bn);
+  if (s->max_tiles > c->max_workgroup_count[1] || ntn > c->max_workgroup_count[0] ||
+      s->max_blocks > c->max_workgroup_count[0])
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: %u tiles / %u blocks exceed the device's workgroup counts",
+                    s->max_tiles, s->max_blocks);
+
+  const uint64_t T = tc, E = w->E, km = w->kmax;
+  DRD_CHECK(drd_buffer_create(ctx, T * E * 4, &s->logits));
+  DRD_CHECK(drd_buffer_create(ctx, T * E * 4, &s->probs));
+  DRD_CHECK(drd_buffer_create(ctx, T * km * 4, &s->sel));
+  DRD_CHECK(drd_buffer_create(ctx, T * km * 4, &s->wts));
+  DRD_CHECK(drd_buffer_create(ctx, T * km * 4, &s->pos));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_blocks * E * 4, &s->blk));
+  DRD_CHECK(drd_buffer_create(ctx, E * 4, &s->counts));
+  DRD_CHECK(drd_buffer_create(ctx, (E + 1) * 4, &s->offsets));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_tiles * 4, &s->tile_expert));
+  DRD_CHECK(drd_buffer_create(ctx, (DRD_DES_ARGS_FIXED + 2 * E) * 3 * 4, &s->args));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * 4, &s->pair_tok));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->dff * 4, &s->h));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->d * 4, &s->y));
+  return DRD_OK;
+cleanup:
+  drd_des_scratch_destroy(ctx, out);
+  return status;
+}
+
+static drd_status check_scratch(const drd_des_weights *w, const drd_des_scratch *s) {
+  if (!s || !s->chunk_T || s->d != w->d || s->dff != w->dff || s->E != w->E || s->kmax != w->kmax ||
+      s->router_type != w->router_type || s->expert_type != w->expert_type)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: scratch was planned for other weights");
+  return DRD_OK;
+}
+
+/* route + scan + scatter of tc tokens whose logits are in s->logits */
+static drd_status record_route(drd_seq *q, const drd_des_weights *w, uint32_t tc, drd_des_scratch *s) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = drd_seq_context(q);
+  drd_pipeline *p_route, *p_scan, *p_scatter;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_route", 5, sizeof(drd_pc_des_route), 1, &s->tb}, &p_route));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_scan", 6, sizeof(drd_pc_des_scan), 1, &s->wg_scan}, &p_scan));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_scatter", 5, sizeof(drd_pc_des_scatter), 1, &s->tb},
+                             &p_scatter));
+  const uint32_t nb = (uint32_t)ceil_div(tc, s->tb);
+
+  drd_pc_des_route pr = {.T = tc, .E = w->E, .kmax = w->kmax, .p = w->p};
+  drd_bind br[5] = {drd_in(&s->logits), drd_out(&s->probs), drd_out(&s->sel), drd_out(&s->wts), drd_out(&s->blk)};
+  DRD_CHECK(drd_seq_dispatch(q, p_route, br, 5, &pr, nb, 1, 1, "des_route"));
+
+  drd_pc_des_scan ps = {
+      .E = w->E,
+      .n_blocks = nb,
+      .bm = s->bm,
+      .max_tiles = s->max_tiles,
+      .ntn1 = (uint32_t)ceil_div(w->dff, s->bn),
+      .ntn2 = (uint32_t)ceil_div(w->d, s->bn),
+      .ctn1 = (uint32_t)ceil_div(s->rows1 ? s->rows1 : w->dff, s->bn),
+      .ctn2 = (uint32_t)ceil_div(s->rows2 ? s->rows2 : w->d, s->bn),
+  };
+  drd_bind bs[6] = {drd_out(&s->blk),         drd_out(&s->counts),   drd_out(&s->offsets),
+                    drd_out(&s->tile_expert), drd_out(&s->pair_tok), drd_out(&s->args)};
+  DRD_CHECK(drd_seq_dispatch(q, p_scan, bs, 6, &ps, 1, 1, 1, "des_scan"));
+
+  drd_pc_des_scatter pt = {.T = tc, .E = w->E, .kmax = w->kmax};
+  drd_bind bt[5] = {drd_in(&s->sel), drd_in(&s->blk), drd_in(&s->offsets), drd_out(&s->pair_tok), drd_out(&s->pos)};
+  DRD_CHECK(drd_seq_dispatch(q, p_scatter, bt, 5, &pt, nb, 1, 1, "des_scatter"));
+cleanup:
+  return status;
+}
+
+drd_status drd_op_des_route(drd_seq *q, const drd_des_weights *w, uint32_t T, drd_des_scratch *s) {
+  drd_status status = check_scratch(w, s);
+  if (status != DRD_OK) return status;
+  if (T == 0) return DRD_OK;
+  if (T > s->chunk_T) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des_route: T=%u over chunk_T=%u", T, s->chunk_T);
+  return record_route(q, w, T, s);
+}
+
+/* The grouped-GEMM pipeline for one dispatch: 4-element loads (a specialization constant)
+ * when K and every element offset are multiples of 4. */
+static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_des_scratch *s, const drd_pc_des_gemm *pc,
+                                drd_pipeline **p) {
+  uint32_t vec4 = pc->K % 4 == 0 && pc->a_off % 4 == 0 && pc->w_off % 4 == 0 && pc->w2_off % 4 == 0;
+  uint32_t spec[7] = {(s->bm / s->tm) * (s->bn / s->tn), s->bm, s->bn, s->bk, s->tm, s->tn, vec4};
+  return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), 7, spec}, p);
+}
+
+/* One grouped GEMM (mode 1: gate/up + SwiGLU into h; mode 2: down into y) over the tiles the
+ * scan counted: one indirect dispatch over all experts when the weights fit one binding,
+ * else one per expert and chunk of output rows, each bound alone. a: the A operand's binding
+ * (b rows for mode 1, h for mode 2), a_off its element offset. */
+static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scratch *s, int mode, drd_bind a,
+                              uint32_t a_off) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = drd_seq_context(q);
+  char name[32];
+  snprintf(name, sizeof name, "des_gemm%d_%s", mode, wvariant(ctx, w->expert_type));
+  const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
+  const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
+  const drd_buffer *o = mode == 1 ? &s->h : &s->y;
+  const uint64_t es = elem_size(w->expert_type);
+  const char *op = mode == 1 ? "des_gemm_gate_up" : "des_gemm_down";
+  int fused = mode == 1 ? s->fused1 : s->fused2;
+  drd_pipeline *p;
+  if (fused) {
+    drd_pc_des_gemm pc = {.N = N, .K = K, .expert = DRD_DES_NONE, .n_base = 0, .n_end = N,
+                          .w_off = 0, .w2_off = 0, .w_estride = N * K, .a_off = a_off};
+    const uint64_t bytes = ((uint64_t)w->E * N * K * es + 3) / 4 * 4;
+    drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets),
+                     drd_in_range(w1, 0, bytes), drd_in_range(w2, 0, bytes), drd_out(o)};
+    uint64_t rec = mode == 1 ? DRD_DES_ARGS_GEMM1 : DRD_DES_ARGS_GEMM2;
+    DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, &p));
+    return drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op);
+  }
+  const uint32_t rows = mode == 1 ? s->rows1 : s->rows2;
+  for (uint32_t e = 0; e < w->E; e++) {
+    for (uint32_t n_base = 0; n_base < N; n_base += rows) {
+      uint32_t n_end = n_base + rows < N ? n_base + rows : N;
+      uint64_t begin = ((uint64_t)e * N + n_base) * K * es, end = ((uint64_t)e * N + n_end) * K * es;
+      uint64_t lead1, lead2;
+      drd_bind bw1 = bind_bytes(ctx, w1, begin, end, false, &lead1);
+      drd_bind bw2 = bind_bytes(ctx, w2, begin, end, false, &lead2);
+      drd_pc_des_gemm pc = {.N = N, .K = K, .expert = e, .n_base = n_base, .n_end = n_end,
+                            .w_off = (uint32_t)(lead1 / es), .w2_off = (uint32_t)(lead2 / es), .w_estride = 0,
+                            .a_off = a_off};
+      drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets), bw1, bw2, drd_out(o)};
+      uint64_t rec = (mode == 1 ? DRD_DES_ARGS_FIXED : DRD_DES_ARGS_FIXED + w->E) + e;
+      DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, &p));
+      DRD_CHECK(drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op));
+    }
+  }
+cleanup:
+  return status;
+}
+
+drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *out,
+                          uint32_t T, drd_des_scratch *s) {
+  drd_status status = check_weights(w);
+  if (status != DRD_OK) return status;
+  DRD_CHECK(check_scratch(w, s));
+  if (T == 0) return DRD_OK;
+  if (T > s->max_T) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: T=%u over the scratch's max_T=%u", T, s->max_T);
+  if (!b || !out || b->size < (uint64_t)T * w->d * 4 || out->size < (uint64_t)T * w->d * 4)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b / out smaller than [%u, %u] f32", T, w->d);
+  if (b->buffer == out->buffer && b->offset == out->offset)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: out must not alias b");
+  drd_context *ctx = drd_seq_context(q);
+  drd_pipeline *p_logits, *p_combine;
+  char name[32];
+  snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
+                             &p_logits));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 1, &s->wg_combine},
+                             &p_combine));
+  const uint64_t d4 = (uint64_t)w->d * 4;
+  const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
+  for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
+    const uint32_t tc = T - t0 < s->chunk_T ? T - t0 : s->chunk_T;
+    uint64_t b_lead, o_lead;
+    drd_bind bb = bind_bytes(ctx, b, t0 * d4, (t0 + tc) * d4, false, &b_lead);
+    drd_bind bo = bind_bytes(ctx, out, t0 * d4, (t0 + tc) * d4, true, &o_lead);
+
+    drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
+    drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, tc, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
+
+    DRD_CHECK(record_route(q, w, tc, s));
+    DRD_CHECK(record_gemm(q, w, s, 1, bb, (uint32_t)(b_lead / 4)));
+    DRD_CHECK(record_gemm(q, w, s, 2, drd_in(&s->h), 0));
+
+    drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4)};
+    drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
+    drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d, s->wg_combine), &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(q, p_combine, bc, 4, &pc, gx, gy, 1, "des_combine"));
+  }
+cleanup:
+  return status;
+}

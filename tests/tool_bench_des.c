@@ -1,0 +1,155 @@
+/* DES FFN benchmark: tool_bench_des T d dff E kmax p [f16|f32] [reps]
+ * Random b [T, d] and weights (router and experts f16 or f32, default f16), one recorded
+ * sequence holding the whole MoE FFN, one warm-up run, then `reps` runs (default 10). Prints
+ * one JSON line: wall-clock milliseconds per FFN around drd_seq_run, the (token, slot) pairs
+ * the router produced, and GFLOP/s counting 6 d dff per pair (gate, up and down products);
+ * with DRDIFF_PROFILE=1 also the GPU time per dispatch kind from timestamps.
+ * DRDIFF_DES_TILE=bm,bn,bk,tm,tn overrides the grouped-GEMM tile, for tuning. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "des.h"
+#include "dtype.h"
+#include "ops_des.h"
+#include "ref_des.h"
+#include "ref_ops.h"
+#include "util_gpu.h"
+#include "util_rand.h"
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* keep: receives the host values (f16-rounded when f16), else they are freed */
+static drd_buffer weights(drd_context *ctx, drd_rng *rng, size_t n, float a, int f16, float **keep) {
+  float *h = malloc(n * 4);
+  if (!h) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+  drd_fill_uniform(rng, h, n, -a, a);
+  drd_buffer b;
+  if (f16) {
+    uint16_t *h16 = malloc(n * 2);
+    if (!h16) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+    drd_f32_to_f16_row(h, h16, n);
+    drd_test_check(drd_buffer_create(ctx, n * 2, &b), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &b, 0, h16, n * 2), "upload");
+    drd_f16_to_f32_row(h16, h, n);
+    free(h16);
+  } else {
+    b = drd_test_buffer_f32(ctx, h, n);
+  }
+  if (keep) *keep = h;
+  else free(h);
+  return b;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 7) {
+    fprintf(stderr, "usage: %s T d dff E kmax p [f16|f32] [reps]\n", argv[0]);
+    return 2;
+  }
+  uint32_t T = (uint32_t)strtoul(argv[1], NULL, 10), d = (uint32_t)strtoul(argv[2], NULL, 10);
+  uint32_t dff = (uint32_t)strtoul(argv[3], NULL, 10), E = (uint32_t)strtoul(argv[4], NULL, 10);
+  uint32_t kmax = (uint32_t)strtoul(argv[5], NULL, 10);
+  float p = strtof(argv[6], NULL);
+  int f16 = argc < 8 || strcmp(argv[7], "f32") != 0;
+  int reps = argc > 8 ? atoi(argv[8]) : 10;
+  if (!T || !d || !dff || !E || !kmax || kmax > E || !(p > 0) || reps < 1) {
+    fprintf(stderr, "need T, d, dff, E > 0, 1 <= kmax <= E, p > 0, reps >= 1\n");
+    return 2;
+  }
+  drd_des_scratch_desc sd = {.max_T = T};
+  const char *tile = getenv("DRDIFF_DES_TILE");
+  if (tile && *tile && sscanf(tile, "%u,%u,%u,%u,%u", &sd.bm, &sd.bn, &sd.bk, &sd.tm, &sd.tn) != 5) {
+    fprintf(stderr, "DRDIFF_DES_TILE: want bm,bn,bk,tm,tn\n");
+    return 2;
+  }
+  drd_context *ctx = NULL;
+  drd_status st = drd_context_create(&(drd_context_desc){.pipeline_cache_path = ""}, &ctx);
+  if (st == DRD_ERROR_NO_VULKAN || st == DRD_ERROR_NO_DEVICE) {
+    fprintf(stderr, "SKIP: %s\n", drd_status_string(st));
+    return DRD_TEST_SKIP;
+  }
+  drd_test_check(st, "drd_context_create");
+
+  drd_rng rng = {drd_test_seed()};
+  float *b = malloc((size_t)T * d * 4);
+  if (!b) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+  drd_fill_uniform(&rng, b, (size_t)T * d, -1, 1);
+  drd_buffer bb = drd_test_buffer_f32(ctx, b, (size_t)T * d), bo = drd_test_buffer_f32(ctx, NULL, (size_t)T * d);
+  const size_t nw = (size_t)E * dff * d;
+  float *router, *gate, *up, *down;
+  drd_buffer wr = weights(ctx, &rng, (size_t)E * d, 6.0f / sqrtf((float)d), f16, &router);
+  drd_buffer wg = weights(ctx, &rng, nw, 1.7f / sqrtf((float)d), f16, &gate);
+  drd_buffer wu = weights(ctx, &rng, nw, 1.7f / sqrtf((float)d), f16, &up);
+  drd_buffer wd = weights(ctx, &rng, nw, 1.7f / sqrtf((float)dff), f16, &down);
+  drd_des_weights w = {.d = d, .dff = dff, .E = E, .kmax = kmax, .p = p,
+                       .router_type = f16 ? DRD_DES_F16 : DRD_DES_F32, .expert_type = f16 ? DRD_DES_F16 : DRD_DES_F32,
+                       .router = &wr, .gate = &wg, .up = &wu, .down = &wd};
+  drd_des_scratch s;
+  drd_test_check(drd_des_scratch_create(ctx, &w, &sd, &s), "scratch");
+
+  drd_seq *q;
+  drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+  drd_test_check(drd_op_des_ffn(q, &w, &bb, &bo, T, &s), "des_ffn");
+  drd_test_check(drd_seq_end(q), "seq_end");
+  double t0 = now_ms();
+  drd_test_check(drd_seq_run(q), "warm-up");
+  double warm_ms = now_ms() - t0;
+  uint32_t n_prof0 = ctx->n_profile;
+  double *prof0 = calloc(n_prof0 + 1, sizeof(double));
+  for (uint32_t i = 0; i < n_prof0; i++) prof0[i] = ctx->profile_entries[i].total_ns;
+  t0 = now_ms();
+  for (int r = 0; r < reps; r++) drd_test_check(drd_seq_run(q), "run");
+  double ms = (now_ms() - t0) / reps;
+
+  /* (token, slot) pairs from the host's routing of the same inputs (exact up to near-ties) */
+  uint64_t pairs = 0;
+  float *logits = malloc((size_t)T * E * 4);
+  uint32_t ex[DRD_DES_MAX_EXPERTS];
+  float wt[DRD_DES_MAX_EXPERTS];
+  if (!logits) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+  drd_test_check(drd_ref_gemm(b, router, NULL, logits, T, E, d), "host router");
+  for (uint32_t t = 0; t < T; t++) pairs += drd_des_route(logits + (size_t)t * E, E, kmax, p, ex, wt);
+  double flop = 6.0 * d * dff * (double)pairs;
+
+  /* sanity check (not a test): 16 evenly spaced tokens against host/ref_des.c */
+  const uint32_t nc = T < 16 ? T : 16;
+  float *bs = malloc((size_t)nc * d * 4), *ref = malloc((size_t)nc * d * 4), *got = malloc((size_t)T * d * 4);
+  if (!bs || !ref || !got) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+  for (uint32_t i = 0; i < nc; i++) memcpy(bs + (size_t)i * d, b + (size_t)(i * (T / nc)) * d, (size_t)d * 4);
+  drd_test_check(drd_ref_des_ffn(bs, router, gate, up, down, nc, d, dff, E, kmax, p, ref), "reference");
+  drd_test_download_f32(ctx, &bo, got, (size_t)T * d);
+  for (uint32_t i = 0; i < nc; i++) memcpy(bs + (size_t)i * d, got + (size_t)(i * (T / nc)) * d, (size_t)d * 4);
+  double check = drd_rel_error(bs, ref, (size_t)nc * d);
+  printf("{\"T\": %u, \"d\": %u, \"dff\": %u, \"E\": %u, \"kmax\": %u, \"p\": %.3f, \"wtype\": \"%s\", "
+         "\"device\": \"%s\", \"tile\": \"%ux%ux%u/%ux%u\", \"weights\": \"%s\", \"passes\": %u, \"pairs\": %llu, "
+         "\"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
+         T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name, s.bm,
+         s.bn, s.bk, s.tm, s.tn, s.fused1 && s.fused2 ? "whole" : "per-expert", (T + s.chunk_T - 1) / s.chunk_T,
+         (unsigned long long)pairs, reps, warm_ms, ms, flop / (ms * 1e6));
+  if (ctx->n_profile) {
+    double total = 0;
+    printf(", \"gpu_ms\": {");
+    for (uint32_t i = 0; i < ctx->n_profile; i++) {
+      double ns = ctx->profile_entries[i].total_ns - (i < n_prof0 ? prof0[i] : 0);
+      total += ns;
+      printf("%s\"%s\": %.4f", i ? ", " : "", ctx->profile_entries[i].name, ns / reps * 1e-6);
+    }
+    printf(", \"sum\": %.4f}, \"gpu_gflops\": %.2f", total / reps * 1e-6, flop / (total / reps));
+  }
+  printf(", \"check_rel_err\": %.3g}\n", check);
+  fflush(stdout);
+
+  drd_seq_destroy(q);
+  drd_des_scratch_destroy(ctx, &s);
+  drd_buffer *bufs[] = {&bb, &bo, &wr, &wg, &wu, &wd};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
+  drd_context_destroy(ctx);
+  free(b), free(router), free(gate), free(up), free(down), free(logits), free(prof0), free(bs), free(ref), free(got);
+  return 0;
+}
