@@ -1,7 +1,7 @@
 /* C reference versions of the engine's kernels, on f32 arrays: the oracle the GPU kernels
  * are tested against, and the building blocks of the CPU engine (forward.c).
  *
- * Precision policy (see ENGINE_NOTES.md): storage is f32; every dot product and every
+ * Precision policy (see docs/model.md): storage is f32; every dot product and every
  * reduction accumulates in f64. A product of two f32 values is exact in f64, so a GEMM
  * element is the f64 sum, in ascending k, of exact products, rounded once to f32: FMA or
  * not, the bits are the same. That makes the GEMM independent of the SIMD path (generic C,
