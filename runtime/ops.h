@@ -4,6 +4,7 @@
 #ifndef DRD_OPS_H
 #define DRD_OPS_H
 
+#include "model_file.h" /* drd_dtype */
 #include "vk_internal.h"
 
 /* Splits a 1-D dispatch of `groups` workgroups over x and y so neither exceeds the device's
@@ -24,5 +25,60 @@ typedef enum drd_eltwise_op {
 /* a, b, out: [n] f32 (b is ignored by scale and silu and may be NULL). out may alias a or b. */
 drd_status drd_op_eltwise(drd_seq *s, drd_eltwise_op op, const drd_buffer *a, const drd_buffer *b,
                           const drd_buffer *out, uint64_t n, float alpha);
+
+/* Binds `bytes` bytes that start `offset` bytes into b, from the storage-aligned offset at or
+ * before it (ctx->alloc.alignment; buffers start aligned): *skip receives the bytes between
+ * the binding's start and `offset`, which the shader adds as an element offset. */
+static inline drd_bind drd_bind_span(const drd_context *ctx, const drd_buffer *b, uint64_t offset,
+                                     uint64_t bytes, bool write, uint32_t *skip) {
+  uint64_t base = offset / ctx->alloc.alignment * ctx->alloc.alignment;
+  *skip = (uint32_t)(offset - base);
+  return (drd_bind){b, base, offset - base + bytes, write};
+}
+
+/* Workgroup size of the row kernels (RMSNorm, softmax) for rows of `cols` elements. */
+uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols);
+
+/* out = x / sqrt(mean(x^2) + eps) * w per row. x, out: [rows, cols] f32 (out may alias x);
+ * w: [cols] f32. One row must fit in one binding (cols * 4 <= drd_max_bind_range). */
+drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
+                          uint32_t rows, uint32_t cols, float eps);
+
+/* Row-wise softmax, max-subtracted. x, out: [rows, cols] f32 (out may alias x). One row must
+ * fit in one binding. */
+drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,
+                               uint32_t cols);
+
+/* C = A W^T + bias with f32 accumulation. A: [M, K] f32; W: [N, K] f32 or f16 (raw IEEE half
+ * bits) as wtype says (DRD_DTYPE_F32 = 0, DRD_DTYPE_F16 = 1 of host/model_file.h); bias: [N]
+ * f32 or NULL; C: [M, N] f32 (must not alias A, W or bias). Tensors larger than one binding
+ * are processed in chunks of rows of A / C, rows of W and, when even one row is too long,
+ * of K (later K chunks accumulate into C). */
+drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd_dtype wtype,
+                       const drd_buffer *bias, const drd_buffer *C, uint32_t M, uint32_t N, uint32_t K);
+
+/* GEMM kernels: the tiled shared-memory kernel (GPUs), and the subgroup-broadcast kernel for
+ * CPU implementations, where shared-memory reads cost a loop over the SIMD lanes. */
+typedef enum drd_gemm_kind {
+  DRD_GEMM_TILED = 0,    /* shaders/gemm_{f32,f16,f16pack}.comp */
+  DRD_GEMM_SUBGROUP = 1, /* shaders/gemm_sg_{f32,f16,f16pack}.comp */
+} drd_gemm_kind;
+
+/* A GEMM configuration. Tiled: the workgroup computes bm x bn of C in steps of bk along K,
+ * each of its (bm / tm) * (bn / tn) invocations a tm x tn micro-tile (tm, tn multiples of 4).
+ * Subgroup: the workgroup is one subgroup of S = caps.subgroup_size invocations computing
+ * (S * tm) x (S * tn) of C; bm, bn and bk are ignored. */
+typedef struct drd_gemm_config {
+  drd_gemm_kind kind;
+  uint32_t bm, bn, bk, tm, tn;
+} drd_gemm_config;
+/* The configuration drd_op_gemm uses for this problem on this context. */
+drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K);
+/* Whether cfg is well formed and fits the device's shared memory and workgroup limits. */
+bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *cfg);
+/* drd_op_gemm with a given configuration (NULL: drd_gemm_pick's), for tests and tuning. */
+drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg, const drd_buffer *A, const drd_buffer *W,
+                              drd_dtype wtype, const drd_buffer *bias, const drd_buffer *C, uint32_t M,
+                              uint32_t N, uint32_t K);
 
 #endif

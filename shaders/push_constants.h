@@ -18,4 +18,25 @@ DRD_PC_STRUCT(drd_pc_eltwise) {
   float alpha;
 };
 
+/* Row ops (RMSNorm, softmax) on [rows, cols] f32. x_off / o_off: element offsets of row 0
+ * inside the bound ranges (bindings start at an aligned byte offset at or before it). */
+DRD_PC_STRUCT(drd_pc_rows) {
+  uint rows;
+  uint cols;
+  uint x_off;
+  uint o_off;
+  float eps; /* RMSNorm only */
+};
+
+/* GEMM tile of C[M, N] = A[M, K] W[N, K]^T (+ bias[N]). Offsets are in elements of each
+ * binding's type (W: f32 or f16 elements, also for the packed-word f16 variant). */
+#define DRD_GEMM_BIAS 1u       /* add bias[n] */
+#define DRD_GEMM_ACCUMULATE 2u /* C += A W^T: later K chunks of a split-K (bias added by the first) */
+DRD_PC_STRUCT(drd_pc_gemm) {
+  uint M, N, K;   /* of this chunk */
+  uint lda, ldw, ldc;
+  uint a_off, w_off, c_off, bias_off;
+  uint flags;     /* DRD_GEMM_BIAS | DRD_GEMM_ACCUMULATE */
+};
+
 #endif

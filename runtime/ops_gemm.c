@@ -1,0 +1,155 @@
+/* GEMM C = A W^T + bias (shaders/gemm_*.comp): the kernel and its tile configuration from the
+ * device's type and limits, the W variant from its features, and chunking of tensors larger
+ * than one binding. */
+#include "ops.h"
+#include "push_constants.h"
+
+static uint32_t tiled_wg(const drd_gemm_config *c) { return (c->bm / c->tm) * (c->bn / c->tn); }
+/* As and Ws: bk rows of bm (bn) floats, each padded by 4 */
+static uint32_t tiled_shared(const drd_gemm_config *c) { return c->bk * (c->bm + 4 + c->bn + 4) * 4; }
+
+bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
+  const drd_device_caps *caps = &ctx->caps;
+  if (!c->tm || !c->tn || c->tm * c->tn > 256) return false; /* beyond any register budget */
+  if (c->kind == DRD_GEMM_SUBGROUP) {
+    /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
+     * size; GPUs may pick another size per pipeline, and they are better served by the tiled
+     * kernel anyway. */
+    uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT;
+    uint32_t sg = caps->subgroup_size;
+    return caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & need) == need &&
+           (caps->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && sg >= 1 && sg <= 64 &&
+           sg <= caps->max_workgroup_invocations && sg <= caps->max_workgroup_size[0] && c->tm * c->tn * sg <= 256;
+  }
+  /* micro-tiles are read from shared memory as vec4s */
+  if (c->kind != DRD_GEMM_TILED || !c->bm || !c->bn || !c->bk || c->bm % c->tm || c->bn % c->tn || c->tm % 4 ||
+      c->tn % 4)
+    return false;
+  uint32_t wg = tiled_wg(c);
+  /* each invocation loads the same number of 4-row groups of A and of W per K step */
+  return wg <= caps->max_workgroup_invocations && wg <= caps->max_workgroup_size[0] &&
+         (c->bm * c->bk) % (4 * wg) == 0 && (c->bn * c->bk) % (4 * wg) == 0 &&
+         tiled_shared(c) <= caps->max_shared_memory;
+}
+
+drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K) {
+  (void)K;
+  /* CPU devices: 2 x 8 per invocation (16 rows x 64 columns per subgroup of 8): ~11-13 GFLOP/s
+   * on lavapipe with 2 cores at 1024^3 and 4096^3 where the tiled kernel gets ~6; larger
+   * micro-tiles were no faster within the noise and take seconds longer to compile. */
+  drd_gemm_config sg = {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8};
+  if (drd_gemm_config_ok(ctx, &sg)) return sg;
+  /* GPUs, largest first. 128 x 128 with 8 x 8 micro-tiles reuses each shared-memory value 8
+   * times; on an H100 at 4096^3 bk 32 gave 35.7 TFLOP/s, bk 16 31.6 and bk 8 33.0 (f32 FMA, no
+   * tensor cores). bk 32 needs 33 KiB of shared memory, bk 16 16.5 KiB, so devices limited to
+   * 16 KiB get bk 8. Problems too small to give 256 such tiles use 64 x 64 tiles so that more
+   * workgroups run at once (H100 at 1024^3: 25.3 TFLOP/s against 17.0 with 128 x 128; at
+   * 2048^3 the two are 32.8 and 33.8) and fewer rows are wasted at the edges. */
+  static const drd_gemm_config big[] = {
+      {DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 16, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8}};
+  static const drd_gemm_config small[] = {
+      {DRD_GEMM_TILED, 64, 64, 16, 8, 8}, {DRD_GEMM_TILED, 64, 64, 8, 8, 8}, {DRD_GEMM_TILED, 32, 32, 8, 4, 4}};
+  uint64_t big_tiles = (uint64_t)((M + 127) / 128) * ((N + 127) / 128);
+  if (big_tiles >= 256)
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+      if (drd_gemm_config_ok(ctx, &big[i])) return big[i];
+  for (size_t i = 0; i < sizeof small / sizeof *small; i++)
+    if (drd_gemm_config_ok(ctx, &small[i])) return small[i];
+  return small[2]; /* 64 invocations, 2.3 KiB: every Vulkan device takes it */
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd_dtype wtype,
+                       const drd_buffer *bias, const drd_buffer *C, uint32_t M, uint32_t N, uint32_t K) {
+  return drd_op_gemm_config(s, NULL, A, W, wtype, bias, C, M, N, K);
+}
+
+drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const drd_buffer *A, const drd_buffer *W,
+                              drd_dtype wtype, const drd_buffer *bias, const drd_buffer *C, uint32_t M,
+                              uint32_t N, uint32_t K) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (wtype != DRD_DTYPE_F32 && wtype != DRD_DTYPE_F16)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: weight type %d is not f32 or f16", (int)wtype);
+  if (M == 0 || N == 0) return DRD_OK;
+  if (K == 0) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: K = 0");
+  uint64_t ws = wtype == DRD_DTYPE_F32 ? 4 : 2; /* bytes per weight */
+  if (A->size < (uint64_t)M * K * 4 || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * 4 ||
+      (bias && bias->size < (uint64_t)N * 4))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: buffers smaller than M=%u N=%u K=%u need", M, N, K);
+  drd_gemm_config cfg = cfg_in ? *cfg_in : drd_gemm_pick(ctx, M, N, K);
+  if (!drd_gemm_config_ok(ctx, &cfg))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device",
+                    (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn);
+  bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
+  uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
+  if (sg) {
+    bm = ctx->caps.subgroup_size * cfg.tm;
+    bn = ctx->caps.subgroup_size * cfg.tn;
+    bk = 4;
+  }
+
+  /* f16 weights: float16_t loads where 16-bit storage exists, else 32-bit words unpacked in
+   * the shader (core GLSL), for devices or runs (DRDIFF_DISABLE_F16) without it */
+  static const char *shaders[2][3] = {{"gemm_f32", "gemm_f16", "gemm_f16pack"},
+                                      {"gemm_sg_f32", "gemm_sg_f16", "gemm_sg_f16pack"}};
+  const char *shader = shaders[sg][wtype == DRD_DTYPE_F32 ? 0 : ctx->caps.storage_16bit ? 1 : 2];
+
+  /* Chunk sizes. A binding starts up to align - 4 bytes before its data (drd_bind_span), so
+   * `cap` bytes of data always fit. A chunk of rows [m0, m0 + mc) and K range [k0, k0 + kc)
+   * spans (mc - 1) * K + kc elements of A; likewise for W; C's spans (mc - 1) * N + nc. */
+  uint64_t range = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
+  if (range < 2 * align + 16)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: binding range %llu too small", (unsigned long long)range);
+  uint64_t cap = range - align;
+  uint64_t cap4 = cap / 4, capw = (cap - 4) / ws; /* f16 packed words may round up by 2 bytes */
+  uint64_t kc = min64(K, min64(cap4, capw));
+  if (kc < K && kc >= bk) kc = kc / bk * bk; /* split-K: whole K steps per chunk, so offsets stay 4-aligned */
+  uint64_t mc = min64(M, (cap4 - kc) / K + 1);
+  uint64_t nc = min64(N, min64((capw - kc) / K + 1, cap4));
+  mc = min64(mc, (cap4 - nc) / N + 1);
+  /* whole tiles per chunk, and no more tiles than one dispatch may have */
+  if (mc < M && mc >= bm) mc = mc / bm * bm;
+  if (nc < N && nc >= bn) nc = nc / bn * bn;
+  mc = min64(mc, (uint64_t)ctx->caps.max_workgroup_count[1] * bm);
+  nc = min64(nc, (uint64_t)ctx->caps.max_workgroup_count[0] * bn);
+
+  for (uint64_t k0 = 0; k0 < K; k0 += kc) {
+    uint64_t kn = min64(kc, K - k0);
+    for (uint64_t m0 = 0; m0 < M; m0 += mc) {
+      uint64_t mn = min64(mc, M - m0);
+      for (uint64_t n0 = 0; n0 < N; n0 += nc) {
+        uint64_t nn = min64(nc, N - n0);
+        uint32_t as, wsk, cs, bs = 0;
+        drd_bind binds[4];
+        binds[0] = drd_bind_span(ctx, A, (m0 * K + k0) * 4, ((mn - 1) * K + kn) * 4, false, &as);
+        binds[1] = drd_bind_span(ctx, W, (n0 * K + k0) * ws, ((nn - 1) * K + kn) * ws, false, &wsk);
+        if (ws == 2) binds[1].range = (binds[1].range + 3) & ~(VkDeviceSize)3; /* whole words */
+        /* without bias the shader never reads binding 2: A's range stands in for it */
+        binds[2] = bias ? drd_bind_span(ctx, bias, n0 * 4, nn * 4, false, &bs) : binds[0];
+        binds[3] = drd_bind_span(ctx, C, (m0 * N + n0) * 4, ((mn - 1) * N + nn) * 4, true, &cs);
+        drd_pc_gemm pc = {
+            .M = (uint32_t)mn, .N = (uint32_t)nn, .K = (uint32_t)kn,
+            .lda = K, .ldw = K, .ldc = N,
+            .a_off = as / 4, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
+            .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 ? DRD_GEMM_ACCUMULATE : 0),
+        };
+        drd_pipeline *p;
+        if (sg) {
+          /* 4-element loads need aligned rows: K and both offsets multiples of 4 */
+          uint32_t vec4 = K % 4 == 0 && pc.a_off % 4 == 0 && pc.w_off % 4 == 0;
+          uint32_t spec[4] = {ctx->caps.subgroup_size, cfg.tm, cfg.tn, vec4};
+          DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), 4, spec}, &p));
+        } else {
+          uint32_t spec[6] = {tiled_wg(&cfg), cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn};
+          DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), 6, spec}, &p));
+        }
+        uint32_t gx = (uint32_t)((nn + bn - 1) / bn), gy = (uint32_t)((mn + bm - 1) / bm);
+        DRD_CHECK(drd_seq_dispatch(s, p, binds, 4, &pc, gx, gy, 1, "gemm"));
+      }
+    }
+  }
+cleanup:
+  return status;
+}

@@ -1,0 +1,11 @@
+#version 450
+// Subgroup-broadcast GEMM (for CPU devices) with f16 weights read as 32-bit words and unpacked
+// with unpackHalf2x16 (no 16-bit storage needed): see gemm_sg_common.glsl and gemm_f16pack.comp.
+#extension GL_GOOGLE_include_directive : require
+
+layout(std430, binding = 1) readonly buffer W { uint w[]; };    // [N, ldw] f16 pairs from w_off (in halves)
+layout(std430, binding = 1) readonly buffer W4 { uvec2 w4[]; }; // the same, 4 halves at a time
+#define W_LOAD(e) unpackHalf2x16(w[(e) >> 1])[(e) & 1u]
+#define W_LOAD4(e) vec4(unpackHalf2x16(w4[(e) >> 2].x), unpackHalf2x16(w4[(e) >> 2].y))
+
+#include "gemm_sg_common.glsl"

@@ -1,0 +1,181 @@
+/* GEMM kernel C = A W^T + bias against the host reference: f32 and f16 weights, with and
+ * without bias, odd M, N, K (1 included) for the tile configuration drd_op_gemm picks and for
+ * every other one this device can run, a product spanning several tiles in every dimension,
+ * and, under a 64 KiB binding range, tensors split into chunks of M, N and K. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dtype.h"
+#include "ref_ops.h"
+#include "util_gpu.h"
+#include "util_rand.h"
+
+static int failures, cases;
+static double worst; /* largest error / tolerance seen */
+
+/* max over elements of |got - want| / scale, scale = sum_k |a w| + |bias|: the error bound of
+ * a dot product is proportional to it, and unlike |want| it does not vanish when the terms
+ * happen to cancel (a 1 x 1 output can be arbitrarily close to 0). Non-finite outputs (an
+ * unwritten NaN) are counted apart. */
+static double compare(const float *got, const float *want, const float *scale, size_t n, size_t *nonfinite) {
+  double worst = 0;
+  *nonfinite = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(got[i])) {
+      (*nonfinite)++;
+      continue;
+    }
+    double e = fabs((double)got[i] - (double)want[i]) / fmax((double)scale[i], 1e-30);
+    if (e > worst) worst = e;
+  }
+  return worst;
+}
+
+/* cfg NULL: drd_op_gemm's own choice */
+static void run_case(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
+                     uint32_t K, drd_dtype wtype, bool with_bias) {
+  size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
+  float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4);
+  float *want = malloc(nc * 4), *got = malloc(nc * 4);
+  uint16_t *w16 = malloc(nw * 2);
+  drd_fill_uniform(rng, a, na, -1, 1);
+  drd_fill_uniform(rng, w, nw, -1, 1);
+  drd_fill_uniform(rng, bias, N, -4, 4);
+  if (wtype == DRD_DTYPE_F16) { /* the reference multiplies by exactly the halves the GPU reads */
+    drd_f32_to_f16_row(w, w16, nw);
+    drd_f16_to_f32_row(w16, w, nw);
+  }
+  drd_test_check(drd_ref_gemm(a, w, with_bias ? bias : NULL, want, M, N, K), "drd_ref_gemm");
+  /* the same product on absolute values: the per-element scale of the error */
+  float *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4), *abs_b = malloc((size_t)N * 4), *scale = malloc(nc * 4);
+  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
+  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
+  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
+  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, scale, M, N, K), "drd_ref_gemm");
+
+  drd_buffer ba = drd_test_buffer_f32(ctx, a, na), bb = drd_test_buffer_f32(ctx, bias, N);
+  drd_buffer bc = drd_test_buffer_f32(ctx, NULL, nc), bw;
+  if (wtype == DRD_DTYPE_F16) {
+    drd_test_check(drd_buffer_create(ctx, nw * 2, &bw), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
+  } else {
+    bw = drd_test_buffer_f32(ctx, w, nw);
+  }
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_gemm_config(s, cfg, &ba, &bw, wtype, with_bias ? &bb : NULL, &bc, M, N, K), "gemm");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_download_f32(ctx, &bc, got, nc);
+
+  size_t bad;
+  double err = compare(got, want, scale, nc, &bad);
+  /* f32 products and an f32 running sum in k order vs the reference's f64: relative to
+   * sum |a w| the rounding errors of random terms stay near one ulp (the bound for adversarial
+   * terms is K ulps); lavapipe measures <= 3.2e-7 for K up to 20000, a margin of ~5 here */
+  double tol = 1.5e-6 + 1e-8 * sqrt((double)K);
+  if (err / tol > worst) worst = err / tol;
+  cases++;
+  drd_gemm_config u = cfg ? *cfg : drd_gemm_pick(ctx, M, N, K);
+  char what[160];
+  snprintf(what, sizeof what, "gemm M=%u N=%u K=%u %s%s, %s %ux%ux%u/%ux%u", M, N, K,
+           wtype == DRD_DTYPE_F16 ? "f16" : "f32", with_bias ? " bias" : "",
+           u.kind == DRD_GEMM_SUBGROUP ? "subgroup" : "tiled", u.bm, u.bn, u.bk, u.tm, u.tn);
+  if (getenv("DRDIFF_TEST_VERBOSE")) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "  [%.3f] %s: rel err %.3g (tol %.3g)\n", ts.tv_sec + ts.tv_nsec * 1e-9, what, err, tol);
+  }
+  if (bad || !(err <= tol)) {
+    fprintf(stderr, "FAIL %s: rel err %.3g (tol %.3g), %zu non-finite\n", what, err, tol, bad);
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &ba);
+  drd_buffer_destroy(ctx, &bb);
+  drd_buffer_destroy(ctx, &bc);
+  drd_buffer_destroy(ctx, &bw);
+  free(a), free(w), free(bias), free(want), free(got), free(w16);
+  free(abs_a), free(abs_w), free(abs_b), free(scale);
+}
+
+/* the four weight-type x bias combinations of one shape */
+static void run_shape(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
+                      uint32_t K) {
+  for (int v = 0; v < 4; v++) run_case(ctx, rng, cfg, M, N, K, v & 1 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, v & 2);
+}
+
+int main(void) {
+  uint64_t seed = drd_test_seed();
+  drd_rng rng = {seed};
+  drd_context *ctx = drd_test_context();
+
+  /* every corner of {1, odd}^3, then random odd shapes, with drd_op_gemm's choice */
+  static const uint32_t odd[] = {3, 17, 33, 65, 127, 257, 1000};
+  for (int c = 0; c < 8; c++) {
+    uint32_t M = c & 1 ? 1 : 65, N = c & 2 ? 1 : 127, K = c & 4 ? 1 : 257;
+    run_shape(ctx, &rng, NULL, M, N, K);
+  }
+  for (int i = 0; i < 16; i++) {
+    uint32_t M = odd[drd_rng_range(&rng, 0, 6)], N = odd[drd_rng_range(&rng, 0, 6)];
+    uint32_t K = odd[drd_rng_range(&rng, 0, 6)];
+    if ((uint64_t)M * N * K > 20000000) K = 33; /* keep the test quick on CPU devices */
+    run_case(ctx, &rng, NULL, M, N, K, i & 1 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, i & 2);
+  }
+  /* several tiles in every dimension, at least one of them partial, with the large tiles */
+  run_shape(ctx, &rng, NULL, 300, 290, 1100);
+  run_shape(ctx, &rng, NULL, 33, 65, 256); /* K a multiple of 4: vector loads */
+  static const drd_gemm_config big[] = {{DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8}};
+  for (int i = 0; i < 2; i++)
+    if (drd_gemm_config_ok(ctx, &big[i])) run_shape(ctx, &rng, &big[i], 300, 290, 1100);
+
+  /* every configuration drd_gemm_pick may return on some device (those this one takes), plus a
+   * second subgroup shape; both weight types, with and without bias, K odd and K a multiple of
+   * 4 (the subgroup kernel's element-wise and vector loads), each variant on one shape to keep
+   * the number of pipelines (compiled by lavapipe at ~1 s each) down */
+  static const drd_gemm_config all[] = {
+      {DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 16, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8},
+      {DRD_GEMM_TILED, 64, 64, 16, 8, 8},   {DRD_GEMM_TILED, 64, 64, 8, 8, 8},    {DRD_GEMM_TILED, 32, 32, 8, 4, 4},
+      {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},   {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4}};
+  uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+    const drd_gemm_config *c = &all[i];
+    if (!drd_gemm_config_ok(ctx, c)) continue;
+    bool sg = c->kind == DRD_GEMM_SUBGROUP;
+    uint32_t bm = sg ? sgs * c->tm : c->bm, bn = sg ? sgs * c->tn : c->bn, bk = sg ? 4 : c->bk;
+    run_case(ctx, &rng, c, 1, 1, 1, DRD_DTYPE_F16, true);
+    run_case(ctx, &rng, c, bm + 1, bn * 2 - 1, 3 * bk + 5, DRD_DTYPE_F32, false);
+    run_case(ctx, &rng, c, 2 * bm - 3, bn + 3, 8 * bk, DRD_DTYPE_F32, true);
+    run_case(ctx, &rng, c, bm - 1, 3 * bn + 1, 8 * bk + 4, DRD_DTYPE_F16, false);
+  }
+  int rc = drd_test_finish(ctx);
+
+  /* 64 KiB bindings (16384 floats): A, W and C all exceed one binding and are split over M
+   * and N; K = 20000 does not fit one binding even for a single row, so K is split too and
+   * later K chunks accumulate into C; N = 20000 makes one row of C exceed a binding. */
+  setenv("DRDIFF_MAX_BUFFER_RANGE", "65536", 1);
+  ctx = drd_test_context();
+  run_shape(ctx, &rng, NULL, 200, 150, 300);
+  run_shape(ctx, &rng, NULL, 130, 140, 1001);
+  run_shape(ctx, &rng, NULL, 3, 5, 20000);
+  run_shape(ctx, &rng, NULL, 3, 20000, 7);
+  /* the same chunking with the other kernel (the subgroup one is lavapipe's choice) */
+  static const drd_gemm_config tiled = {DRD_GEMM_TILED, 64, 64, 16, 8, 8};
+  if (drd_gemm_config_ok(ctx, &tiled)) {
+    run_case(ctx, &rng, &tiled, 200, 150, 300, DRD_DTYPE_F16, true);
+    run_case(ctx, &rng, &tiled, 3, 5, 20000, DRD_DTYPE_F32, true);
+  }
+  static const drd_gemm_config sgc = {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8};
+  if (drd_gemm_config_ok(ctx, &sgc) && drd_gemm_pick(ctx, 200, 150, 300).kind != DRD_GEMM_SUBGROUP)
+    run_case(ctx, &rng, &sgc, 3, 5, 20000, DRD_DTYPE_F16, true);
+  rc |= drd_test_finish(ctx);
+  unsetenv("DRDIFF_MAX_BUFFER_RANGE");
+
+  fprintf(stderr, "test_kernel_gemm: %d cases, worst error / tolerance %.3f\n", cases, worst);
+  if (failures || rc) fprintf(stderr, "test_kernel_gemm: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
+  else fprintf(stderr, "test_kernel_gemm: ok (seed %llu)\n", (unsigned long long)seed);
+  return failures || rc ? 1 : 0;
+}

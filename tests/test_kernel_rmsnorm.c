@@ -1,0 +1,98 @@
+/* RMSNorm kernel against the host reference: odd row lengths (shorter and longer than a
+ * workgroup), in place, chunking under a 64 KiB binding range, and the clear error for a row
+ * longer than one binding. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ref_ops.h"
+#include "util_gpu.h"
+#include "util_rand.h"
+
+static int failures;
+
+/* max|got - want| / max|want|, with non-finite outputs (unwritten NaN) counted apart */
+static double compare(const float *got, const float *want, size_t n, size_t *nonfinite) {
+  double num = 0, den = 1e-30;
+  *nonfinite = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(got[i])) {
+      (*nonfinite)++;
+      continue;
+    }
+    double d = fabs((double)got[i] - (double)want[i]);
+    if (d > num) num = d;
+    if (fabs((double)want[i]) > den) den = fabs((double)want[i]);
+  }
+  return num / den;
+}
+
+static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t cols, bool in_place) {
+  size_t n = (size_t)rows * cols;
+  float *x = malloc(n * 4), *w = malloc((size_t)cols * 4), *want = malloc(n * 4), *got = malloc(n * 4);
+  float scale = drd_rng_uniform(rng, 0.01f, 10.0f); /* rows of very different norms */
+  drd_fill_uniform(rng, x, n, -scale, scale);
+  drd_fill_uniform(rng, w, cols, -2, 2);
+  float eps = drd_rng_uniform(rng, 1e-6f, 1e-5f);
+  drd_ref_rmsnorm(x, w, want, rows, cols, eps);
+  drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bw = drd_test_buffer_f32(ctx, w, cols);
+  drd_buffer bo = in_place ? bx : drd_test_buffer_f32(ctx, NULL, n);
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_rmsnorm(s, &bx, &bw, &bo, rows, cols, eps), "rmsnorm");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_download_f32(ctx, &bo, got, n);
+  size_t bad;
+  double err = compare(got, want, n, &bad);
+  /* f32 sum of squares vs the reference's f64: ~1e-7 relative for these lengths */
+  if (getenv("DRDIFF_TEST_VERBOSE")) fprintf(stderr, "  [%u, %u]: rel err %.3g\n", rows, cols, err);
+  if (bad || !(err <= 1e-5)) {
+    fprintf(stderr, "FAIL rmsnorm [%u, %u]%s: rel err %.3g, %zu non-finite\n", rows, cols, in_place ? " in place" : "",
+            err, bad);
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &bx);
+  drd_buffer_destroy(ctx, &bw);
+  if (!in_place) drd_buffer_destroy(ctx, &bo);
+  free(x), free(w), free(want), free(got);
+}
+
+int main(void) {
+  uint64_t seed = drd_test_seed();
+  drd_rng rng = {seed};
+  drd_context *ctx = drd_test_context();
+  static const uint32_t cols[] = {1, 3, 17, 33, 65, 127, 257, 1000, 4097, 20000};
+  static const uint32_t rows[] = {1, 3, 17, 100};
+  for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) run_case(ctx, &rng, rows[r], cols[c], false);
+  run_case(ctx, &rng, 33, 1000, true);
+  run_case(ctx, &rng, 70000, 3, false); /* more rows than one grid dimension holds on some devices */
+  int rc = drd_test_finish(ctx);
+
+  /* 64 KiB bindings: several rows per chunk, chunks starting mid-alignment, one row per chunk */
+  setenv("DRDIFF_MAX_BUFFER_RANGE", "65536", 1);
+  ctx = drd_test_context();
+  run_case(ctx, &rng, 100, 1000, false);
+  run_case(ctx, &rng, 257, 127, true);
+  run_case(ctx, &rng, 5, 16000, false);
+  /* a row longer than a binding: refused cleanly */
+  drd_buffer big;
+  drd_test_check(drd_buffer_create(ctx, 20000 * 4, &big), "buffer");
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_status st = drd_op_rmsnorm(s, &big, &big, &big, 1, 20000, 1e-5f);
+  if (st != DRD_ERROR_UNSUPPORTED) {
+    fprintf(stderr, "FAIL: a 20000-float row under a 64 KiB range gave %s\n", drd_status_string(st));
+    failures++;
+  }
+  drd_seq_destroy(s);
+  drd_buffer_destroy(ctx, &big);
+  rc |= drd_test_finish(ctx);
+  unsetenv("DRDIFF_MAX_BUFFER_RANGE");
+
+  if (failures || rc) fprintf(stderr, "test_kernel_rmsnorm: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
+  else fprintf(stderr, "test_kernel_rmsnorm: ok (seed %llu)\n", (unsigned long long)seed);
+  return failures || rc ? 1 : 0;
+}
