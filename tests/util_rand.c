@@ -36,7 +36,8 @@ double drd_rel_error(const float *a, const float *b, size_t n) {
   double num = 0, den = 1e-30;
   for (size_t i = 0; i < n; i++) {
     double d = fabs((double)a[i] - (double)b[i]);
-    if (!(d <= num)) num = d; /* NaN propagates as failure */
+    if (d != d) return NAN; /* an unwritten (NaN-poisoned) element fails any tolerance */
+    if (d > num) num = d;
     if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
   }
   return num / den;
