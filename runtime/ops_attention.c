@@ -1,0 +1,397 @@
+/* RoPE (shaders/rope_f32.comp) and HSA attention (shaders/attn_hsa_*.comp): tables, work
+ * planning and dispatch. See ops_attention.h for the scheme. */
+#include "ops_attention.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pc_attention.h"
+
+/* One attention dispatch and, when it has split rows, one merge dispatch after it. */
+struct drd_attn_group {
+  uint32_t qa0, qa1;       /* query blocks [qa0, qa1): the q / out / stats window */
+  uint32_t ka0, ka1;       /* key blocks [ka0, ka1): the k / v window */
+  uint32_t col0, col1;     /* CSR entries the items may reference */
+  uint32_t item0, n_items; /* attention items */
+  uint32_t mitem0, n_mitems;
+  uint32_t n_slots;        /* slots used, numbered from 0 (the scratch is reused by every group) */
+};
+
+/* A binding of `bytes` bytes that start `offset` bytes into b, from the allocation-aligned
+ * offset at or before it (buffers themselves start aligned); *skip receives the elements of
+ * `elem` bytes between the binding's start and `offset`, which the shader adds. */
+static drd_bind span(const drd_context *ctx, const drd_buffer *b, uint64_t offset, uint64_t bytes, bool write,
+                     uint32_t elem, uint32_t *skip) {
+  uint64_t base = offset / ctx->alloc.alignment * ctx->alloc.alignment;
+  *skip = (uint32_t)((offset - base) / elem);
+  return (drd_bind){b, base, offset - base + bytes, write};
+}
+
+/* ================================================================== RoPE */
+
+#define ROPE_LEVELS 3 /* n = k0 + 256 k1 + 65536 k2: positions below 2^24 */
+
+drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, drd_rope_table *out) {
+  drd_status status = DRD_OK;
+  memset(out, 0, sizeof *out);
+  out->buf.block = UINT32_MAX;
+  if (dh < 2 || dh % 2 || !(theta > 0.0f))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: head dim %u must be even and >= 2, theta %g > 0", dh, theta);
+  const uint32_t half = dh / 2;
+  const size_t n = (size_t)ROPE_LEVELS * half * 256 * 2;
+  float *t = malloc(n * sizeof *t); // [3, half, 256, 2] f32
+  if (!t) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "rope: table for dh=%u", dh);
+  for (uint32_t i = 0; i < half; i++) {
+    /* the same frequency as the reference: f64 pow of the f32 theta */
+    const double f = pow((double)theta, -2.0 * (double)i / (double)dh);
+    for (uint32_t l = 0; l < ROPE_LEVELS; l++)
+      for (uint32_t k = 0; k < 256; k++) {
+        const double ang = (double)k * ldexp(1.0, 8 * (int)l) * f;
+        float *e = t + (((size_t)l * half + i) * 256 + k) * 2;
+        e[0] = (float)cos(ang);
+        e[1] = (float)sin(ang);
+      }
+  }
+  DRD_CHECK(drd_buffer_create(ctx, n * sizeof *t, &out->buf));
+  DRD_CHECK(drd_buffer_upload(ctx, &out->buf, 0, t, n * sizeof *t));
+  out->dh = dh;
+  out->theta = theta;
+cleanup:
+  free(t);
+  if (status != DRD_OK) drd_rope_table_destroy(ctx, out);
+  return status;
+}
+
+void drd_rope_table_destroy(drd_context *ctx, drd_rope_table *t) {
+  if (!t) return;
+  drd_buffer_destroy(ctx, &t->buf);
+  memset(t, 0, sizeof *t);
+  t->buf.block = UINT32_MAX;
+}
+
+drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer *x, const drd_buffer *out,
+                       uint32_t N, uint32_t H) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (!table || table->dh < 2) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: no table");
+  if (N == 0 || H == 0) return DRD_OK;
+  if (N > (1u << 24)) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: N=%u positions, at most 2^24", N);
+  const uint32_t half = table->dh / 2;
+  const uint64_t row = (uint64_t)H * table->dh * 4; /* bytes per token */
+  if (x->size < N * row || out->size < N * row)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: buffers smaller than [%u, %u] f32", N, H * table->dh);
+  const uint64_t maxb = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
+  if (table->buf.size > maxb)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "rope: the %llu-byte table exceeds the binding range",
+                    (unsigned long long)table->buf.size);
+  /* rows per chunk: a chunk bound from the aligned offset before its first row must fit */
+  uint64_t chunk = N * row <= maxb ? N : (maxb > align ? (maxb - align) / row : 0);
+  if (chunk == 0)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "rope: one row of %llu bytes exceeds the binding range",
+                    (unsigned long long)row);
+  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"rope_f32", 3, sizeof(drd_pc_rope), 1, &wg}, &p));
+  for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
+    const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
+    drd_pc_rope pc = {.rows = (uint32_t)rows, .pos0 = (uint32_t)r0, .heads = H, .n_pairs = half};
+    drd_bind b[3] = {span(ctx, x, r0 * row, rows * row, false, 4, &pc.x_off),
+                     span(ctx, out, r0 * row, rows * row, true, 4, &pc.o_off), drd_in(&table->buf)};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, (rows * H * half + wg - 1) / wg, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(s, p, b, 3, &pc, gx, gy, 1, "rope"));
+  }
+cleanup:
+  return status;
+}
+
+/* ================================================================== HSA attention: planning */
+
+typedef struct u32vec {
+  uint32_t *v;
+  size_t n, cap;
+} u32vec;
+
+static bool vec_push4(u32vec *a, uint32_t x, uint32_t y, uint32_t z, uint32_t w) {
+  if (a->n + 4 > a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 256;
+    uint32_t *nv = realloc(a->v, cap * sizeof *nv);
+    if (!nv) return false;
+    a->v = nv;
+    a->cap = cap;
+  }
+  a->v[a->n++] = x, a->v[a->n++] = y, a->v[a->n++] = z, a->v[a->n++] = w;
+  return true;
+}
+
+static bool push_group(drd_attn_group **groups, uint32_t *n, uint32_t *cap, const drd_attn_group *g) {
+  if (*n == *cap) {
+    uint32_t nc = *cap ? 2 * *cap : 64;
+    drd_attn_group *ng = realloc(*groups, nc * sizeof *ng);
+    if (!ng) return false;
+    *groups = ng;
+    *cap = nc;
+  }
+  (*groups)[(*n)++] = *g;
+  return true;
+}
+
+void drd_attention_plan_free(drd_context *ctx, drd_attention_plan *dp) {
+  if (!dp) return;
+  drd_buffer *bufs[] = {&dp->items, &dp->merge_items, &dp->col, &dp->slot_o, &dp->slot_ml, &dp->stats};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(dp->groups);
+  memset(dp, 0, sizeof *dp);
+}
+
+/* A device buffer holding n u32 (a 16-byte placeholder when n == 0, so it can be bound). */
+static drd_status upload_u32(drd_context *ctx, const uint32_t *src, size_t n, drd_buffer *b) {
+  drd_status status = drd_buffer_create(ctx, n ? n * 4 : 16, b);
+  if (status == DRD_OK && n) status = drd_buffer_upload(ctx, b, 0, src, n * 4);
+  return status;
+}
+
+drd_status drd_attention_plan_upload(drd_context *ctx, const drd_hsa_plan *plan, uint32_t H, uint32_t dh,
+                                     drd_attention_plan *out) {
+  drd_status status = DRD_OK;
+  memset(out, 0, sizeof *out);
+  drd_buffer *bufs[] = {&out->items, &out->merge_items, &out->col, &out->slot_o, &out->slot_ml, &out->stats};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) bufs[i]->block = UINT32_MAX;
+  if (!plan || plan->N == 0 || plan->nb == 0 || plan->B == 0 || H == 0)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention plan: empty plan or H = 0");
+  if (dh < 2 || dh > 128 || dh % 2)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: head dim %u (must be even, 2..128)", dh);
+  const drd_device_caps *caps = &ctx->caps;
+  if (H > caps->max_workgroup_count[2])
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: %u heads exceed the dispatch limit", H);
+  const uint32_t N = plan->N, B = plan->B, nb = plan->nb;
+  const uint64_t row = (uint64_t)H * dh * 4, blk = (uint64_t)B * row; /* bytes per token / block */
+  const uint64_t maxb = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
+
+  /* Windows of whole blocks; a window is bound from the aligned offset before its first row. */
+  uint64_t wb = (uint64_t)N * row <= maxb ? nb : (maxb > align ? (maxb - align) / blk : 0);
+  if (wb == 0)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: one block (%u tokens x %llu bytes) exceeds the binding range %llu",
+                    B, (unsigned long long)row, (unsigned long long)maxb);
+  if (wb > nb) wb = nb;
+  const uint32_t nw = (uint32_t)((nb + wb - 1) / wb);
+  const uint64_t cap_slots64 = maxb / blk; /* slots one dispatch may bind (>= 1: blk <= maxb) */
+  const uint32_t cap_slots = cap_slots64 > (1u << 20) ? (1u << 20) : (uint32_t)cap_slots64;
+  const uint32_t max_items = caps->max_workgroup_count[0];
+  /* Split-K: pieces about as long as the longest ordinary row, so a global query block's
+   * workgroups take as long as everybody else's (dense: max_row_ordinary = nb, no split). */
+  const uint32_t split = plan->max_row_ordinary ? plan->max_row_ordinary : 1;
+
+  u32vec items = {0}, mitems = {0};
+  drd_attn_group *groups = NULL;
+  uint32_t n_groups = 0, cap_groups = 0, max_slots = 0;
+  uint32_t *ptr = malloc(sizeof(uint32_t) * nb); /* [nb] next CSR entry per query block */
+  if (!ptr) goto oom;
+  memcpy(ptr, plan->row, sizeof(uint32_t) * nb);
+
+  for (uint32_t kw = 0; kw < nw; kw++) {
+    const uint32_t ka0 = (uint32_t)(kw * wb), ka1 = (uint32_t)((uint64_t)ka0 + wb < nb ? ka0 + wb : nb);
+    for (uint32_t qw = 0; qw < nw; qw++) {
+      const uint32_t qa0 = (uint32_t)(qw * wb), qa1 = (uint32_t)((uint64_t)qa0 + wb < nb ? qa0 + wb : nb);
+      drd_attn_group g = {0};
+      bool open = false;
+      for (uint32_t a = qa0; a < qa1; a++) {
+        /* CSR columns ascend and windows are contiguous: this window's keys are the next run */
+        const uint32_t c0 = ptr[a];
+        uint32_t c1 = c0;
+        while (c1 < plan->row[a + 1] && plan->col[c1] < ka1) c1++;
+        ptr[a] = c1;
+        if (c1 == c0) continue;
+        const bool first = c0 == plan->row[a], last = c1 == plan->row[a + 1];
+        const uint32_t L = c1 - c0;
+        const bool direct = first && last && L <= split;
+        uint32_t ps = split, P = 1;
+        if (!direct) {
+          if ((L + cap_slots - 1) / cap_slots > ps) ps = (L + cap_slots - 1) / cap_slots;
+          P = (L + ps - 1) / ps;
+        }
+        if (open && (g.n_items + P > max_items || (!direct && (g.n_slots + P > cap_slots || g.n_mitems + 1 > max_items)))) {
+          if (!push_group(&groups, &n_groups, &cap_groups, &g)) goto oom; /* the next one reuses the slots */
+          open = false;
+        }
+        if (!open) {
+          g = (drd_attn_group){.qa0 = qa0, .qa1 = qa1, .ka0 = ka0, .ka1 = ka1, .col0 = plan->row[qa0],
+                               .col1 = plan->row[qa1], .item0 = (uint32_t)(items.n / 4),
+                               .mitem0 = (uint32_t)(mitems.n / 4)};
+          open = true;
+        }
+        if (direct) {
+          if (!vec_push4(&items, a, c0, c1, UINT32_MAX)) goto oom;
+          g.n_items++;
+          continue;
+        }
+        for (uint32_t k = 0; k < P; k++) {
+          const uint32_t e0 = c0 + k * ps, e1 = e0 + ps < c1 ? e0 + ps : c1;
+          if (!vec_push4(&items, a, e0, e1, g.n_slots + k)) goto oom;
+        }
+        const uint32_t flags = (first ? 0u : DRD_ATTN_MERGE_LOAD) | (last ? DRD_ATTN_MERGE_FINAL : 0u);
+        if (!vec_push4(&mitems, a, g.n_slots, g.n_slots + P, flags)) goto oom;
+        g.n_items += P;
+        g.n_mitems++;
+        g.n_slots += P;
+        if (g.n_slots > max_slots) max_slots = g.n_slots;
+      }
+      if (open && !push_group(&groups, &n_groups, &cap_groups, &g)) goto oom;
+    }
+  }
+  free(ptr);
+  ptr = NULL;
+  for (uint32_t i = 0; i < n_groups; i++) {
+    const drd_attn_group *g = &groups[i];
+    if ((uint64_t)(g->col1 - g->col0) * 4 + align > maxb || (uint64_t)g->n_items * 16 + align > maxb ||
+        (uint64_t)g->n_mitems * 16 + align > maxb) {
+      status = drd_fail(DRD_ERROR_UNSUPPORTED, "attention: the work lists of one window exceed the binding range");
+      goto cleanup;
+    }
+  }
+
+  /* visited (query, key) pairs, for FLOP counts */
+  uint64_t pairs = 0;
+  for (uint32_t a = 0; a < nb; a++) {
+    const uint64_t qrows = a + 1 < nb ? B : N - (uint64_t)a * B;
+    for (uint32_t c = plan->row[a]; c < plan->row[a + 1]; c++)
+      pairs += qrows * (plan->col[c] + 1 < nb ? B : N - (uint64_t)plan->col[c] * B);
+  }
+
+  *out = (drd_attention_plan){.N = N, .H = H, .dh = dh, .B = B, .nb = nb, .window_blocks = (uint32_t)wb,
+                              .split = split, .n_groups = n_groups, .groups = groups,
+                              .n_items = (uint32_t)(items.n / 4), .n_merge_items = (uint32_t)(mitems.n / 4),
+                              .max_slots = max_slots, .pairs = pairs};
+  groups = NULL; /* owned by out now */
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) bufs[i]->block = UINT32_MAX;
+  DRD_CHECK(upload_u32(ctx, items.v, items.n, &out->items));
+  DRD_CHECK(upload_u32(ctx, mitems.v, mitems.n, &out->merge_items));
+  DRD_CHECK(upload_u32(ctx, plan->col, (size_t)plan->nnz, &out->col));
+  DRD_CHECK(drd_buffer_create(ctx, max_slots ? max_slots * blk : 16, &out->slot_o));
+  DRD_CHECK(drd_buffer_create(ctx, max_slots ? (uint64_t)max_slots * B * H * 8 : 16, &out->slot_ml));
+  /* the running state between key windows; unused (a placeholder) when one window holds all */
+  DRD_CHECK(drd_buffer_create(ctx, nw > 1 ? (uint64_t)N * H * 8 : 16, &out->stats));
+  goto cleanup;
+oom:
+  status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "attention plan: N=%u", N);
+cleanup:
+  free(ptr);
+  free(items.v);
+  free(mitems.v);
+  free(groups);
+  if (status != DRD_OK) drd_attention_plan_free(ctx, out);
+  return status;
+}
+
+uint32_t drd_attention_dispatch_count(const drd_attention_plan *dp) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < dp->n_groups; i++) n += 1 + (dp->groups[i].n_mitems > 0);
+  return n;
+}
+
+/* ================================================================== HSA attention: dispatch */
+
+typedef struct attn_cfg {
+  bool shuffle;
+  uint32_t wg, tc, v4, bc, br;
+} attn_cfg;
+
+/* Sizes the kernel for the device. TC threads share a query row (partial dots summed by
+ * shuffles, or through shared memory without them), each holding V4 vec4 of q and of the
+ * output in registers; BR rows per workgroup (the whole block when it fits in 128
+ * invocations: every K/V tile loaded is reused by BR rows); BC keys per K/V tile, within
+ * shared memory. Measured on an H100 (N = 8192, base-220m pattern): TC = 2 beat TC = 1 and
+ * TC = 4 for dh 32..128 (the shuffle stage is short and the registers stay <= 64 floats per
+ * array), BC = 16 beat 32 by 25% (fewer live scores, more resident workgroups), and dh = 128
+ * preferred BC = 8. */
+static drd_status attn_config(const drd_context *ctx, uint32_t dh, uint32_t B, attn_cfg *cfg) {
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t dp4 = (dh + 3) / 4;
+  cfg->shuffle = (c->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                 (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && c->subgroup_size >= 4;
+  cfg->tc = dp4 >= 8 ? 2 : 1; /* a power of two that divides every subgroup size */
+  cfg->v4 = (dp4 + cfg->tc - 1) / cfg->tc; /* <= 16 for dh <= 128 */
+  uint32_t maxwg = c->max_workgroup_invocations < 128 ? c->max_workgroup_invocations : 128;
+  cfg->br = maxwg / cfg->tc;
+  if (cfg->br > B) cfg->br = B;
+  if (cfg->br == 0) cfg->br = 1;
+  cfg->wg = cfg->br * cfg->tc;
+  /* K and V vec4 rows + a valid flag (+ the partial dots when they are summed in shared memory) */
+  const uint32_t per_key = 2 * cfg->tc * cfg->v4 * 16 + 4 + (!cfg->shuffle && cfg->tc > 1 ? cfg->wg * 4 : 0);
+  uint32_t bc = c->max_shared_memory / per_key;
+  const uint32_t want = cfg->v4 > 8 ? 8 : 16;
+  if (bc > want) bc = want;
+  if (bc >= 8) bc &= ~7u;
+  if (bc == 0)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: %u bytes of shared memory hold no key of dim %u",
+                    c->max_shared_memory, dh);
+  cfg->bc = bc;
+  return DRD_OK;
+}
+
+drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
+                                const drd_buffer *k, const drd_buffer *v, const drd_buffer *out) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (!dp || !dp->groups) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: no plan");
+  const uint32_t N = dp->N, H = dp->H, dh = dp->dh, B = dp->B;
+  const uint64_t row = (uint64_t)H * dh * 4, blk = (uint64_t)B * row;
+  if (q->size < N * row || k->size < N * row || v->size < N * row || out->size < N * row)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] f32", N, H * dh);
+  if (out->buffer == q->buffer || out->buffer == k->buffer || out->buffer == v->buffer) {
+    /* sub-allocations share a VkBuffer: only the byte ranges must not overlap */
+    const drd_buffer *in[3] = {q, k, v};
+    for (int i = 0; i < 3; i++)
+      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row && in[i]->offset < out->offset + N * row)
+        return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
+  }
+  attn_cfg cfg = {0};
+  DRD_CHECK(attn_config(ctx, dh, B, &cfg));
+  const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
+  drd_pipeline *pa, *pm;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle", 8,
+                                                       sizeof(drd_pc_attn), 7, spec}, &pa));
+  const uint32_t mspec[2] = {128, dh};
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_merge", 5, sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
+  const uint32_t tiles = (B + cfg.br - 1) / cfg.br;
+  const float scale_log2 = (float)(1.4426950408889634 / sqrt((double)dh));
+
+  for (uint32_t gi = 0; gi < dp->n_groups; gi++) {
+    const drd_attn_group *g = &dp->groups[gi];
+    const uint64_t q0 = (uint64_t)g->qa0 * B, q1 = (uint64_t)g->qa1 * B < N ? (uint64_t)g->qa1 * B : N;
+    const uint64_t k0 = (uint64_t)g->ka0 * B, k1 = (uint64_t)g->ka1 * B < N ? (uint64_t)g->ka1 * B : N;
+    drd_pc_attn pc = {.N = N, .H = H, .B = B, .q_row0 = (uint32_t)q0, .kv_row0 = (uint32_t)k0, .scale_log2 = scale_log2};
+    uint32_t skip_o, skip_v;
+    const uint32_t slots = g->n_slots;
+    drd_bind b[8] = {
+        span(ctx, q, q0 * row, (q1 - q0) * row, false, 4, &pc.q_off),
+        span(ctx, k, k0 * row, (k1 - k0) * row, false, 4, &pc.kv_off),
+        span(ctx, v, k0 * row, (k1 - k0) * row, false, 4, &skip_v),
+        span(ctx, out, q0 * row, (q1 - q0) * row, true, 4, &skip_o),
+        span(ctx, &dp->items, (uint64_t)g->item0 * 16, (uint64_t)g->n_items * 16, false, 16, &pc.item_off),
+        span(ctx, &dp->col, (uint64_t)g->col0 * 4, (uint64_t)(g->col1 - g->col0) * 4, false, 4, &pc.col_base),
+        slots ? drd_out_range(&dp->slot_o, 0, slots * blk) : drd_out(&dp->slot_o),
+        slots ? drd_out_range(&dp->slot_ml, 0, (uint64_t)slots * B * H * 8) : drd_out(&dp->slot_ml),
+    };
+    /* k and v (q and out) have the same shape and aligned starts, so the same skips */
+    if (skip_v != pc.kv_off || skip_o != pc.q_off)
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: q/out or k/v buffers are not equally aligned");
+    pc.col_base = g->col0 - pc.col_base; /* CSR index of the binding's first element */
+    DRD_CHECK(drd_seq_dispatch(s, pa, b, 8, &pc, g->n_items, tiles, H, "attention"));
+    if (!g->n_mitems) continue;
+
+    drd_pc_attn_merge mc = {.N = N, .H = H, .B = B, .q_row0 = (uint32_t)q0};
+    drd_bind m[5] = {
+        drd_in_range(&dp->slot_o, 0, slots * blk),
+        drd_in_range(&dp->slot_ml, 0, (uint64_t)slots * B * H * 8),
+        span(ctx, out, q0 * row, (q1 - q0) * row, true, 4, &mc.q_off),
+        dp->window_blocks < dp->nb ? span(ctx, &dp->stats, q0 * H * 8, (q1 - q0) * H * 8, true, 4, &mc.st_off)
+                            : drd_out(&dp->stats),
+        span(ctx, &dp->merge_items, (uint64_t)g->mitem0 * 16, (uint64_t)g->n_mitems * 16, false, 16, &mc.item_off),
+    };
+    DRD_CHECK(drd_seq_dispatch(s, pm, m, 5, &mc, g->n_mitems, H, 1, "attention_merge"));
+  }
+cleanup:
+  return status;
+}

@@ -1,0 +1,84 @@
+/* RoPE and Hierarchical Sparse Attention on the GPU (SPEC sections 4-5).
+ *
+ * RoPE: the rotation angles come from a small table computed once in f64 (per head dim and
+ * theta), so positions up to 2^24 keep f32 accuracy.
+ *
+ * HSA attention: FlashAttention-2 style block-sparse attention over the CSR plan of
+ * host/hsa_plan.h. The plan is uploaded once per (N, H, dh) with drd_attention_plan_upload,
+ * which also decides how the work is cut:
+ *   - each query block's visible key blocks form one work item (one workgroup per row tile
+ *     and head), written straight to out;
+ *   - rows longer than the longest ordinary row (the global query blocks, which see all nb
+ *     blocks) are split into pieces of about that length (split-K); each piece writes a
+ *     partial (m, l, unnormalised o) to a scratch slot and a second small kernel merges a
+ *     row's slots exactly by log-sum-exp;
+ *   - when q/k/v/out do not fit one binding (drd_max_bind_range), token rows are bound in
+ *     windows of whole blocks. A query block's keys can be in any window, so the key range is
+ *     walked window by window ("rounds"): in round kw every query window runs the pieces of its
+ *     rows whose keys lie in key window kw, and the merge kernel folds them into a running
+ *     state (unnormalised o kept in out, (m, l) in a [N, H, 2] stats buffer) that the row's
+ *     last round normalises. Memory stays O(N); only the number of dispatches grows.
+ * Scratch is O(N): slots for the split rows of one dispatch group plus, when windowed, the
+ * stats buffer. */
+#ifndef DRD_OPS_ATTENTION_H
+#define DRD_OPS_ATTENTION_H
+
+#include "hsa_plan.h"
+#include "ops.h"
+
+/* ------------------------------------------------------------------ RoPE */
+/* {cos, sin}(k * 256^l * f_i) for l < 3, i < dh/2, k < 256, f_i = theta^(-2i/dh), in f32
+ * from f64: the kernel composes the rotation for position n = k0 + 256 k1 + 65536 k2. */
+typedef struct drd_rope_table {
+  drd_buffer buf; /* [3, dh/2, 256, 2] f32 */
+  uint32_t dh;
+  float theta;
+} drd_rope_table;
+
+/* dh even, >= 2. Destroy with drd_rope_table_destroy (safe on a zeroed or failed table). */
+drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, drd_rope_table *out);
+void drd_rope_table_destroy(drd_context *ctx, drd_rope_table *t);
+
+/* Rotate-half RoPE for positions 0..N-1 (N <= 2^24): x, out: [N, H*dh] f32, head j owns columns
+ * j*dh .. j*dh+dh-1; out may be x (in place). dh is the table's. */
+drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer *x, const drd_buffer *out,
+                       uint32_t N, uint32_t H);
+
+/* ------------------------------------------------------------------ HSA attention */
+typedef struct drd_attn_group drd_attn_group; /* one attention dispatch (+ its merge) */
+
+/* The device side of one drd_hsa_plan for given H and dh. */
+typedef struct drd_attention_plan {
+  uint32_t N, H, dh, B, nb;
+  uint32_t window_blocks; /* query / key blocks per binding window (nb when everything fits) */
+  uint32_t split;         /* key blocks per piece of a split row */
+  uint32_t n_groups;
+  drd_attn_group *groups;
+  uint32_t n_items, n_merge_items, max_slots;
+  uint64_t pairs;         /* visited (query, key) pairs of one head: 4*dh*pairs*H flops */
+  drd_buffer items;       /* [n_items, 4] u32: (query block, c0, c1, slot or ~0) */
+  drd_buffer merge_items; /* [n_merge_items, 4] u32: (query block, s0, s1, flags) */
+  drd_buffer col;         /* [nnz] u32: the plan's CSR key blocks */
+  drd_buffer slot_o;      /* [max_slots, B, H, dh] f32: unnormalised partial outputs */
+  drd_buffer slot_ml;     /* [max_slots, B, H, 2] f32: their (max, sum), log2 domain */
+  drd_buffer stats;       /* [N, H, 2] f32 running (max, sum) when windowed, else a placeholder */
+} drd_attention_plan;
+
+/* Builds and uploads the work lists for `plan` (N >= 1) with H heads of dim dh (even,
+ * 2..128). UNSUPPORTED when one block of B rows (B * H * dh * 4 bytes) does not fit in one
+ * binding. Free with drd_attention_plan_free (safe on a zeroed or failed plan). */
+drd_status drd_attention_plan_upload(drd_context *ctx, const drd_hsa_plan *plan, uint32_t H, uint32_t dh,
+                                     drd_attention_plan *out);
+void drd_attention_plan_free(drd_context *ctx, drd_attention_plan *dp);
+
+/* out = HSA attention per head: softmax_j(q_i . k_j / sqrt(dh)) v_j over the keys the plan lets
+ * query i see. q, k, v, out: [N, H*dh] f32 (q and k already rotated); out must not alias q, k or
+ * v (it holds the running state of windowed rows). Records 1 + (1 when rows are split)
+ * dispatches when everything fits one binding, more when windowed. */
+drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
+                                const drd_buffer *k, const drd_buffer *v, const drd_buffer *out);
+
+/* Number of attention + merge dispatches drd_op_attention_hsa records (for tests / benches). */
+uint32_t drd_attention_dispatch_count(const drd_attention_plan *dp);
+
+#endif
