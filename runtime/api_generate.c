@@ -6,7 +6,10 @@
 #include <time.h>
 
 #include "api_internal.h"
+#include "vk_internal.h"
 #include "cpu_engine.h"
+#include "forward.h"
+#include "engine.h"
 
 void drd_gen_params_default(drd_gen_params *p) {
   memset(p, 0, sizeof *p);
@@ -86,10 +89,9 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
                  p.new_tokens, DRD_MAX_TOKENS);
     goto done;
   }
-  drd_backend backend = p.backend == DRD_BACKEND_DEFAULT ? DRD_BACKEND_CPU : p.backend;
-  if (backend == DRD_BACKEND_VULKAN) {
-    (void)ctx;
-    s = drd_fail(DRD_ERROR_UNSUPPORTED, "the Vulkan generation engine is not implemented yet; use --backend cpu");
+  drd_backend backend = p.backend == DRD_BACKEND_DEFAULT ? (ctx ? DRD_BACKEND_VULKAN : DRD_BACKEND_CPU) : p.backend;
+  if (backend == DRD_BACKEND_VULKAN && !ctx) {
+    s = drd_fail(DRD_ERROR_INVALID_ARGUMENT, "the Vulkan backend needs a drd_context");
     goto done;
   }
   result->tokens = malloc((size_t)p.new_tokens * sizeof *result->tokens);
@@ -98,9 +100,29 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
     goto done;
   }
   double t0 = now_s();
-  s = drd_cpu_generate(model->file, &p, prompt_ids, (uint32_t)P, p.new_tokens, result->tokens);
+  if (backend == DRD_BACKEND_VULKAN) {
+    drd_gpu_shape shape = {.P = (uint32_t)P, .G = p.new_tokens, .steps = p.steps, .order = p.order, .grid = p.grid,
+                           .sas_gamma = p.sas_gamma, .sas_temperature = p.sas_temperature, .sas_start = p.sas_start};
+    drd_gpu_session *session;
+    ctx->cancel = 0;
+    s = drd_engine_prepare(ctx, model, &shape, &session);
+    double t1 = now_s();
+    if (s == DRD_OK) {
+      s = drd_gpu_session_run(session, prompt_ids, p.seed, p.progress, p.progress_user, &ctx->cancel, result->tokens);
+      if (s == DRD_OK && p.state_out) s = drd_gpu_session_state(session, p.state_out);
+      result->device_bytes = drd_gpu_session_device_bytes(session);
+    }
+    result->seconds_setup = t1 - t0;
+    result->seconds_per_step = (now_s() - t1) / p.steps;
+  } else {
+    drd_cpu_model *cm = NULL;
+    s = drd_cpu_model_create(model->file, 0, &cm);
+    if (s == DRD_OK)
+      s = drd_cpu_generate_model(cm, &p, prompt_ids, (uint32_t)P, p.new_tokens, result->tokens, p.state_out);
+    drd_cpu_model_destroy(cm);
+    result->seconds_per_step = (now_s() - t0) / p.steps;
+  }
   result->seconds_total = now_s() - t0;
-  result->seconds_per_step = result->seconds_total / p.steps;
   if (s == DRD_OK) {
     result->n_tokens = p.new_tokens;
     s = decode(model, result->tokens, result->n_tokens, &result->text);
@@ -116,4 +138,17 @@ void drd_gen_result_free(drd_gen_result *r) {
   free(r->tokens);
   free(r->text);
   memset(r, 0, sizeof *r);
+}
+
+size_t drd_gen_state_size(const drd_model *model, const drd_gen_params *params) {
+  if (!model || !params) return 0;
+  size_t P = 0;
+  if (params->prompt_ids) P = params->prompt_len;
+  else if (params->prompt_text && *params->prompt_text) {
+    int32_t *ids = NULL;
+    if (drd_tokenizer_encode(model->tokenizer, params->prompt_text, strlen(params->prompt_text), &ids, &P) != DRD_OK)
+      return 0;
+    free(ids);
+  }
+  return (P + params->new_tokens) * (size_t)model->file->hp.de;
 }

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vk_coopmat_compat.h"
 #include "vk_internal.h"
+
+void drd_engine_release(drd_context *ctx); /* runtime/engine_cache.c */
 
 static bool env_flag(const char *name) {
   const char *e = getenv(name);
@@ -71,11 +72,9 @@ static drd_status create_device(drd_context *ctx) {
 
   const char *exts[4];
   uint32_t n_exts = 0;
-  VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {.sType = DRD_STYPE_COOPMAT_FEATURES_KHR,
-                                                      .cooperativeMatrix = VK_TRUE};
   VkPhysicalDeviceVulkan12Features f12 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-      .pNext = c->coopmat ? &fcm : NULL,
+      .pNext = NULL,
       .shaderFloat16 = c->shader_float16 ? VK_TRUE : VK_FALSE,
       .shaderInt8 = c->shader_int8 ? VK_TRUE : VK_FALSE,
       .storageBuffer8BitAccess = c->storage_8bit ? VK_TRUE : VK_FALSE,
@@ -87,7 +86,9 @@ static drd_status create_device(drd_context *ctx) {
       .storageBuffer16BitAccess = c->storage_16bit ? VK_TRUE : VK_FALSE,
   };
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
-  if (c->coopmat) exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+  /* VK_KHR_cooperative_matrix is probed and reported but not enabled: no kernel uses it
+   * yet, and validation layers older than the extension (Debian 12 ships 1.3.239) report
+   * every device that enables it. */
   if (c->has_memory_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci = {
@@ -177,6 +178,7 @@ void drd_context_destroy(drd_context *ctx) {
   if (!ctx) return;
   if (ctx->device) {
     vkDeviceWaitIdle(ctx->device);
+    drd_engine_release(ctx);
     if (ctx->profile) drd_profile_report(ctx);
     if (ctx->pipeline_cache) {
       drd_pipeline_cache_save(ctx);
@@ -191,6 +193,10 @@ void drd_context_destroy(drd_context *ctx) {
   if (ctx->instance) vkDestroyInstance(ctx->instance, NULL);
   free(ctx->profile_entries);
   free(ctx);
+}
+
+void drd_context_cancel(drd_context *ctx) {
+  if (ctx) ctx->cancel = 1;
 }
 
 const drd_device_caps *drd_context_caps(const drd_context *ctx) { return ctx ? &ctx->caps : NULL; }

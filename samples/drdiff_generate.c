@@ -16,7 +16,7 @@ static void usage(FILE *f) {
           "usage: drdiff generate [-m MODEL.gguf] [-p TEXT | --prompt-ids 1,2,3] [-n NEW_TOKENS]\n"
           "         [--steps S] [--order 1|2|3] [--grid time_uniform|logsnr_uniform] [--seed U64]\n"
           "         [--sas-gamma G] [--sas-temperature T] [--sas-start U] [--backend cpu|vulkan]\n"
-          "         [--device ID] [--json] [--no-progress]\n"
+          "         [--device ID] [--json] [--no-progress] [--dump-state FILE]\n"
           "Defaults: the model shipped with drdiff, 64 new tokens, steps and SAS from the model file,\n"
           "order 2, time_uniform grid, seed 0.\n");
 }
@@ -108,7 +108,7 @@ static int on_progress(uint32_t step, uint32_t steps, double elapsed, void *user
 }
 
 int drdiff_cmd_generate(int argc, char **argv) {
-  const char *model_path = NULL, *device = NULL;
+  const char *model_path = NULL, *device = NULL, *dump_state = NULL;
   int json = 0, progress = isatty(2);
   int32_t *ids = NULL;
   drd_gen_params p;
@@ -178,6 +178,7 @@ int drdiff_cmd_generate(int argc, char **argv) {
       else if (!strcmp(val, "vulkan")) p.backend = DRD_BACKEND_VULKAN;
       else BAD(a);
     } else if (!strcmp(a, "--device")) { NEED_ARG(); device = val; }
+    else if (!strcmp(a, "--dump-state")) { NEED_ARG(); dump_state = val; }
     else {
       fprintf(stderr, "drdiff generate: unknown option '%s'\n", a);
       usage(stderr);
@@ -203,10 +204,28 @@ int drdiff_cmd_generate(int argc, char **argv) {
   drd_context *ctx = NULL;
   drd_gen_result res = {0};
   drd_status s = drd_model_create(&(drd_model_desc){.path = model_path}, &model);
-  if (s == DRD_OK && p.backend == DRD_BACKEND_VULKAN)
+  if (s == DRD_OK && p.backend != DRD_BACKEND_CPU)
     s = drd_context_create(&(drd_context_desc){.device = device}, &ctx);
   if (progress) p.progress = on_progress;
+  /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests */
+  float *state = NULL;
+  size_t state_n = 0;
+  if (s == DRD_OK && dump_state) {
+    state_n = drd_gen_state_size(model, &p);
+    state = state_n ? malloc(state_n * sizeof *state) : NULL;
+    if (!state) s = DRD_ERROR_OUT_OF_HOST_MEMORY;
+    p.state_out = state;
+  }
   if (s == DRD_OK) s = drd_generate(ctx, model, &p, &res);
+  if (s == DRD_OK && state) {
+    FILE *f = fopen(dump_state, "wb");
+    if (!f || fwrite(state, sizeof *state, state_n, f) != state_n) {
+      fprintf(stderr, "drdiff generate: cannot write %s\n", dump_state);
+      s = DRD_ERROR_IO;
+    }
+    if (f) fclose(f);
+  }
+  free(state);
   if (s != DRD_OK) {
     fprintf(stderr, "drdiff generate: %s: %s\n", drd_status_string(s), drd_last_error());
   } else if (json) {
@@ -214,8 +233,10 @@ int drdiff_cmd_generate(int argc, char **argv) {
     for (uint32_t i = 0; i < res.n_tokens; i++) printf("%s%d", i ? ", " : "", res.tokens[i]);
     printf("], \"text\": ");
     drdiff_json_string(stdout, res.text);
-    printf(", \"backend\": \"%s\", \"seconds\": %.6f, \"seconds_per_step\": %.6f, \"device_bytes\": %llu}\n",
-           ctx ? "vulkan" : "cpu", res.seconds_total, res.seconds_per_step, (unsigned long long)res.device_bytes);
+    printf(", \"backend\": \"%s\", \"device\": ", ctx ? "vulkan" : "cpu");
+    drdiff_json_string(stdout, ctx ? drd_context_caps(ctx)->name : "cpu");
+    printf(", \"seconds\": %.6f, \"seconds_setup\": %.6f, \"seconds_per_step\": %.6f, \"device_bytes\": %llu}\n",
+           res.seconds_total, res.seconds_setup, res.seconds_per_step, (unsigned long long)res.device_bytes);
     rc = 0;
   } else {
     printf("%s\n", res.text);

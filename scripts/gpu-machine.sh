@@ -9,6 +9,7 @@ OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" / ; done
 ldconfig
+# the NVIDIA ICD (libGLX_nvidia) needs glvnd's libraries, carried in .gl/ too
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 # CTest files hold the absolute paths of the machine that configured them
 if [ "$(pwd -P)" != /work/main ]; then mkdir -p /work && rm -rf /work/main && ln -s "$(pwd -P)" /work/main; fi
@@ -50,7 +51,7 @@ if [[ $what == *gen* ]]; then
   for spec in 4096:20 16384:20 65536:3 131072:2; do
     n=${spec%%:*}; s=${spec##*:}
     r=$(timeout 100 $B/drdiff generate -m $M -n "$n" --steps "$s" --seed 7 --json --no-progress 2>>"$OUT/gen.log" |
-        $PY -c 'import json,sys; d=json.load(sys.stdin); print(f"setup {d[\"seconds_setup\"]:.2f} s, {d[\"seconds_per_step\"]*1e3:.1f} ms/step, device {d[\"device_bytes\"]/2**20:.0f} MiB")' 2>>"$OUT/gen.log")
+        $PY scripts/gen_summary.py 2>>"$OUT/gen.log")
     echo "N=$n steps=$s: $r" >> "$OUT/gen.log"
     summary+=("base-220m N=$n ($s steps): $r")
   done

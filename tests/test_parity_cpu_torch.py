@@ -14,6 +14,8 @@ interpreter start-ups. Seeds are random and printed; DRDIFF_TEST_SEED=S repeats 
 Exit 0 pass, 1 fail (or a C piece missing), 77 when torch is not importable.
 """
 import json
+
+from parity_util import embeddings, explain_differences
 import os
 import shutil
 import subprocess
@@ -128,8 +130,9 @@ def generation_parity(model_path, dtype, rng, cli, report):
         if not report.need(cli, "drdiff CLI ($DRDIFF_BIN)"):
             continue
         what = f"generate {dtype} {' '.join(flags)}"
+        state = model_path + ".state.f32"
         p = run_c([cli, "generate", "-m", model_path, "--backend", "cpu", "--json",
-                   "--no-progress"] + flags, report, what)
+                   "--no-progress", "--dump-state", state] + flags, report, what)
         if p is None:
             continue
         try:
@@ -137,7 +140,12 @@ def generation_parity(model_path, dtype, rng, cli, report):
         except (ValueError, KeyError, IndexError):
             report.fail(f"{what}: no JSON with 'tokens' in stdout: {p.stdout[-500:]!r}")
             continue
-        if got == ref["tokens"]:
+        prompt_len = len(flags[flags.index("--prompt-ids") + 1].split(",")) if "--prompt-ids" in flags else 0
+        near_tie, why = (False, "")
+        if got != ref["tokens"]:
+            near_tie, why = explain_differences(state, embeddings(model_path), prompt_len, got, ref["tokens"])
+            print(f"  {what}: {why}")
+        if got == ref["tokens"] or near_tie:
             report.ok()
         else:
             first = next((i for i, (a, b) in enumerate(zip(got, ref["tokens"])) if a != b),

@@ -9,7 +9,7 @@
  *   - the library never exits or aborts the process on a condition that can happen at run time.
  *
  * Thread safety: a drd_context may be used from one thread at a time, except
- * drd_cancel_request(), which any thread may call at any time. A drd_model is immutable after
+ * drd_context_cancel(), which any thread may call at any time. A drd_model is immutable after
  * loading and may be shared by several generations (one at a time per context).
  */
 #ifndef DRDIFF_H
@@ -145,6 +145,9 @@ void drd_context_destroy(drd_context *ctx);
 const drd_device_caps *drd_context_caps(const drd_context *ctx);
 /* Number of validation messages seen since the context was made (0 without validation). */
 uint32_t drd_context_validation_messages(const drd_context *ctx);
+/* Asks the generation running on ctx (if any) to stop after its current denoising step; it
+ * returns DRD_ERROR_CANCELLED and the context stays usable. Safe from any thread. */
+void drd_context_cancel(drd_context *ctx);
 /* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
 void drd_profile_report(drd_context *ctx);
 
@@ -187,6 +190,9 @@ typedef struct drd_gen_params {
   /* Called after every denoising step; return non-zero to cancel. May be NULL. */
   int (*progress)(uint32_t step, uint32_t steps, double elapsed_s, void *user);
   void *progress_user;
+  /* Optional, for tests and analysis: receives the final state x before rounding,
+   * [P + G, de] f32 (so a caller can tell a rounding near-tie from a real difference). */
+  float *state_out;
 } drd_gen_params;
 
 /* Fills p with defaults: everything from the model file, order 2, time_uniform grid. */
@@ -197,14 +203,18 @@ typedef struct drd_gen_result {
   uint32_t n_tokens;
   char *text;          /* decoded text (stops at EOS, drops padding); NUL-terminated */
   double seconds_total;
-  double seconds_per_step;
+  double seconds_setup;    /* Vulkan: weight upload + recording (0 when reused) */
+  double seconds_per_step; /* denoising steps only */
   uint64_t device_bytes; /* device memory the generation needed (0 on the CPU backend) */
 } drd_gen_result;
 
-/* ctx may be NULL for the CPU backend. */
+/* ctx may be NULL for the CPU backend; DRD_BACKEND_DEFAULT means Vulkan when ctx is given. */
 drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_params *params,
                         drd_gen_result *result);
 void drd_gen_result_free(drd_gen_result *result);
+/* Floats params->state_out must hold for this request ((P + G) * de), or 0 if the prompt
+ * cannot be tokenized. */
+size_t drd_gen_state_size(const drd_model *model, const drd_gen_params *params);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,261 @@
+/* A generation shape on the device: activations, the HSA plan, the solver plan, and one
+ * recorded command buffer per denoising step (plus the rounding), recorded once and
+ * replayed for every generation of the same shape. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "hsa_plan.h"
+
+struct drd_gpu_session {
+  drd_gpu_model *gm;
+  drd_context *ctx;
+  drd_gpu_shape shape;
+  uint32_t N;
+  drd_hsa_plan plan;
+  drd_attention_plan attn;
+  drd_solver_plan solver;
+  drd_des_scratch des;
+  drd_buffer x;                 /* [N, de] f32 the diffusion state */
+  drd_buffer ring[3];           /* [N, de] f32 D_{i-1}, D_{i-2}, D_{i-3} by step index mod 3 */
+  drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
+  drd_buffer prompt;            /* [max(P, 1)] i32 */
+  drd_buffer h, a, q, k, v, o, t; /* [N, d] f32 residual stream, normed, q/k/v, attention, temp */
+  drd_buffer feats;             /* [dt] f32 time features */
+  drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
+  drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
+  bool has_sas_scratch;
+  drd_seq **steps;              /* [steps] */
+  drd_seq *final;               /* rounding */
+  uint64_t bytes;               /* device bytes this session allocated */
+};
+
+static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
+  uint64_t n = N;
+  return 4 * (n * hp->de * 4 + n * hp->d * 7 + n + (P ? P : 1) + hp->dt + 3ull * hp->d);
+}
+
+uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
+  const drd_hparams *hp = &gm->hp;
+  uint64_t N = (uint64_t)shape->P + shape->G;
+  /* DES: every (token, slot) pair padded per expert, with its hidden and output rows */
+  uint64_t des = 4 * (N * hp->kmax + (uint64_t)hp->E * 128) * (hp->d + hp->dff) + 16 * N * hp->kmax;
+  return act_bytes(hp, (uint32_t)N, shape->P) + des;
+}
+
+static drd_status alloc(drd_gpu_session *s, drd_buffer *b, uint64_t bytes) {
+  drd_status st = drd_buffer_create(s->ctx, bytes, b);
+  if (st == DRD_OK) s->bytes += (bytes + s->ctx->alloc.alignment - 1) / s->ctx->alloc.alignment * s->ctx->alloc.alignment;
+  return st;
+}
+
+/* Rows n < P of buf (the state or an estimate) become their prompt tokens' embeddings. */
+static drd_status clamp(drd_gpu_session *s, drd_seq *q, const drd_buffer *buf) {
+  if (!s->shape.P) return DRD_OK;
+  const drd_gpu_model *gm = s->gm;
+  return drd_op_prompt_clamp(q, &gm->tok_embd.buf, gm->tok_embd.type, &s->prompt, buf, s->shape.P, gm->hp.V,
+                             gm->hp.de);
+}
+
+/* Records D = f(x, u) of SPEC 4 into `out`. */
+static drd_status record_denoiser(drd_gpu_session *s, drd_seq *q, double u, const drd_buffer *out) {
+  drd_status status = DRD_OK;
+  const drd_gpu_model *gm = s->gm;
+  const drd_hparams *hp = &gm->hp;
+  uint32_t N = s->N, d = hp->d;
+  /* time embedding: te = time_mlp.2(SiLU(time_mlp.0(s(u * Ts)))), folded into in_proj's bias */
+  DRD_CHECK(drd_op_time_features(q, &s->feats, hp->dt, u * (double)hp->time_scale));
+  DRD_CHECK(drd_op_gemm(q, &s->feats, &gm->time0_w.buf, gm->time0_w.type, &gm->time0_b.buf, &s->te1, 1, d, hp->dt));
+  DRD_CHECK(drd_op_eltwise(q, DRD_ELT_SILU, &s->te1, NULL, &s->te1, d, 0));
+  DRD_CHECK(drd_op_gemm(q, &s->te1, &gm->time2_w.buf, gm->time2_w.type, &gm->time2_b.buf, &s->te2, 1, d, d));
+  DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &gm->in_proj_b.buf, &s->te2, &s->bias, d, 0));
+  DRD_CHECK(drd_op_gemm(q, &s->x, &gm->in_proj_w.buf, gm->in_proj_w.type, &s->bias, &s->h, N, d, hp->de));
+  uint64_t nd = (uint64_t)N * d;
+  for (uint32_t l = 0; l < hp->L; l++) {
+    const drd_gpu_layer *L = &gm->layers[l];
+    DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->attn_norm.buf, &s->a, N, d, hp->norm_eps));
+    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wq.buf, L->wq.type, NULL, &s->q, N, d, d));
+    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wk.buf, L->wk.type, NULL, &s->k, N, d, d));
+    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wv.buf, L->wv.type, NULL, &s->v, N, d, d));
+    DRD_CHECK(drd_op_rope(q, &gm->rope, &s->q, &s->q, N, hp->H));
+    DRD_CHECK(drd_op_rope(q, &gm->rope, &s->k, &s->k, N, hp->H));
+    DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
+    DRD_CHECK(drd_op_gemm(q, &s->o, &L->wo.buf, L->wo.type, NULL, &s->t, N, d, d));
+    DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
+    DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->ffn_norm.buf, &s->a, N, d, hp->norm_eps));
+    DRD_CHECK(drd_op_des_ffn(q, &L->des, &s->a, &s->t, N, &s->des));
+    DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
+  }
+  DRD_CHECK(drd_op_rmsnorm(q, &s->h, &gm->out_norm.buf, &s->a, N, d, hp->norm_eps));
+  DRD_CHECK(drd_op_gemm(q, &s->a, &gm->out_proj_w.buf, gm->out_proj_w.type, &gm->out_proj_b.buf, out, N, hp->de, d));
+cleanup:
+  return status;
+}
+
+/* Step i (1-based) of SPEC 8: clamp, D_{i-1} = f(x, u_{i-1}), clamp D, SAS, solver update. */
+static drd_status record_step(drd_gpu_session *s, uint32_t i, drd_seq *q) {
+  drd_status status = DRD_OK;
+  const drd_gpu_model *gm = s->gm;
+  const drd_hparams *hp = &gm->hp;
+  const drd_solver_step *st = &s->solver.step[i - 1];
+  const drd_buffer *D0 = &s->ring[(i - 1) % 3];
+  const drd_buffer *D1 = st->order >= 2 ? &s->ring[(i + 1) % 3] : NULL; /* (i - 2) mod 3 */
+  const drd_buffer *D2 = st->order >= 3 ? &s->ring[i % 3] : NULL;       /* (i - 3) mod 3 */
+  DRD_CHECK(clamp(s, q, &s->x));
+  DRD_CHECK(record_denoiser(s, q, st->u_prev, D0));
+  DRD_CHECK(clamp(s, q, D0));
+  if (st->sas)
+    DRD_CHECK(drd_op_sas_absorb(q, &gm->tok_embd.buf, gm->tok_embd.type, D0,
+                                s->has_sas_scratch ? &s->sas_scratch : NULL, s->shape.P, s->N, hp->V, hp->de,
+                                s->shape.sas_gamma, s->shape.sas_temperature));
+  DRD_CHECK(drd_op_solver_update(q, &s->x, D0, D1, D2, (uint64_t)s->N * hp->de, st->cx_f32, st->cd_f32[0],
+                                 st->cd_f32[1], st->cd_f32[2], st->order));
+cleanup:
+  return status;
+}
+
+drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape, drd_gpu_session **out) {
+  drd_status status = DRD_OK;
+  *out = NULL;
+  drd_context *ctx = gm->ctx;
+  const drd_hparams *hp = &gm->hp;
+  uint64_t N64 = (uint64_t)shape->P + shape->G;
+  if (N64 == 0 || N64 > DRD_MAX_TOKENS) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "N = %llu tokens", (unsigned long long)N64);
+  uint64_t need = drd_gpu_session_bytes(gm, shape);
+  drd_caps_refresh_budget(ctx);
+  uint64_t budget = ctx->caps.heap_budget[ctx->alloc.heap];
+  uint64_t held = ctx->alloc.bytes_in_use;
+  if (budget && held + need > budget)
+    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
+                    "N = %llu needs about %.1f MiB of device memory besides the %.1f MiB in use; %s's budget is %.1f MiB",
+                    (unsigned long long)N64, need / 1048576.0, held / 1048576.0, ctx->caps.name, budget / 1048576.0);
+  drd_gpu_session *s = calloc(1, sizeof *s);
+  if (!s) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  s->gm = gm;
+  s->ctx = ctx;
+  s->shape = *shape;
+  s->N = (uint32_t)N64;
+  uint32_t N = s->N;
+  uint64_t nde = (uint64_t)N * hp->de * 4, nd = (uint64_t)N * hp->d * 4;
+  DRD_CHECK(drd_hsa_plan_make(hp, N, &s->plan));
+  DRD_CHECK(drd_attention_plan_upload(ctx, &s->plan, hp->H, hp->d / hp->H, &s->attn));
+  DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
+                                 shape->sas_start, &s->solver));
+  DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
+  DRD_CHECK(alloc(s, &s->x, nde));
+  for (int r = 0; r < 3; r++) DRD_CHECK(alloc(s, &s->ring[r], nde));
+  DRD_CHECK(alloc(s, &s->tokens, (uint64_t)N * 4));
+  DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
+  drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->t};
+  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
+  DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
+  DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
+  DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
+  DRD_CHECK(alloc(s, &s->bias, (uint64_t)hp->d * 4));
+  uint64_t sas = drd_sas_scratch_bytes(ctx, gm->tok_embd.type, shape->P, N, hp->V, hp->de);
+  if (sas) {
+    DRD_CHECK(alloc(s, &s->sas_scratch, sas));
+    s->has_sas_scratch = true;
+  }
+  /* D_{i-2} and D_{i-3} of the first steps are never read (the order is capped by i), but
+   * they are bound: give them defined contents once */
+  for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_fill(ctx, &s->ring[r], 0));
+
+  s->steps = calloc(shape->steps, sizeof *s->steps);
+  if (!s->steps) {
+    status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    goto cleanup;
+  }
+  for (uint32_t i = 1; i <= shape->steps; i++) {
+    DRD_CHECK(drd_seq_begin(ctx, &s->steps[i - 1]));
+    DRD_CHECK(record_step(s, i, s->steps[i - 1]));
+    DRD_CHECK(drd_seq_end(s->steps[i - 1]));
+  }
+  DRD_CHECK(drd_seq_begin(ctx, &s->final));
+  DRD_CHECK(drd_op_round(s->final, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
+                         s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
+  DRD_CHECK(drd_seq_end(s->final));
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded", N,
+          s->bytes / 1048576.0, shape->steps);
+  *out = s;
+  return DRD_OK;
+cleanup:
+  drd_gpu_session_destroy(s);
+  return status;
+}
+
+void drd_gpu_session_destroy(drd_gpu_session *s) {
+  if (!s) return;
+  drd_context *ctx = s->ctx;
+  for (uint32_t i = 0; s->steps && i < s->shape.steps; i++) drd_seq_destroy(s->steps[i]);
+  free(s->steps);
+  drd_seq_destroy(s->final);
+  drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
+                        &s->k, &s->v, &s->o, &s->t, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
+  drd_des_scratch_destroy(ctx, &s->des);
+  drd_attention_plan_free(ctx, &s->attn);
+  drd_solver_plan_free(&s->solver);
+  drd_hsa_plan_free(&s->plan);
+  free(s);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64_t seed,
+                               int (*progress)(uint32_t, uint32_t, double, void *), void *user,
+                               volatile int *cancel, int32_t *tokens_out) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = s->ctx;
+  uint32_t P = s->shape.P, steps = s->shape.steps;
+  drd_seq *init = NULL;
+  if (P) DRD_CHECK(drd_buffer_upload(ctx, &s->prompt, 0, prompt, (uint64_t)P * 4));
+  /* the noise is the only part that depends on the seed: a one-dispatch sequence per run */
+  DRD_CHECK(drd_seq_begin(ctx, &init));
+  DRD_CHECK(drd_op_philox_noise(init, &s->x, (uint64_t)s->N * s->gm->hp.de, seed));
+  DRD_CHECK(drd_seq_end(init));
+  DRD_CHECK(drd_seq_run(init));
+  double t0 = now_s();
+  for (uint32_t i = 0; i < steps; i++) {
+    if (cancel && *cancel) {
+      status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
+      goto cleanup;
+    }
+    DRD_CHECK(drd_seq_run(s->steps[i]));
+    if (progress && progress(i + 1, steps, now_s() - t0, user)) {
+      status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
+      goto cleanup;
+    }
+  }
+  DRD_CHECK(drd_seq_run(s->final));
+  DRD_CHECK(drd_buffer_download(ctx, &s->tokens, (uint64_t)P * 4, tokens_out, (uint64_t)s->shape.G * 4));
+cleanup:
+  drd_seq_destroy(init);
+  return status;
+}
+
+uint64_t drd_gpu_session_device_bytes(const drd_gpu_session *s) { return s->bytes + s->gm->bytes; }
+
+drd_status drd_gpu_session_forward(drd_gpu_session *s, const float *x, double u, float *out) {
+  drd_status status = DRD_OK;
+  drd_seq *q = NULL;
+  uint64_t bytes = (uint64_t)s->N * s->gm->hp.de * 4;
+  DRD_CHECK(drd_buffer_upload(s->ctx, &s->x, 0, x, bytes));
+  DRD_CHECK(drd_seq_begin(s->ctx, &q));
+  DRD_CHECK(record_denoiser(s, q, u, &s->ring[0]));
+  DRD_CHECK(drd_seq_end(q));
+  DRD_CHECK(drd_seq_run(q));
+  DRD_CHECK(drd_buffer_download(s->ctx, &s->ring[0], 0, out, bytes));
+cleanup:
+  drd_seq_destroy(q);
+  return status;
+}
+
+drd_status drd_gpu_session_state(drd_gpu_session *s, float *out) {
+  return drd_buffer_download(s->ctx, &s->x, 0, out, (uint64_t)s->N * s->gm->hp.de * 4);
+}

@@ -1,0 +1,136 @@
+/* Uploading a model's weights to the device, once per (model, context). f32 and f16 tensors
+ * are copied as stored; bf16 and Q8_0 are widened to f32 (exact), since the kernels read
+ * f32 or f16 only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "engine.h"
+
+static int kept_as_f16(const drd_tensor_view *t) { return t->type == DRD_DTYPE_F16; }
+
+static uint64_t tensor_bytes(const drd_tensor_view *t) {
+  return t->n_elements * (kept_as_f16(t) ? 2u : 4u);
+}
+
+uint64_t drd_gpu_model_bytes(const drd_model_file *m) {
+  const drd_model_tensors *t = &m->t;
+  const drd_tensor_view *top[] = {&t->token_embd, &t->in_proj_w, &t->in_proj_b, &t->time_mlp0_w, &t->time_mlp0_b,
+                                  &t->time_mlp2_w, &t->time_mlp2_b, &t->output_norm, &t->out_proj_w, &t->out_proj_b};
+  uint64_t total = 0;
+  for (size_t i = 0; i < sizeof top / sizeof *top; i++) total += tensor_bytes(top[i]);
+  for (uint32_t l = 0; l < m->hp.L; l++) {
+    const drd_layer_tensors *L = &t->layers[l];
+    const drd_tensor_view *lt[] = {&L->attn_norm, &L->attn_q,   &L->attn_k,        &L->attn_v,      &L->attn_output,
+                                   &L->ffn_norm,  &L->ffn_gate_inp, &L->ffn_gate_exps, &L->ffn_up_exps, &L->ffn_down_exps};
+    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) total += tensor_bytes(lt[i]);
+  }
+  return total;
+}
+
+/* Uploads one tensor through a bounded host buffer, converting as needed. */
+static drd_status upload(drd_context *ctx, const drd_tensor_view *t, drd_gpu_tensor *out, uint64_t *bytes) {
+  drd_status status = DRD_OK;
+  out->type = kept_as_f16(t) ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+  uint64_t size = tensor_bytes(t);
+  DRD_CHECK(drd_buffer_create(ctx, size, &out->buf));
+  *bytes += size;
+  if (t->type == DRD_DTYPE_F32 || t->type == DRD_DTYPE_F16)
+    return drd_buffer_upload(ctx, &out->buf, 0, t->data, size);
+  /* widen in slices so a large tensor never needs a full f32 copy on the host */
+  const uint64_t slice = 1u << 20;
+  float *tmp = malloc(slice * sizeof *tmp);
+  if (!tmp) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory converting %s", t->name);
+  for (uint64_t first = 0; first < t->n_elements && status == DRD_OK; first += slice) {
+    uint64_t n = t->n_elements - first < slice ? t->n_elements - first : slice;
+    drd_tensor_to_f32(t, first, n, tmp);
+    status = drd_buffer_upload(ctx, &out->buf, first * 4, tmp, n * 4);
+  }
+  free(tmp);
+cleanup:
+  return status;
+}
+
+static void release(drd_context *ctx, drd_gpu_tensor *t) { drd_buffer_destroy(ctx, &t->buf); }
+
+drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_gpu_model **out) {
+  drd_status status = DRD_OK;
+  *out = NULL;
+  const drd_hparams *hp = &m->hp;
+  drd_gpu_model *gm = calloc(1, sizeof *gm);
+  if (!gm) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  gm->ctx = ctx;
+  gm->hp = *hp;
+  gm->layers = calloc(hp->L, sizeof *gm->layers);
+  if (!gm->layers) {
+    status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    goto cleanup;
+  }
+  uint64_t need = drd_gpu_model_bytes(m);
+  drd_caps_refresh_budget(ctx);
+  uint64_t budget = ctx->caps.heap_budget[ctx->alloc.heap];
+  if (budget && need > budget) {
+    status = drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY, "the model needs %.1f MiB of device memory; %s has %.1f MiB",
+                      need / 1048576.0, ctx->caps.name, budget / 1048576.0);
+    goto cleanup;
+  }
+  const drd_model_tensors *t = &m->t;
+  uint64_t *b = &gm->bytes;
+  DRD_CHECK(upload(ctx, &t->token_embd, &gm->tok_embd, b));
+  DRD_CHECK(upload(ctx, &t->in_proj_w, &gm->in_proj_w, b));
+  DRD_CHECK(upload(ctx, &t->in_proj_b, &gm->in_proj_b, b));
+  DRD_CHECK(upload(ctx, &t->time_mlp0_w, &gm->time0_w, b));
+  DRD_CHECK(upload(ctx, &t->time_mlp0_b, &gm->time0_b, b));
+  DRD_CHECK(upload(ctx, &t->time_mlp2_w, &gm->time2_w, b));
+  DRD_CHECK(upload(ctx, &t->time_mlp2_b, &gm->time2_b, b));
+  DRD_CHECK(upload(ctx, &t->output_norm, &gm->out_norm, b));
+  DRD_CHECK(upload(ctx, &t->out_proj_w, &gm->out_proj_w, b));
+  DRD_CHECK(upload(ctx, &t->out_proj_b, &gm->out_proj_b, b));
+  for (uint32_t l = 0; l < hp->L; l++) {
+    const drd_layer_tensors *src = &t->layers[l];
+    drd_gpu_layer *dst = &gm->layers[l];
+    DRD_CHECK(upload(ctx, &src->attn_norm, &dst->attn_norm, b));
+    DRD_CHECK(upload(ctx, &src->attn_q, &dst->wq, b));
+    DRD_CHECK(upload(ctx, &src->attn_k, &dst->wk, b));
+    DRD_CHECK(upload(ctx, &src->attn_v, &dst->wv, b));
+    DRD_CHECK(upload(ctx, &src->attn_output, &dst->wo, b));
+    DRD_CHECK(upload(ctx, &src->ffn_norm, &dst->ffn_norm, b));
+    DRD_CHECK(upload(ctx, &src->ffn_gate_inp, &dst->router, b));
+    DRD_CHECK(upload(ctx, &src->ffn_gate_exps, &dst->gate, b));
+    DRD_CHECK(upload(ctx, &src->ffn_up_exps, &dst->up, b));
+    DRD_CHECK(upload(ctx, &src->ffn_down_exps, &dst->down, b));
+    /* gate, up and down share one type in the DES op: widen all three if they differ */
+    if (dst->gate.type != dst->up.type || dst->gate.type != dst->down.type) {
+      status = drd_fail(DRD_ERROR_UNSUPPORTED, "blk.%u: gate/up/down experts of different types are not supported", l);
+      goto cleanup;
+    }
+    dst->des = (drd_des_weights){
+        .d = hp->d, .dff = hp->dff, .E = hp->E, .kmax = hp->kmax, .p = hp->route_p,
+        .router_type = dst->router.type, .expert_type = dst->gate.type,
+        .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
+    };
+  }
+  DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, &gm->rope));
+  drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
+  *out = gm;
+  return DRD_OK;
+cleanup:
+  drd_gpu_model_destroy(gm);
+  return status;
+}
+
+void drd_gpu_model_destroy(drd_gpu_model *gm) {
+  if (!gm) return;
+  drd_context *ctx = gm->ctx;
+  drd_gpu_tensor *top[] = {&gm->tok_embd, &gm->in_proj_w, &gm->in_proj_b, &gm->time0_w, &gm->time0_b,
+                           &gm->time2_w, &gm->time2_b, &gm->out_norm, &gm->out_proj_w, &gm->out_proj_b};
+  for (size_t i = 0; i < sizeof top / sizeof *top; i++) release(ctx, top[i]);
+  for (uint32_t l = 0; gm->layers && l < gm->hp.L; l++) {
+    drd_gpu_layer *L = &gm->layers[l];
+    drd_gpu_tensor *lt[] = {&L->attn_norm, &L->ffn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->router, &L->gate, &L->up, &L->down};
+    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) release(ctx, lt[i]);
+  }
+  drd_rope_table_destroy(ctx, &gm->rope);
+  free(gm->layers);
+  free(gm);
+}
