@@ -102,7 +102,8 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
   double t0 = now_s();
   if (backend == DRD_BACKEND_VULKAN) {
     drd_gpu_shape shape = {.P = (uint32_t)P, .G = p.new_tokens, .steps = p.steps, .order = p.order, .grid = p.grid,
-                           .sas_gamma = p.sas_gamma, .sas_temperature = p.sas_temperature, .sas_start = p.sas_start};
+                           .sas_gamma = p.sas_gamma, .sas_temperature = p.sas_temperature, .sas_start = p.sas_start,
+                           .layers_per_submit = p.layers_per_submit};
     drd_gpu_session *session;
     ctx->cancel = 0;
     s = drd_engine_prepare(ctx, model, &shape, &session);

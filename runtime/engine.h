@@ -54,6 +54,7 @@ typedef struct drd_gpu_shape {
   uint32_t steps, order;
   drd_grid grid;
   float sas_gamma, sas_temperature, sas_start;
+  uint32_t layers_per_submit; /* 0: one submission per step; k: at most k layers per submission */
 } drd_gpu_shape;
 
 typedef struct drd_gpu_session drd_gpu_session;

@@ -22,7 +22,8 @@ void drd_engine_release(drd_context *ctx) {
 
 static bool same_shape(const drd_gpu_shape *a, const drd_gpu_shape *b) {
   return a->P == b->P && a->G == b->G && a->steps == b->steps && a->order == b->order && a->grid == b->grid &&
-         a->sas_gamma == b->sas_gamma && a->sas_temperature == b->sas_temperature && a->sas_start == b->sas_start;
+         a->sas_gamma == b->sas_gamma && a->sas_temperature == b->sas_temperature && a->sas_start == b->sas_start &&
+         a->layers_per_submit == b->layers_per_submit;
 }
 
 drd_status drd_engine_prepare(drd_context *ctx, const drd_model *model, const drd_gpu_shape *shape,

@@ -26,7 +26,10 @@ struct drd_gpu_session {
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
   bool has_sas_scratch;
-  drd_seq **steps;              /* [steps] */
+  drd_seq **parts;              /* recorded submissions: each step is one part, or several
+                                 * when layers_per_submit splits it */
+  uint32_t n_parts, cap_parts;
+  uint32_t *step_end;           /* [steps] index past the last part of each step */
   drd_seq *final;               /* rounding */
   uint64_t bytes;               /* device bytes this session allocated */
 };
@@ -58,9 +61,25 @@ static drd_status clamp(drd_gpu_session *s, drd_seq *q, const drd_buffer *buf) {
                              gm->hp.de);
 }
 
-/* Records D = f(x, u) of SPEC 4 into `out`. */
-static drd_status record_denoiser(drd_gpu_session *s, drd_seq *q, double u, const drd_buffer *out) {
+/* Starts a new recorded part (a separate submission). */
+static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
+  if (s->n_parts == s->cap_parts) {
+    uint32_t cap = s->cap_parts ? 2 * s->cap_parts : 32;
+    drd_seq **np = realloc(s->parts, cap * sizeof *np);
+    if (!np) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    s->parts = np;
+    s->cap_parts = cap;
+  }
+  drd_status status = drd_seq_begin(s->ctx, &s->parts[s->n_parts]);
+  if (status == DRD_OK) *q = s->parts[s->n_parts++];
+  return status;
+}
+
+/* Records D = f(x, u) of SPEC 4 into `out`. With `split`, the recording is cut into a new
+ * part after every layers_per_submit layers (*qp then points at the current part). */
+static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, double u, const drd_buffer *out) {
   drd_status status = DRD_OK;
+  drd_seq *q = *qp;
   const drd_gpu_model *gm = s->gm;
   const drd_hparams *hp = &gm->hp;
   uint32_t N = s->N, d = hp->d;
@@ -86,6 +105,12 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq *q, double u, cons
     DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->ffn_norm.buf, &s->a, N, d, hp->norm_eps));
     DRD_CHECK(drd_op_des_ffn(q, &L->des, &s->a, &s->t, N, &s->des));
     DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
+    uint32_t k = s->shape.layers_per_submit;
+    if (split && k && (l + 1) % k == 0 && l + 1 < hp->L) {
+      DRD_CHECK(drd_seq_end(q));
+      DRD_CHECK(part_begin(s, qp));
+      q = *qp;
+    }
   }
   DRD_CHECK(drd_op_rmsnorm(q, &s->h, &gm->out_norm.buf, &s->a, N, d, hp->norm_eps));
   DRD_CHECK(drd_op_gemm(q, &s->a, &gm->out_proj_w.buf, gm->out_proj_w.type, &gm->out_proj_b.buf, out, N, hp->de, d));
@@ -93,9 +118,12 @@ cleanup:
   return status;
 }
 
-/* Step i (1-based) of SPEC 8: clamp, D_{i-1} = f(x, u_{i-1}), clamp D, SAS, solver update. */
-static drd_status record_step(drd_gpu_session *s, uint32_t i, drd_seq *q) {
+/* Step i (1-based) of SPEC 8: clamp, D_{i-1} = f(x, u_{i-1}), clamp D, SAS, solver update,
+ * recorded into one or more parts. */
+static drd_status record_step(drd_gpu_session *s, uint32_t i) {
   drd_status status = DRD_OK;
+  drd_seq *q;
+  DRD_CHECK(part_begin(s, &q));
   const drd_gpu_model *gm = s->gm;
   const drd_hparams *hp = &gm->hp;
   const drd_solver_step *st = &s->solver.step[i - 1];
@@ -103,7 +131,7 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i, drd_seq *q) {
   const drd_buffer *D1 = st->order >= 2 ? &s->ring[(i + 1) % 3] : NULL; /* (i - 2) mod 3 */
   const drd_buffer *D2 = st->order >= 3 ? &s->ring[i % 3] : NULL;       /* (i - 3) mod 3 */
   DRD_CHECK(clamp(s, q, &s->x));
-  DRD_CHECK(record_denoiser(s, q, st->u_prev, D0));
+  DRD_CHECK(record_denoiser(s, &q, true, st->u_prev, D0));
   DRD_CHECK(clamp(s, q, D0));
   if (st->sas)
     DRD_CHECK(drd_op_sas_absorb(q, &gm->tok_embd.buf, gm->tok_embd.type, D0,
@@ -111,6 +139,7 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i, drd_seq *q) {
                                 s->shape.sas_gamma, s->shape.sas_temperature));
   DRD_CHECK(drd_op_solver_update(q, &s->x, D0, D1, D2, (uint64_t)s->N * hp->de, st->cx_f32, st->cd_f32[0],
                                  st->cd_f32[1], st->cd_f32[2], st->order));
+  DRD_CHECK(drd_seq_end(q));
 cleanup:
   return status;
 }
@@ -162,22 +191,21 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
    * they are bound: give them defined contents once */
   for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_fill(ctx, &s->ring[r], 0));
 
-  s->steps = calloc(shape->steps, sizeof *s->steps);
-  if (!s->steps) {
+  s->step_end = calloc(shape->steps, sizeof *s->step_end);
+  if (!s->step_end) {
     status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     goto cleanup;
   }
   for (uint32_t i = 1; i <= shape->steps; i++) {
-    DRD_CHECK(drd_seq_begin(ctx, &s->steps[i - 1]));
-    DRD_CHECK(record_step(s, i, s->steps[i - 1]));
-    DRD_CHECK(drd_seq_end(s->steps[i - 1]));
+    DRD_CHECK(record_step(s, i));
+    s->step_end[i - 1] = s->n_parts;
   }
   DRD_CHECK(drd_seq_begin(ctx, &s->final));
   DRD_CHECK(drd_op_round(s->final, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
-  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded", N,
-          s->bytes / 1048576.0, shape->steps);
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions",
+          N, s->bytes / 1048576.0, shape->steps, s->n_parts);
   *out = s;
   return DRD_OK;
 cleanup:
@@ -188,8 +216,9 @@ cleanup:
 void drd_gpu_session_destroy(drd_gpu_session *s) {
   if (!s) return;
   drd_context *ctx = s->ctx;
-  for (uint32_t i = 0; s->steps && i < s->shape.steps; i++) drd_seq_destroy(s->steps[i]);
-  free(s->steps);
+  for (uint32_t i = 0; i < s->n_parts; i++) drd_seq_destroy(s->parts[i]);
+  free(s->parts);
+  free(s->step_end);
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
                         &s->k, &s->v, &s->o, &s->t, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
@@ -226,7 +255,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
       goto cleanup;
     }
-    DRD_CHECK(drd_seq_run(s->steps[i]));
+    for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) DRD_CHECK(drd_seq_run(s->parts[part]));
     if (progress && progress(i + 1, steps, now_s() - t0, user)) {
       status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
       goto cleanup;
@@ -247,7 +276,7 @@ drd_status drd_gpu_session_forward(drd_gpu_session *s, const float *x, double u,
   uint64_t bytes = (uint64_t)s->N * s->gm->hp.de * 4;
   DRD_CHECK(drd_buffer_upload(s->ctx, &s->x, 0, x, bytes));
   DRD_CHECK(drd_seq_begin(s->ctx, &q));
-  DRD_CHECK(record_denoiser(s, q, u, &s->ring[0]));
+  DRD_CHECK(record_denoiser(s, &q, false, u, &s->ring[0]));
   DRD_CHECK(drd_seq_end(q));
   DRD_CHECK(drd_seq_run(q));
   DRD_CHECK(drd_buffer_download(s->ctx, &s->ring[0], 0, out, bytes));

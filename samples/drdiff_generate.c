@@ -16,7 +16,7 @@ static void usage(FILE *f) {
           "usage: drdiff generate [-m MODEL.gguf] [-p TEXT | --prompt-ids 1,2,3] [-n NEW_TOKENS]\n"
           "         [--steps S] [--order 1|2|3] [--grid time_uniform|logsnr_uniform] [--seed U64]\n"
           "         [--sas-gamma G] [--sas-temperature T] [--sas-start U] [--backend cpu|vulkan]\n"
-          "         [--device ID] [--json] [--no-progress] [--dump-state FILE]\n"
+          "         [--device ID] [--json] [--no-progress] [--dump-state FILE] [--layers-per-submit K]\n"
           "Defaults: the model shipped with drdiff, 64 new tokens, steps and SAS from the model file,\n"
           "order 2, time_uniform grid, seed 0.\n");
 }
@@ -179,6 +179,11 @@ int drdiff_cmd_generate(int argc, char **argv) {
       else BAD(a);
     } else if (!strcmp(a, "--device")) { NEED_ARG(); device = val; }
     else if (!strcmp(a, "--dump-state")) { NEED_ARG(); dump_state = val; }
+    else if (!strcmp(a, "--layers-per-submit")) {
+      NEED_ARG();
+      if (!parse_u64(val, &u) || u > 100000) BAD(a);
+      p.layers_per_submit = (uint32_t)u;
+    }
     else {
       fprintf(stderr, "drdiff generate: unknown option '%s'\n", a);
       usage(stderr);

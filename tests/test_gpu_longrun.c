@@ -158,6 +158,13 @@ int main(void) {
   drd_test_check(drd_generate(ctx, model, &p, &again), "generation after cancellation");
   EXPECT(ref.n_tokens == again.n_tokens && !memcmp(ref.tokens, again.tokens, ref.n_tokens * sizeof *ref.tokens),
          "tokens after cancellation differ from the reference run");
+  drd_gen_result_free(&again);
+
+  /* the same request submitted one layer at a time: the same tokens */
+  p.layers_per_submit = 1;
+  drd_test_check(drd_generate(ctx, model, &p, &again), "generation with one layer per submission");
+  EXPECT(ref.n_tokens == again.n_tokens && !memcmp(ref.tokens, again.tokens, ref.n_tokens * sizeof *ref.tokens),
+         "tokens with one layer per submission differ from the reference run");
   drd_gen_result_free(&ref);
   drd_gen_result_free(&again);
 

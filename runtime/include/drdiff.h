@@ -187,6 +187,10 @@ typedef struct drd_gen_params {
   float sas_temperature;     /* <= 0: file default */
   float sas_start;           /* < 0: file default */
   drd_backend backend;
+  /* Vulkan submission granularity: 0 submits each denoising step as one command buffer;
+   * k > 0 cuts every step after each k transformer layers, for drivers that lose the device
+   * on long submissions (mobile GPUs). Results are identical either way. */
+  uint32_t layers_per_submit;
   /* Called after every denoising step; return non-zero to cancel. May be NULL. */
   int (*progress)(uint32_t step, uint32_t steps, double elapsed_s, void *user);
   void *progress_user;
