@@ -11,18 +11,9 @@
 #include "engine.h"
 #include "util_gguf_build.h"
 #include "util_gpu.h"
+#include "util_expect.h"
 #include "util_rand.h"
 
-static int failures;
-#define EXPECT(cond, ...)                                  \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      failures++;                                          \
-    }                                                      \
-  } while (0)
 
 #include <malloc.h>
 static long rss_kib(void) {
@@ -171,6 +162,6 @@ int main(void) {
   int rc = drd_test_finish(ctx);
   drd_model_destroy(model);
   remove(path);
-  if (failures || rc) fprintf(stderr, "test_gpu_longrun: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
-  return failures || rc ? 1 : 0;
+  if (drd_test_failures || rc) fprintf(stderr, "test_gpu_longrun: %d failures (seed %llu)\n", drd_test_failures, (unsigned long long)seed);
+  return drd_test_failures || rc ? 1 : 0;
 }

@@ -10,22 +10,6 @@
 
 static int failures;
 
-/* max|got - want| / max|want|, with any non-finite output (an unwritten NaN) counted apart:
- * one bad element must fail the case whatever its position. */
-static double compare(const float *got, const float *want, size_t n, size_t *nonfinite) {
-  double num = 0, den = 1e-30;
-  *nonfinite = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!isfinite(got[i])) {
-      (*nonfinite)++;
-      continue;
-    }
-    double d = fabs((double)got[i] - (double)want[i]);
-    if (d > num) num = d;
-    if (fabs((double)want[i]) > den) den = fabs((double)want[i]);
-  }
-  return num / den;
-}
 
 static const char *names[] = {"add", "mul", "scale", "silu", "swiglu"};
 
@@ -56,7 +40,7 @@ static void run_case(drd_context *ctx, drd_rng *rng, drd_eltwise_op op, uint64_t
   drd_seq_destroy(s);
   drd_test_download_f32(ctx, &bo, got, n);
   size_t bad;
-  double err = compare(got, want, n, &bad);
+  double err = drd_compare_f32(got, want, n, &bad);
   /* f32 kernels: add/mul/scale round like the reference; silu differs by exp's last bits */
   if (bad || !(err <= 1e-5)) {
     fprintf(stderr, "FAIL %s n=%llu%s: rel err %.3g, %zu non-finite\n", names[op], (unsigned long long)n,

@@ -11,21 +11,6 @@
 
 static int failures;
 
-/* max|got - want| / max|want|, with non-finite outputs (unwritten NaN) counted apart */
-static double compare(const float *got, const float *want, size_t n, size_t *nonfinite) {
-  double num = 0, den = 1e-30;
-  *nonfinite = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!isfinite(got[i])) {
-      (*nonfinite)++;
-      continue;
-    }
-    double d = fabs((double)got[i] - (double)want[i]);
-    if (d > num) num = d;
-    if (fabs((double)want[i]) > den) den = fabs((double)want[i]);
-  }
-  return num / den;
-}
 
 static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t cols, bool in_place) {
   size_t n = (size_t)rows * cols;
@@ -45,7 +30,7 @@ static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t col
   drd_seq_destroy(s);
   drd_test_download_f32(ctx, &bo, got, n);
   size_t bad;
-  double err = compare(got, want, n, &bad);
+  double err = drd_compare_f32(got, want, n, &bad);
   /* f32 sum of squares vs the reference's f64: ~1e-7 relative for these lengths */
   if (getenv("DRDIFF_TEST_VERBOSE")) fprintf(stderr, "  [%u, %u]: rel err %.3g\n", rows, cols, err);
   if (bad || !(err <= 1e-5)) {

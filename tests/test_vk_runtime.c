@@ -8,18 +8,9 @@
 #include <unistd.h>
 
 #include "util_gpu.h"
+#include "util_expect.h"
 #include "util_rand.h"
 
-static int failures;
-#define EXPECT(cond, ...)                         \
-  do {                                            \
-    if (!(cond)) {                                \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);               \
-      fprintf(stderr, "\n");                      \
-      failures++;                                 \
-    }                                             \
-  } while (0)
 
 static int warnings;
 static void count_warnings(drd_log_level level, const char *msg, void *user) {
@@ -152,6 +143,6 @@ int main(void) {
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
   test_pipeline_cache();
-  if (failures || rc) fprintf(stderr, "test_vk_runtime: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
-  return failures || rc ? 1 : 0;
+  if (drd_test_failures || rc) fprintf(stderr, "test_vk_runtime: %d failures (seed %llu)\n", drd_test_failures, (unsigned long long)seed);
+  return drd_test_failures || rc ? 1 : 0;
 }

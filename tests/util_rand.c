@@ -1,4 +1,7 @@
 #include "util_rand.h"
+#include "util_expect.h"
+
+int drd_test_failures;
 
 #include <math.h>
 #include <stdlib.h>
@@ -39,6 +42,21 @@ double drd_rel_error(const float *a, const float *b, size_t n) {
     if (d != d) return NAN; /* an unwritten (NaN-poisoned) element fails any tolerance */
     if (d > num) num = d;
     if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
+  }
+  return num / den;
+}
+
+double drd_compare_f32(const float *got, const float *want, size_t n, size_t *nonfinite) {
+  double num = 0, den = 1e-30;
+  *nonfinite = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(got[i])) {
+      (*nonfinite)++;
+      continue;
+    }
+    double d = fabs((double)got[i] - (double)want[i]);
+    if (d > num) num = d;
+    if (fabs((double)want[i]) > den) den = fabs((double)want[i]);
   }
   return num / den;
 }

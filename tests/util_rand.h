@@ -16,5 +16,9 @@ uint32_t drd_rng_range(drd_rng *r, uint32_t lo, uint32_t hi); /* inclusive */
 void drd_fill_uniform(drd_rng *r, float *x, size_t n, float lo, float hi);
 /* max |a-b| / max(max|b|, tiny): one number for a whole tensor. */
 double drd_rel_error(const float *a, const float *b, size_t n);
+/* max|got - want| / max|want| over the finite outputs, with the non-finite ones (an
+ * unwritten, NaN-poisoned element) counted apart in *nonfinite: one bad element must fail a
+ * case whatever its position. */
+double drd_compare_f32(const float *got, const float *want, size_t n, size_t *nonfinite);
 
 #endif
