@@ -88,7 +88,7 @@ drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params 
     const float *const d[3] = {hist[0], hist[1], hist[2]};
     drd_solver_apply(s, x, d, n_el);
     if (p->progress && p->progress(i, plan.steps, now_s() - t0, p->progress_user)) {
-      st = drd_fail_quiet(DRD_ERROR_CANCELLED, "CPU generate: cancelled by the progress callback after step %u of %u",
+      st = drd_fail(DRD_ERROR_CANCELLED, "CPU generate: cancelled by the progress callback after step %u of %u",
                           i, plan.steps);
       goto done;
     }

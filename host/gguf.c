@@ -58,11 +58,11 @@ static drd_status fail(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  return drd_fail_quiet(DRD_ERROR_BAD_MODEL, "GGUF: %s", msg);
+  return drd_fail(DRD_ERROR_BAD_MODEL, "GGUF: %s", msg);
 }
 
 static drd_status oom(void) {
-  return drd_fail_quiet(DRD_ERROR_OUT_OF_HOST_MEMORY, "GGUF: out of host memory while indexing");
+  return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "GGUF: out of host memory while indexing");
 }
 
 const char *drd_gguf_type_name(uint32_t type) {
@@ -445,7 +445,7 @@ done:
 
 drd_status drd_gguf_parse(const void *data, size_t size, drd_gguf **out) {
   *out = NULL;
-  if (!data && size) return drd_fail_quiet(DRD_ERROR_INVALID_ARGUMENT, "GGUF: NULL buffer");
+  if (!data && size) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "GGUF: NULL buffer");
   rd r = {data, size, 0};
   uint64_t magic = 0, n_tensors = 0, n_kv = 0;
   uint32_t version = 0;

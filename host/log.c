@@ -52,15 +52,9 @@ drd_status drd_fail(drd_status status, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
   va_end(ap);
-  drd_log(DRD_LOG_ERROR, "%s", g_last_error);
-  return status;
-}
-
-drd_status drd_fail_quiet(drd_status status, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
-  va_end(ap);
+  /* the caller gets the status and reports drd_last_error(); logging it here as an error
+   * would print every failure twice */
+  drd_log(DRD_LOG_DEBUG, "%s", g_last_error);
   return status;
 }
 

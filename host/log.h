@@ -11,10 +11,9 @@
 #endif
 
 void drd_log(drd_log_level level, const char *fmt, ...) DRD_PRINTF(2, 3);
-/* Records the detailed message of a failure for drd_last_error(), logs it at ERROR level
- * and returns status, so a failing path reads `return drd_fail(DRD_ERROR_IO, "...")`. */
+/* Records the detailed message of a failure for drd_last_error(), logs it at DEBUG level
+ * (the caller reports it) and returns status, so a failing path reads
+ * `return drd_fail(DRD_ERROR_IO, "...")`. */
 drd_status drd_fail(drd_status status, const char *fmt, ...) DRD_PRINTF(2, 3);
-/* Like drd_fail without logging (for failures a caller may expect and handle). */
-drd_status drd_fail_quiet(drd_status status, const char *fmt, ...) DRD_PRINTF(2, 3);
 
 #endif

@@ -252,12 +252,12 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   double t0 = now_s();
   for (uint32_t i = 0; i < steps; i++) {
     if (cancel && *cancel) {
-      status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
+      status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
       goto cleanup;
     }
     for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) DRD_CHECK(drd_seq_run(s->parts[part]));
     if (progress && progress(i + 1, steps, now_s() - t0, user)) {
-      status = drd_fail_quiet(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
+      status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
       goto cleanup;
     }
   }
