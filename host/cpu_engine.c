@@ -1,21 +1,15 @@
 /* CPU generation loop: DPM-Solver++ with prompt clamp and soft absorption. */
+#include "clock.h"
 #include "cpu_engine.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "philox.h"
 #include "sas.h"
 #include "solver.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static drd_status check_params(const drd_hparams *hp, const drd_gen_params *p,
                                const int32_t *prompt, uint32_t P, uint32_t G,
@@ -55,7 +49,7 @@ drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params 
   if (G == 0) return DRD_OK;
   const uint32_t N = P + G;
   const size_t de = hp->de, n_el = (size_t)N * de;
-  const double t0 = now_s();
+  const double t0 = drd_now_s();
 
   drd_solver_plan plan;
   st = drd_solver_plan_make(hp->schedule, p->grid, p->steps, p->order, p->sas_gamma, p->sas_start, &plan);
@@ -87,7 +81,7 @@ drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params 
       goto done;
     const float *const d[3] = {hist[0], hist[1], hist[2]};
     drd_solver_apply(s, x, d, n_el);
-    if (p->progress && p->progress(i, plan.steps, now_s() - t0, p->progress_user)) {
+    if (p->progress && p->progress(i, plan.steps, drd_now_s() - t0, p->progress_user)) {
       st = drd_fail(DRD_ERROR_CANCELLED, "CPU generate: cancelled by the progress callback after step %u of %u",
                           i, plan.steps);
       goto done;

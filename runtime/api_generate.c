@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "api_internal.h"
 #include "vk_internal.h"
 #include "cpu_engine.h"
@@ -15,12 +15,6 @@ void drd_gen_params_default(drd_gen_params *p) {
   memset(p, 0, sizeof *p);
   p->sas_gamma = -1.0f;
   p->sas_start = -1.0f;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Fills every "default" field from the model file and rejects impossible requests. */
@@ -99,7 +93,7 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
     s = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     goto done;
   }
-  double t0 = now_s();
+  double t0 = drd_now_s();
   if (backend == DRD_BACKEND_VULKAN) {
     drd_gpu_shape shape = {.P = (uint32_t)P, .G = p.new_tokens, .steps = p.steps, .order = p.order, .grid = p.grid,
                            .sas_gamma = p.sas_gamma, .sas_temperature = p.sas_temperature, .sas_start = p.sas_start,
@@ -107,23 +101,23 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
     drd_gpu_session *session;
     ctx->cancel = 0;
     s = drd_engine_prepare(ctx, model, &shape, &session);
-    double t1 = now_s();
+    double t1 = drd_now_s();
     if (s == DRD_OK) {
       s = drd_gpu_session_run(session, prompt_ids, p.seed, p.progress, p.progress_user, &ctx->cancel, result->tokens);
       if (s == DRD_OK && p.state_out) s = drd_gpu_session_state(session, p.state_out);
       result->device_bytes = drd_gpu_session_device_bytes(session);
     }
     result->seconds_setup = t1 - t0;
-    result->seconds_per_step = (now_s() - t1) / p.steps;
+    result->seconds_per_step = (drd_now_s() - t1) / p.steps;
   } else {
     drd_cpu_model *cm = NULL;
     s = drd_cpu_model_create(model->file, 0, &cm);
     if (s == DRD_OK)
       s = drd_cpu_generate_model(cm, &p, prompt_ids, (uint32_t)P, p.new_tokens, result->tokens, p.state_out);
     drd_cpu_model_destroy(cm);
-    result->seconds_per_step = (now_s() - t0) / p.steps;
+    result->seconds_per_step = (drd_now_s() - t0) / p.steps;
   }
-  result->seconds_total = now_s() - t0;
+  result->seconds_total = drd_now_s() - t0;
   if (s == DRD_OK) {
     result->n_tokens = p.new_tokens;
     s = decode(model, result->tokens, result->n_tokens, &result->text);

@@ -3,8 +3,8 @@
  * replayed for every generation of the same shape. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "hsa_plan.h"
 
@@ -230,12 +230,6 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64_t seed,
                                int (*progress)(uint32_t, uint32_t, double, void *), void *user,
                                volatile int *cancel, int32_t *tokens_out) {
@@ -249,14 +243,14 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   DRD_CHECK(drd_op_philox_noise(init, &s->x, (uint64_t)s->N * s->gm->hp.de, seed));
   DRD_CHECK(drd_seq_end(init));
   DRD_CHECK(drd_seq_run(init));
-  double t0 = now_s();
+  double t0 = drd_now_s();
   for (uint32_t i = 0; i < steps; i++) {
     if (cancel && *cancel) {
       status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
       goto cleanup;
     }
     for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) DRD_CHECK(drd_seq_run(s->parts[part]));
-    if (progress && progress(i + 1, steps, now_s() - t0, user)) {
+    if (progress && progress(i + 1, steps, drd_now_s() - t0, user)) {
       status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
       goto cleanup;
     }

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "ops_attention.h"
 #include "ref_ops.h"
 #include "util_gpu.h"
@@ -30,16 +30,10 @@ static drd_hparams base_hp(void) { /* SPEC section 10, "base-220m" */
                        .hops = {4, 4, 4}, .global = {2, 4, 8}};
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* One configuration; `rounds` > 1 replays the same recorded sequence with fresh inputs. */
 static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hparams *hp, uint32_t N, uint32_t H,
                   uint32_t dh, int rounds) {
-  double t0 = now_s();
+  double t0 = drd_now_s();
   const size_t n = (size_t)N * H * dh;
   float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4);
   if (!q || !k || !v || !ref || !got) {
@@ -75,7 +69,7 @@ static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hpa
   }
   fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches: rel err %.2e (%.2f s)\n",
           cfg, N, H, dh, plan.mode, plan.nb, dp.window_blocks, dp.split, drd_attention_dispatch_count(&dp), worst,
-          now_s() - t0);
+          drd_now_s() - t0);
   if (!(worst <= ATTN_TOL)) {
     fprintf(stderr, "FAIL %s N=%u H=%u dh=%u: relative error %.3g > %g\n", cfg, N, H, dh, worst, ATTN_TOL);
     failures++;

@@ -7,16 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "ops_attention.h"
 #include "util_rand.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -76,11 +70,11 @@ int main(int argc, char **argv) {
   enum { MAX_RUNS = 200 };
   double t[MAX_RUNS];
   int runs = 0;
-  const double start = now_s();
-  while (runs < MAX_RUNS && (runs < 3 || now_s() - start < 1.0)) {
-    const double t0 = now_s();
+  const double start = drd_now_s();
+  while (runs < MAX_RUNS && (runs < 3 || drd_now_s() - start < 1.0)) {
+    const double t0 = drd_now_s();
     if ((s = drd_seq_run(seq)) != DRD_OK) return fail(s, "run");
-    t[runs++] = now_s() - t0;
+    t[runs++] = drd_now_s() - t0;
   }
   qsort(t, (size_t)runs, sizeof *t, cmp_double);
   const double sec = t[runs / 2];
