@@ -156,7 +156,10 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   uint32_t timeout_ms = desc->timeout_ms;
   if (!timeout_ms) {
     const char *e = getenv("DRDIFF_TIMEOUT_MS");
-    timeout_ms = e && atoi(e) > 0 ? (uint32_t)atoi(e) : 60000;
+    /* a CPU implementation (lavapipe) runs a large model's step for minutes without being
+     * hung; a GPU that takes a minute for one submission is */
+    uint32_t fallback = ctx->caps.type == DRD_DEVICE_CPU ? 600000 : 60000;
+    timeout_ms = e && atoi(e) > 0 ? (uint32_t)atoi(e) : fallback;
   }
   ctx->timeout_ns = (uint64_t)timeout_ms * 1000000ull;
   ctx->profile = env_flag("DRDIFF_PROFILE") && ctx->caps.timestamps;

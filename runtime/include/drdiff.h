@@ -136,7 +136,8 @@ typedef struct drd_context_desc {
   /* Pipeline-cache file; NULL: $DRDIFF_CACHE_DIR or $XDG_CACHE_HOME/drdiff or
    * ~/.cache/drdiff. "" disables the on-disk cache. */
   const char *pipeline_cache_path;
-  /* GPU wait limit in milliseconds before DRD_ERROR_TIMEOUT; 0: DRDIFF_TIMEOUT_MS or 60000. */
+  /* GPU wait limit in milliseconds before DRD_ERROR_TIMEOUT; 0: DRDIFF_TIMEOUT_MS, else 60000
+   * (600000 on CPU devices, where a large model's step legitimately takes minutes). */
   uint32_t timeout_ms;
 } drd_context_desc;
 
