@@ -179,6 +179,15 @@ cleanup:
 
 void drd_context_destroy(drd_context *ctx) {
   if (!ctx) return;
+  if (ctx->lost) {
+    /* after a timeout the GPU may still be running our work and vkDeviceWaitIdle could block
+     * forever; destroying objects it uses is undefined. Leave the Vulkan objects to process
+     * exit and free only host memory. */
+    drd_log(DRD_LOG_WARN, "context destroyed after a GPU timeout or device loss: its Vulkan objects are leaked");
+    free(ctx->profile_entries);
+    free(ctx);
+    return;
+  }
   if (ctx->device) {
     vkDeviceWaitIdle(ctx->device);
     drd_engine_release(ctx);
