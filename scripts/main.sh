@@ -13,5 +13,5 @@ model=$(ls models/*.gguf 2>/dev/null | head -n 1 || true)
 if [ -n "$model" ]; then
   ./build/drdiff generate -m "$model" "$@"
 else
-  echo "main: no trained model in models/ yet; generation needs one (see docs/model.md)" >&2
+  echo "main: no trained model in models/ yet; the training pipeline is in models/ (see models/README.md)" >&2
 fi
