@@ -31,7 +31,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     betas: tuple = (0.9, 0.98)
     grad_clip: float = 1.0
-    ce_weight: float = 0.1          # rounding cross-entropy on x̂0·Eᵀ
+    ce_weight: float = 0.5          # rounding cross-entropy on x̂0·Eᵀ (shapes the embeddings)
     lb_weight: float = 0.01         # Switch load balancing, E·Σ f_e·P_e per layer
     u_high_frac: float = 0.5        # share of windows with u drawn from (0.5, 1]
     prompt_zero_frac: float = 0.1   # share of windows with no prompt
