@@ -247,7 +247,11 @@ drd_status drd_seq_dispatch_begin(drd_seq *s, drd_pipeline *p, const drd_bind *b
   s->timing = s->queries && s->n_queries + 2 <= s->cap_queries;
   if (s->timing) {
     snprintf(s->op_names[s->n_queries / 2], sizeof s->op_names[0], "%s", op ? op : p->shader);
-    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, s->n_queries);
+    /* BOTTOM_OF_PIPE: the stamp lands when all earlier work has finished. A TOP_OF_PIPE
+     * stamp lands at once, so an op's interval also held the wait for the op before it
+     * (through the hazard barrier), and a long op was counted twice: once for itself and
+     * once in its successor. This way the intervals add up to the GPU time. */
+    vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, s->n_queries);
   }
   vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
   vkCmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
