@@ -79,19 +79,17 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
 }
 
 /* Grouped-GEMM tile: the first preferred shape whose shared memory (gate/up kernel: A, two
- * weight tiles and the row tokens) and workgroup size fit the device. Measured on an H100
- * (tool_bench_des, d = 1024, dff = 2304, E = 8, kmax = 2, f16): 64 x 64 / 4 x 4 is best up to
- * ~2000 pairs (more workgroups, less padding), 64 x 128 / 4 x 8 from ~8000 pairs (4.7 vs
- * 5.3 ms at T = 4096); bk 32 and 8 x 8 micro-tiles were slower (register pressure with two
- * accumulators). CPU devices (lavapipe) prefer small tiles. */
-static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc *desc, uint32_t kmax,
+ * weight tiles and the row tokens) and workgroup size fit the device. On an H100 (driver
+ * 580) the 64 x 128 / 4 x 8 tile that an earlier measurement preferred for many pairs made
+ * the gate/up kernel (two 4 x 8 accumulators per invocation) 9x slower than the down kernel
+ * per FLOP, 78 ms for T = 16384 (tool_bench_des, 2026-11-25, docs/performance.md): so GPUs
+ * use 64 x 64 / 4 x 4 at every size. CPU devices (lavapipe) prefer small tiles. */
+static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc *desc,
                               drd_des_scratch *s) {
   const drd_device_caps *c = &ctx->caps;
   /* The short tiles at the end are for small binding ranges: every expert segment is padded
    * to the tile height, so one pass holds at least E * (bm - 1) rows of h, which must fit one
    * binding (base-220m under a 1 MiB range needs bm = 8). */
-  static const uint32_t big[][5] = {{64, 128, 16, 4, 8}, {64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 64, 8, 4, 4},
-                                    {32, 32, 8, 4, 4},   {16, 16, 8, 2, 2},  {8, 32, 8, 2, 4},  {4, 32, 8, 1, 4}};
   static const uint32_t gpu[][5] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 64, 8, 4, 4}, {32, 32, 8, 4, 4},
                                     {16, 16, 8, 2, 2},  {8, 32, 8, 2, 4},  {4, 32, 8, 1, 4}};
   static const uint32_t cpu[][5] = {{32, 32, 16, 4, 4}, {32, 32, 8, 4, 4}, {16, 16, 8, 2, 2},
@@ -102,9 +100,6 @@ static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc
   if (c->type == DRD_DEVICE_CPU) {
     list = cpu;
     n = sizeof cpu / sizeof cpu[0];
-  } else if ((uint64_t)desc->max_T * kmax >= 6144) {
-    list = big;
-    n = sizeof big / sizeof big[0];
   }
   uint32_t want[5] = {desc->bm, desc->bn, desc->bk, desc->tm, desc->tn};
   bool forced = want[0] != 0;
@@ -152,7 +147,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   s->d = w->d, s->dff = w->dff, s->E = w->E, s->kmax = w->kmax;
   s->router_type = w->router_type, s->expert_type = w->expert_type;
   s->max_T = desc->max_T;
-  DRD_CHECK(choose_tile(ctx, desc, w->kmax, s));
+  DRD_CHECK(choose_tile(ctx, desc, s));
   uint32_t inv = c->max_workgroup_invocations < c->max_workgroup_size[0] ? c->max_workgroup_invocations
                                                                         : c->max_workgroup_size[0];
   s->tb = 64;
