@@ -130,7 +130,7 @@ drd_status drd_seq_begin(drd_context *ctx, drd_seq **out) {
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   VK_CHECK(vkBeginCommandBuffer(s->cb, &bi));
   if (ctx->profile) {
-    s->cap_queries = 512;
+    s->cap_queries = 8192; /* 4096 timed dispatches: a step of a 100-layer model */
     VkQueryPoolCreateInfo qci = {
         .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
         .queryType = VK_QUERY_TYPE_TIMESTAMP,

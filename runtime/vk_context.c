@@ -162,7 +162,7 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
     timeout_ms = e && atoi(e) > 0 ? (uint32_t)atoi(e) : fallback;
   }
   ctx->timeout_ns = (uint64_t)timeout_ms * 1000000ull;
-  ctx->profile = env_flag("DRDIFF_PROFILE") && ctx->caps.timestamps;
+  ctx->profile = (desc->profile || env_flag("DRDIFF_PROFILE")) && ctx->caps.timestamps;
   DRD_CHECK(drd_alloc_init(ctx));
   if (desc->pipeline_cache_path)
     snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path, "%s", desc->pipeline_cache_path);
@@ -191,7 +191,8 @@ void drd_context_destroy(drd_context *ctx) {
   if (ctx->device) {
     vkDeviceWaitIdle(ctx->device);
     drd_engine_release(ctx);
-    if (ctx->profile) drd_profile_report(ctx);
+    /* the exit table is DRDIFF_PROFILE's; desc.profile callers read drd_profile_ops */
+    if (ctx->profile && env_flag("DRDIFF_PROFILE")) drd_profile_report(ctx);
     if (ctx->pipeline_cache) {
       drd_pipeline_cache_save(ctx);
       vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);

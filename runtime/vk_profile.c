@@ -45,3 +45,18 @@ void drd_profile_report(drd_context *ctx) {
             all > 0 ? 100.0 * e->total_ns / all : 0.0);
   }
 }
+
+uint32_t drd_profile_ops(const drd_context *ctx, drd_profile_op *out, uint32_t max) {
+  if (!ctx) return 0;
+  for (uint32_t i = 0; i < ctx->n_profile && i < max && out; i++) {
+    const drd_profile_entry *e = &ctx->profile_entries[i];
+    snprintf(out[i].name, sizeof out[i].name, "%s", e->name);
+    out[i].count = e->count;
+    out[i].total_ns = e->total_ns;
+  }
+  return ctx->n_profile;
+}
+
+void drd_profile_reset(drd_context *ctx) {
+  if (ctx) ctx->n_profile = 0;
+}

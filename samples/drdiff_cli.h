@@ -4,6 +4,7 @@
 
 int drdiff_cmd_info(int argc, char **argv);
 int drdiff_cmd_generate(int argc, char **argv);
+int drdiff_cmd_bench(int argc, char **argv);
 
 /* Prints s as a JSON string literal (with quotes) to f. */
 #include <stdio.h>

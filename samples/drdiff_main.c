@@ -9,7 +9,8 @@ static void usage(FILE *f) {
           "usage: drdiff <command> [options]\n"
           "commands:\n"
           "  info [--json]         list Vulkan devices, their capabilities and the one drdiff would use\n"
-          "  generate [options]    generate text with a DrDiff model (drdiff generate --help)\n");
+          "  generate [options]    generate text with a DrDiff model (drdiff generate --help)\n"
+          "  bench [options]       time generations for several N (drdiff bench --help)\n");
 }
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there are not one. */
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (!strcmp(cmd, "info")) return drdiff_cmd_info(argc - 1, argv + 1);
   if (!strcmp(cmd, "generate")) return drdiff_cmd_generate(argc - 1, argv + 1);
+  if (!strcmp(cmd, "bench")) return drdiff_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
     usage(stdout);
     return 0;

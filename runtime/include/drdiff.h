@@ -139,6 +139,10 @@ typedef struct drd_context_desc {
   /* GPU wait limit in milliseconds before DRD_ERROR_TIMEOUT; 0: DRDIFF_TIMEOUT_MS, else 60000
    * (600000 on CPU devices, where a large model's step legitimately takes minutes). */
   uint32_t timeout_ms;
+  /* 1: time every GPU dispatch with timestamps, for drd_profile_ops(); 0: DRDIFF_PROFILE=1
+   * (which also prints the table when the context is destroyed). No effect on a device
+   * without compute-queue timestamps (caps.timestamps == 0). */
+  int profile;
 } drd_context_desc;
 
 drd_status drd_context_create(const drd_context_desc *desc, drd_context **out);
@@ -151,6 +155,19 @@ uint32_t drd_context_validation_messages(const drd_context *ctx);
 void drd_context_cancel(drd_context *ctx);
 /* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
 void drd_profile_report(drd_context *ctx);
+
+/* One op of the GPU timestamp profile: every dispatch of that name, summed. */
+typedef struct drd_profile_op {
+  char name[64];
+  uint64_t count;  /* dispatches timed */
+  double total_ns; /* their GPU time */
+} drd_profile_op;
+/* Copies at most max ops of the profile collected since the context was made or last reset
+ * into out (in no particular order) and returns how many ops the profile holds (0 when
+ * profiling is off). Only the first 4096 dispatches of one submission are timed. */
+uint32_t drd_profile_ops(const drd_context *ctx, drd_profile_op *out, uint32_t max);
+/* Empties the profile (so a caller can time one generation by itself). */
+void drd_profile_reset(drd_context *ctx);
 
 /* ------------------------------------------------------------------ models and generation */
 typedef struct drd_model drd_model;
