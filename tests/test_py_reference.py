@@ -7,11 +7,9 @@ import json
 import math
 import os
 import struct
-import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 
 try:
     import numpy as np
@@ -27,6 +25,7 @@ from drdiff.philox import gaussian_noise, philox4x32_10
 from drdiff.random_model import CONFIGS, write_random_model
 from drdiff.sampler import SamplerParams, round_to_tokens, sample, solve, step_order
 from drdiff.schedule import SCHEDULES, Schedule, time_grid
+from check_runner import run_checks
 
 CHECKS = []
 TMP = tempfile.mkdtemp(prefix="drdiff_py_ref_")
@@ -454,22 +453,7 @@ def tiny_generation_runs():
 
 
 def main():
-    torch.set_num_threads(1)
-    failed = 0
-    for fn in CHECKS:
-        try:
-            fn()
-            print(f"PASS {fn.__name__}")
-        except Exception:
-            failed += 1
-            print(f"FAIL {fn.__name__}")
-            traceback.print_exc()
-    print(f"{len(CHECKS) - failed}/{len(CHECKS)} checks passed")
-    if failed:
-        print(f"files kept in {TMP}")
-        return 1
-    shutil.rmtree(TMP)
-    return 0
+    return run_checks(CHECKS, TMP)
 
 
 if __name__ == "__main__":
