@@ -244,7 +244,8 @@ int drdiff_cmd_generate(int argc, char **argv) {
            res.seconds_total, res.seconds_setup, res.seconds_per_step, (unsigned long long)res.device_bytes);
     rc = 0;
   } else {
-    printf("%s\n", res.text);
+    /* the prompt, then its continuation: what a reader wants to see (--json keeps them apart) */
+    printf("%s%s\n", p.prompt_text ? p.prompt_text : "", res.text);
     rc = 0;
   }
   drd_gen_result_free(&res);

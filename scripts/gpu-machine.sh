@@ -3,7 +3,7 @@
 # that has an NVIDIA driver but no Vulkan loader, with the loader, lavapipe and validation
 # layer carried in .gl/ (../shared/device/fetch-vulkan-loaders.sh with WITH_VALIDATION=1) and
 # binaries built here in build-gpu/. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [bench] [gen]
+#   bash scripts/gpu-machine.sh [tests] [bench] [gen] [compare] [des] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -56,5 +56,42 @@ if [[ $what == *gen* ]]; then
     summary+=("base-220m N=$n ($s steps): $r")
   done
   DRDIFF_PROFILE=1 timeout 120 $B/drdiff generate -m $M -n 16384 --steps 2 --json --no-progress > /dev/null 2> "$OUT/profile-16384.txt"
+fi
+if [[ $what == *compare* ]]; then
+  # issue 5's side-by-side: drdiff bench, then PyTorch eager and compiled (no scalar rerun:
+  # the engine has no cooperative-matrix path yet, so DRDIFF_DISABLE_COOPMAT=1 changes nothing)
+  SCALAR=0 TORCH_TIME_LIMIT=${TORCH_TIME_LIMIT:-150} TORCH_GRACE=60 DRDIFF_BIN=$B/drdiff PY=$PY \
+    bash scripts/bench_compare.sh "$OUT/compare" "${BENCH_NS:-1024,4096,16384,65536}" "${BENCH_STEPS:-3}" \
+    > "$OUT/compare.log" 2>&1
+  summary+=("compare: see compare/table.txt")
+fi
+
+if [[ $what == *des* ]]; then
+  # the stand-alone DES FFN at the sizes of base-220m's layers, against the engine's profile
+  for T in 4096 16384; do
+    r=$(DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_des $T 1024 2304 8 2 0.9 f16 10 2>>"$OUT/des.log")
+    echo "T=$T: $r" >> "$OUT/des.log"
+    summary+=("des T=$T: $r")
+  done
+fi
+
+if [[ $what == *shipped* ]]; then
+  # the shipped model (found relative to the binary) on the GPU, and its parity test
+  r=$(timeout 60 $B/drdiff generate -p "The history of the city" --no-progress 2>>"$OUT/shipped.log")
+  echo "$r" >> "$OUT/shipped.log"
+  summary+=("shipped model: $r")
+  (cd $B && env DRDIFF_REQUIRE_DEVICE=1 timeout 120 ctest -R 'shipped|bench' --output-on-failure) >> "$OUT/shipped.log" 2>&1
+  summary+=("shipped/bench tests: $(grep -E 'tests passed' "$OUT/shipped.log" | tail -1)")
+fi
+
+if [[ $what == *longest* ]] && [ "$SECONDS" -lt "${LONGEST_IF_BEFORE:-330}" ]; then
+  # issue 4: a long N in one step, and the planner's answer for a length that cannot fit
+  for n in ${LONGEST_N:-524288}; do
+    r=$(timeout 150 $B/drdiff bench --config base-220m -n "$n" --steps 1 --no-profile --json 2>>"$OUT/longest.log" |
+        $PY -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print({k: r.get(k) for k in ("N","step_ms_median","device_bytes","setup_s","error")})')
+    summary+=("longest N=$n: $r")
+  done
+  r=$(timeout 60 $B/drdiff bench --config base-220m -n 8000000 --steps 1 --no-profile 2>&1 | grep -i "memory" | head -2)
+  summary+=("N=8M: $r")
 fi
 printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"

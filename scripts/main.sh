@@ -11,6 +11,8 @@ cmake --build build -j"$(nproc)" >/dev/null
 ./build/drdiff info
 model=$(ls models/*.gguf 2>/dev/null | head -n 1 || true)
 if [ -n "$model" ]; then
+  # no options: a built-in prompt, so that the main command shows the model writing
+  if [ $# -eq 0 ]; then set -- -p "The history of the city"; fi
   ./build/drdiff generate -m "$model" "$@"
 else
   echo "main: no trained model in models/ yet; the training pipeline is in models/ (see models/README.md)" >&2
