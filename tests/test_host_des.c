@@ -6,15 +6,8 @@
 #include <stdlib.h>
 
 #include "des.h"
+#include "util_expect.h"
 #include "util_rand.h"
-
-static int failures;
-#define FAIL(...)             \
-  do {                        \
-    printf("FAIL " __VA_ARGS__); \
-    printf("\n");             \
-    failures++;               \
-  } while (0)
 
 static const double *g_pi;
 static int by_prob(const void *a, const void *b) {
@@ -114,12 +107,12 @@ int main(void) {
     if (!bad && p >= 1.0f && k != kmax) bad = 1;
     if (bad) {
       FAIL("random case %d (E=%u kmax=%u p=%g): k=%u ref %u", t, E, kmax, (double)p, k, rk);
-      if (failures > 10) break;
+      if (drd_test_failures > 10) break;
     }
     if (E == 8 && kmax == 8) hist[k]++;
   }
-  if (failures) {
-    printf("test_host_des: %d failure(s), seed %llu\n", failures, (unsigned long long)seed);
+  if (drd_test_failures) {
+    printf("test_host_des: %d failure(s), seed %llu\n", drd_test_failures, (unsigned long long)seed);
     return 1;
   }
   printf("test_host_des: ok (E=8 kmax=8 experts used:");

@@ -17,15 +17,8 @@
 #include "schedule.h"
 #include "solver.h"
 #include "util_gguf_build.h"
+#include "util_expect.h"
 #include "util_rand.h"
-
-static int failures;
-#define FAIL(...)                \
-  do {                           \
-    printf("FAIL " __VA_ARGS__); \
-    printf("\n");                \
-    failures++;                  \
-  } while (0)
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
@@ -522,8 +515,8 @@ int main(void) {
     }
     free(bytes);
   }
-  if (failures) {
-    printf("test_host_forward: %d failure(s), seed %llu\n", failures, (unsigned long long)seed);
+  if (drd_test_failures) {
+    printf("test_host_forward: %d failure(s), seed %llu\n", drd_test_failures, (unsigned long long)seed);
     return 1;
   }
   printf("test_host_forward: ok\n");

@@ -10,15 +10,8 @@
 
 #include "hsa_plan.h"
 #include "ref_ops.h"
+#include "util_expect.h"
 #include "util_rand.h"
-
-static int failures;
-#define FAIL(...)                \
-  do {                           \
-    printf("FAIL " __VA_ARGS__); \
-    printf("\n");                \
-    failures++;                  \
-  } while (0)
 
 static float *falloc(size_t n) {
   float *p = malloc(sizeof(float) * (n ? n : 1));
@@ -370,8 +363,8 @@ int main(void) {
   test_eltwise(&rng);
   test_rope(&rng);
   test_attention(&rng);
-  if (failures) {
-    printf("test_host_ref_ops: %d failure(s), seed %llu\n", failures, (unsigned long long)seed);
+  if (drd_test_failures) {
+    printf("test_host_ref_ops: %d failure(s), seed %llu\n", drd_test_failures, (unsigned long long)seed);
     return 1;
   }
   printf("test_host_ref_ops: ok\n");

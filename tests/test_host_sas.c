@@ -9,15 +9,8 @@
 
 #include "ref_ops.h"
 #include "sas.h"
+#include "util_expect.h"
 #include "util_rand.h"
-
-static int failures;
-#define FAIL(...)                \
-  do {                           \
-    printf("FAIL " __VA_ARGS__); \
-    printf("\n");                \
-    failures++;                  \
-  } while (0)
 
 static void naive_absorb(const float *E, uint32_t V, uint32_t de, float *D, uint32_t rows, double g, double tau) {
   double *z = malloc(sizeof(double) * V), *acc = malloc(sizeof(double) * de);
@@ -101,8 +94,8 @@ int main(void) {
     free(D);
     free(first);
   }
-  if (failures) {
-    printf("test_host_sas: %d failure(s), seed %llu\n", failures, (unsigned long long)seed);
+  if (drd_test_failures) {
+    printf("test_host_sas: %d failure(s), seed %llu\n", drd_test_failures, (unsigned long long)seed);
     return 1;
   }
   printf("test_host_sas: ok\n");

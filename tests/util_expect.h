@@ -1,5 +1,6 @@
 /* EXPECT(cond, fmt, ...): records a failure with its file:line and message and goes on, so
- * one run reports every failing check; drd_test_failures counts them. */
+ * one run reports every failing check; drd_test_failures counts them. FAIL(fmt, ...) is
+ * EXPECT of a condition already known to be false. */
 #ifndef DRD_UTIL_EXPECT_H
 #define DRD_UTIL_EXPECT_H
 
@@ -16,5 +17,6 @@ extern int drd_test_failures;
       drd_test_failures++;                                 \
     }                                                      \
   } while (0)
+#define FAIL(...) EXPECT(0, __VA_ARGS__)
 
 #endif
