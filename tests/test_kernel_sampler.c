@@ -31,16 +31,6 @@
 
 static int failures;
 
-typedef drd_status (*rec_fn)(drd_seq *, void *);
-static void run_seq(drd_context *ctx, rec_fn rec, void *arg, const char *what) {
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(rec(s, arg), what);
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
-}
-
 /* ================================================================== solver update */
 typedef struct solver_args {
   drd_buffer *x, *d[3];
@@ -84,7 +74,7 @@ static void solver_plan_case(drd_context *ctx, drd_rng *rng, drd_schedule sched,
     const float *rh[3] = {d[i % 3], d[(i + 1) % 3], d[(i + 2) % 3]};
     drd_test_check(drd_buffer_upload(ctx, &bx, 0, x, n * 4), "upload x");
     solver_args a = {&bx, {rot[0], rot[1], rot[2]}, n, st};
-    run_seq(ctx, rec_solver, &a, "solver_update");
+    drd_test_run_seq(ctx, rec_solver, &a, "solver_update");
     drd_test_download_f32(ctx, &bx, got, n);
     memcpy(want, x, n * 4);
     drd_solver_apply(st, want, rh, n);
@@ -146,7 +136,7 @@ static void clamp_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
   drd_test_check(drd_buffer_create(ctx, (P ? P : 1) * 4, &bi), "ids");
   drd_test_check(drd_buffer_upload(ctx, &bi, 0, ids, (P ? P : 1) * 4), "upload ids");
   clamp_args a = {&bE, &bi, &bx, et, P, V, de};
-  run_seq(ctx, rec_clamp, &a, "prompt_clamp");
+  drd_test_run_seq(ctx, rec_clamp, &a, "prompt_clamp");
   drd_test_download_f32(ctx, &bx, got, nx);
   size_t bad = 0;
   for (uint32_t r = 0; r < N; r++) {
@@ -182,7 +172,7 @@ static drd_status rec_philox(drd_seq *s, void *a_) {
 static void philox_words_case(drd_context *ctx, uint64_t seed, uint64_t j0, uint64_t n) {
   drd_buffer b = drd_test_buffer_f32(ctx, NULL, n * 4);
   philox_args a = {&b, j0, n, seed, true};
-  run_seq(ctx, rec_philox, &a, "philox_words");
+  drd_test_run_seq(ctx, rec_philox, &a, "philox_words");
   uint32_t *got = malloc(n * 16);
   drd_test_check(drd_buffer_download(ctx, &b, 0, got, n * 16), "download words");
   size_t bad = 0;
@@ -211,7 +201,7 @@ static void philox_noise_case(drd_context *ctx, uint64_t seed, uint64_t first, u
   drd_philox_fill_normal(seed, first, want, n);
   drd_buffer b = drd_test_buffer_f32(ctx, NULL, n);
   philox_args a = {&b, first, n, seed, false};
-  run_seq(ctx, rec_philox, &a, "philox_noise");
+  drd_test_run_seq(ctx, rec_philox, &a, "philox_noise");
   drd_test_download_f32(ctx, &b, got, n);
   size_t bad = 0;
   for (uint64_t i = 0; i < n; i++) {
@@ -292,7 +282,7 @@ static void time_case(drd_context *ctx, uint32_t dt, double u, uint64_t first) {
   drd_cpu_time_features(dt, u, Ts, want);
   drd_buffer b = drd_test_buffer_f32(ctx, NULL, first + dt);
   time_args a = {&b, dt, u * (double)Ts, first};
-  run_seq(ctx, rec_time, &a, "time_features");
+  drd_test_run_seq(ctx, rec_time, &a, "time_features");
   drd_test_download_f32(ctx, &b, got, first + dt);
   double worst = 0;
   size_t bad = 0;

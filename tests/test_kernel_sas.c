@@ -86,15 +86,6 @@ static void free_problem(problem *p) {
   free(p->Eh);
 }
 
-static void run_seq(drd_context *ctx, drd_status (*rec)(drd_seq *, void *), void *arg, const char *what) {
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(rec(s, arg), what);
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
-}
-
 /* ------------------------------------------------------------------ absorption */
 typedef struct absorb_args {
   const problem *p;
@@ -129,7 +120,7 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
   if (scratch_mode == 2) sbytes = drd_sas_scratch_bytes_config(ctx, cfg, etype, row_first, rows, V, de);
   if (sbytes) bS = drd_test_buffer_f32(ctx, NULL, sbytes / 4);
   absorb_args a = {&p, cfg, &bE, &bD, sbytes ? &bS : NULL, gamma, tau};
-  run_seq(ctx, rec_absorb, &a, "sas_absorb");
+  drd_test_run_seq(ctx, rec_absorb, &a, "sas_absorb");
   drd_test_download_f32(ctx, &bD, got, nq);
 
   /* prompt rows: untouched, bit for bit */
@@ -294,7 +285,7 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
   if (scratch_mode == 2) sbytes = drd_sas_scratch_bytes_config(ctx, cfg, etype, row_first, rows, V, de);
   if (sbytes) bS = drd_test_buffer_f32(ctx, NULL, sbytes / 4);
   round_args a = {&p, cfg, &bE, &bx, sbytes ? &bS : NULL, &bt};
-  run_seq(ctx, rec_round, &a, "round");
+  drd_test_run_seq(ctx, rec_round, &a, "round");
   drd_test_check(drd_buffer_download(ctx, &bt, 0, got, rows * 4), "download tokens");
 
   size_t wrong = 0, prompt_touched = 0, ties_bad = 0;

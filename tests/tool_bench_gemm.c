@@ -41,13 +41,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "M, N, K and reps must be positive\n");
     return 2;
   }
-  drd_context *ctx = NULL;
-  drd_status st = drd_context_create(&(drd_context_desc){.pipeline_cache_path = ""}, &ctx);
-  if (st == DRD_ERROR_NO_VULKAN || st == DRD_ERROR_NO_DEVICE) {
-    fprintf(stderr, "SKIP: %s\n", drd_status_string(st));
-    return DRD_TEST_SKIP;
-  }
-  drd_test_check(st, "drd_context_create");
+  drd_context *ctx = drd_bench_context();
 
   drd_gemm_config cfg = drd_gemm_pick(ctx, M, N, K);
   const char *tile = getenv("DRDIFF_GEMM_TILE");

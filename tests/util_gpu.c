@@ -10,9 +10,9 @@ void drd_test_check(drd_status s, const char *what) {
   exit(1);
 }
 
-drd_context *drd_test_context(void) {
+static drd_context *open_context(int validation) {
   drd_context *ctx = NULL;
-  drd_status s = drd_context_create(&(drd_context_desc){.validation = 1, .pipeline_cache_path = ""}, &ctx);
+  drd_status s = drd_context_create(&(drd_context_desc){.validation = validation, .pipeline_cache_path = ""}, &ctx);
   if (s == DRD_ERROR_NO_VULKAN || s == DRD_ERROR_NO_DEVICE) {
     const char *req = getenv("DRDIFF_REQUIRE_DEVICE");
     bool required = req && *req && strcmp(req, "0") != 0;
@@ -25,6 +25,18 @@ drd_context *drd_test_context(void) {
   fprintf(stderr, "device: %s; f16 %d, storage16 %d, coopmat %d, shared %u, range %llu\n", c->name, c->shader_float16,
           c->storage_16bit, c->coopmat, c->max_shared_memory, (unsigned long long)c->max_storage_buffer_range);
   return ctx;
+}
+
+drd_context *drd_test_context(void) { return open_context(1); }
+drd_context *drd_bench_context(void) { return open_context(0); }
+
+void drd_test_run_seq(drd_context *ctx, drd_status (*rec)(drd_seq *, void *), void *arg, const char *what) {
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(rec(s, arg), what);
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
 }
 
 int drd_test_finish(drd_context *ctx) {
