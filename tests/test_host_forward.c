@@ -17,6 +17,7 @@
 #include "schedule.h"
 #include "solver.h"
 #include "util_gguf_build.h"
+#include "util_hsa_oracle.h"
 #include "util_expect.h"
 #include "util_rand.h"
 
@@ -55,18 +56,6 @@ static void rms(const float *x, const float *w, float *y, size_t M, size_t d, fl
     const double inv = 1.0 / sqrt(ss / d + eps);
     for (size_t c = 0; c < d; c++) y[i * d + c] = (float)(x[i * d + c] * inv * w[c]);
   }
-}
-
-static int sees(const drd_hparams *hp, uint32_t N, uint32_t i, uint32_t j) {
-  const uint64_t nb = ((uint64_t)N + hp->B - 1) / hp->B, a = i / hp->B, b = j / hp->B;
-  if (N <= hp->N1) return 1;
-  const int m = N <= hp->N2 ? 0 : (N <= hp->N3 ? 1 : 2);
-  const uint64_t dist = a > b ? a - b : b - a;
-  if (dist <= hp->window[m]) return 1;
-  if (dist <= (uint64_t)hp->dilation[m] * hp->hops[m] && dist % hp->dilation[m] == 0) return 1;
-  for (uint64_t t = 0; t < hp->global[m]; t++)
-    if (t * nb / hp->global[m] == a || t * nb / hp->global[m] == b) return 1;
-  return 0;
 }
 
 /* top-p routing written out: f32 probabilities, descending with ties to the lower index */
@@ -154,7 +143,7 @@ static void naive_forward(const drd_model_file *m, const float *x, uint32_t N, d
         double mx = -INFINITY, den = 0;
         for (uint32_t j = 0; j < N; j++) {
           sc[j] = -INFINITY;
-          if (!sees(hp, N, i, j)) continue;
+          if (!drd_test_hsa_sees(hp, N, i, j)) continue;
           double dot = 0;
           for (size_t c = 0; c < dh; c++) dot += (double)q[i * d + hh * dh + c] * k[j * d + hh * dh + c];
           sc[j] = dot / sqrt((double)dh);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hsa_plan.h"
+#include "util_hsa_oracle.h"
 #include "util_rand.h"
 
 static int failures;
@@ -34,22 +35,6 @@ static void base220m(drd_hparams *hp) {
   memcpy(hp->dilation, dl, sizeof dl);
   memcpy(hp->hops, n, sizeof n);
   memcpy(hp->global, g, sizeof g);
-}
-
-/* SPEC 5 word for word. */
-static int sees(const drd_hparams *hp, uint32_t N, uint32_t a, uint32_t b) {
-  const uint64_t nb = ((uint64_t)N + hp->B - 1) / hp->B;
-  if (N <= hp->N1) return 1;
-  const int m = N <= hp->N2 ? 0 : (N <= hp->N3 ? 1 : 2);
-  const uint64_t w = hp->window[m], dl = hp->dilation[m], n = hp->hops[m], g = hp->global[m];
-  const uint64_t dist = a > b ? a - b : b - a;
-  if (dist <= w) return 1;
-  if (dist <= dl * n && dist % dl == 0) return 1;
-  for (uint64_t i = 0; i < g; i++) {
-    const uint64_t gb = i * nb / g;
-    if (gb == b || gb == a) return 1;
-  }
-  return 0;
 }
 
 static const char *cfg_name;
@@ -105,7 +90,7 @@ static void check(const drd_hparams *hp, uint32_t N, int brute) {
       for (uint32_t b = 0; b < nb; b++) {
         const int in_plan = i < len && c[i] == b;
         if (in_plan) i++;
-        if (in_plan != sees(hp, N, a, b)) {
+        if (in_plan != drd_test_hsa_sees_block(hp, N, a, b)) {
           printf("FAIL %s N=%u: query block %u key block %u: plan %d, SPEC %d\n", cfg_name, N, a, b, in_plan,
                  !in_plan);
           failures++;

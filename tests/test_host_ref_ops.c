@@ -11,6 +11,7 @@
 #include "hsa_plan.h"
 #include "ref_ops.h"
 #include "util_expect.h"
+#include "util_hsa_oracle.h"
 #include "util_rand.h"
 
 static float *falloc(size_t n) {
@@ -262,17 +263,6 @@ static void test_rope(drd_rng *rng) {
 }
 
 /* ------------------------------------------------------------ HSA attention */
-static int sees(const drd_hparams *hp, uint32_t N, uint32_t i, uint32_t j) {
-  const uint64_t nb = ((uint64_t)N + hp->B - 1) / hp->B, a = i / hp->B, b = j / hp->B;
-  if (N <= hp->N1) return 1;
-  const int m = N <= hp->N2 ? 0 : (N <= hp->N3 ? 1 : 2);
-  const uint64_t dist = a > b ? a - b : b - a;
-  if (dist <= hp->window[m]) return 1;
-  if (dist <= (uint64_t)hp->dilation[m] * hp->hops[m] && dist % hp->dilation[m] == 0) return 1;
-  for (uint64_t t = 0; t < hp->global[m]; t++)
-    if (t * nb / hp->global[m] == a || t * nb / hp->global[m] == b) return 1;
-  return 0;
-}
 
 static void test_attention(drd_rng *rng) {
   drd_hparams hp;
@@ -301,7 +291,7 @@ static void test_attention(drd_rng *rng) {
         double mx = -INFINITY, den = 0;
         for (uint32_t j = 0; j < N; j++) {
           s[j] = -INFINITY;
-          if (!sees(&hp, N, i, j)) continue;
+          if (!drd_test_hsa_sees(&hp, N, i, j)) continue;
           double dot = 0;
           for (uint32_t c = 0; c < dh; c++) dot += (double)q[i * d + h * dh + c] * k[j * d + h * dh + c];
           s[j] = dot / sqrt((double)dh);
