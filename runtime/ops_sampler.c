@@ -380,27 +380,35 @@ cleanup:
 
 /* ================================================================== Philox noise */
 
-drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n, uint64_t seed) {
+/* One Philox kernel over items first .. first + n - 1, each `words` u32 wide in out (noise:
+ * one f32 per counter; words: one 4-word block per counter), chunked to the binding range
+ * at item boundaries. */
+static drd_status record_philox(drd_seq *s, const char *shader, const char *op, const drd_buffer *out,
+                                uint32_t words, uint64_t first, uint64_t n, uint64_t seed) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
-  if (n == 0) return DRD_OK;
-  if (x->size < n * 4) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_noise: x smaller than %llu floats", (unsigned long long)n);
   const uint32_t wg = elt_wg(ctx);
   uint32_t spec[1] = {wg};
   drd_pipeline *p;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"philox_noise_f32", 1, sizeof(drd_pc_philox), 1, spec}, &p));
-  const uint64_t chunk = drd_chunk_elems(ctx, 4, 1);
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 1, sizeof(drd_pc_philox), 1, spec}, &p));
+  const uint64_t chunk = drd_chunk_elems(ctx, 4, words) / words, item = 4ull * words;
   for (uint64_t i0 = 0; i0 < n; i0 += chunk) {
     const uint64_t len = min64(chunk, n - i0), f0 = first + i0;
-    drd_bind b = drd_out_range(x, i0 * 4, len * 4);
+    drd_bind b = drd_out_range(out, i0 * item, len * item);
     drd_pc_philox pc = {.n = (uint32_t)len, .x_off = 0, .f0_lo = (uint32_t)f0, .f0_hi = (uint32_t)(f0 >> 32),
                         .seed_lo = (uint32_t)seed, .seed_hi = (uint32_t)(seed >> 32)};
     uint32_t gx, gy;
     drd_grid_1d(ctx, cdiv(len, wg), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, &b, 1, &pc, gx, gy, 1, "philox_noise"));
+    DRD_CHECK(drd_seq_dispatch(s, p, &b, 1, &pc, gx, gy, 1, op));
   }
 cleanup:
   return status;
+}
+
+drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n, uint64_t seed) {
+  if (n == 0) return DRD_OK;
+  if (x->size < n * 4) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_noise: x smaller than %llu floats", (unsigned long long)n);
+  return record_philox(s, "philox_noise_f32", "philox_noise", x, 1, first, n, seed);
 }
 
 drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, uint64_t seed) {
@@ -408,26 +416,9 @@ drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, uint
 }
 
 drd_status drd_op_philox_words(drd_seq *s, const drd_buffer *out, uint64_t j0, uint64_t n, uint64_t seed) {
-  drd_context *ctx = drd_seq_context(s);
-  drd_status status = DRD_OK;
   if (n == 0) return DRD_OK;
   if (out->size < n * 16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_words: output smaller than %llu blocks", (unsigned long long)n);
-  const uint32_t wg = elt_wg(ctx);
-  uint32_t spec[1] = {wg};
-  drd_pipeline *p;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"philox_words_u32", 1, sizeof(drd_pc_philox), 1, spec}, &p));
-  const uint64_t chunk = drd_chunk_elems(ctx, 4, 4) / 4; /* blocks of 16 bytes, aligned starts */
-  for (uint64_t i0 = 0; i0 < n; i0 += chunk) {
-    const uint64_t len = min64(chunk, n - i0), j = j0 + i0;
-    drd_bind b = drd_out_range(out, i0 * 16, len * 16);
-    drd_pc_philox pc = {.n = (uint32_t)len, .x_off = 0, .f0_lo = (uint32_t)j, .f0_hi = (uint32_t)(j >> 32),
-                        .seed_lo = (uint32_t)seed, .seed_hi = (uint32_t)(seed >> 32)};
-    uint32_t gx, gy;
-    drd_grid_1d(ctx, cdiv(len, wg), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, &b, 1, &pc, gx, gy, 1, "philox_words"));
-  }
-cleanup:
-  return status;
+  return record_philox(s, "philox_words_u32", "philox_words", out, 4, j0, n, seed);
 }
 
 /* ================================================================== time features */
