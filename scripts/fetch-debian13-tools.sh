@@ -65,11 +65,17 @@ indexes=()
 for suite in "${SUITES[@]}"; do
   "$PYTHON" "$helper" download "$MIRROR/dists/$suite/InRelease" "$cache/$suite.InRelease" ||
     die "could not download $MIRROR/dists/$suite/InRelease"
-  if ! gpgv --keyring "$KEYRING" --output "$cache/$suite.Release" "$cache/$suite.InRelease" \
-    2>"$cache/$suite.gpgv"; then
+  # like apt: good when at least one signature is good and none is bad; a signature by a key
+  # the keyring lacks (Debian 12's first keyring has no trixie keys) is ignored
+  rm -f "$cache/$suite.Release"
+  gpgv --status-fd 3 --keyring "$KEYRING" --output "$cache/$suite.Release" "$cache/$suite.InRelease" \
+    3>"$cache/$suite.gpgv-status" 2>"$cache/$suite.gpgv" || true
+  status=$(cat "$cache/$suite.gpgv-status")
+  if ! grep -q '^\[GNUPG:\] GOODSIG ' <<<"$status" || grep -q '^\[GNUPG:\] BADSIG ' <<<"$status" ||
+    [ "$(grep -c '^\[GNUPG:\] ERRSIG ' <<<"$status")" != "$(grep -c '^\[GNUPG:\] NO_PUBKEY ' <<<"$status")" ]; then
     cat "$cache/$suite.gpgv" >&2
-    die "signature check of $suite's InRelease failed with $KEYRING (Debian 12's" \
-      "debian-archive-keyring 2023.3 or later verifies trixie; update it with apt)"
+    die "signature check of $suite's InRelease failed with $KEYRING (Debian package" \
+      "debian-archive-keyring; 2023.3+deb12u2 holds the trixie keys)"
   fi
   entry=$("$PYTHON" "$helper" release-entry "$cache/$suite.Release" "$suite" main/binary-amd64/Packages.xz) ||
     die "$suite: no usable Packages.xz entry in the signed Release"
