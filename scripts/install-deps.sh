@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages drdiff needs to build, run and test, and nothing else.
-# Idempotent: packages already present are skipped, so a second run asks apt nothing.
-# Uses sudo when not run as root.
+# Installs the Debian 12 packages drdiff needs to build, run and test, and nothing else, then
+# fetches the Debian 13 tools for the cooperative-matrix shaders into .deps/debian13
+# (scripts/fetch-debian13-tools.sh; nothing of it is installed into the system).
+# Idempotent: packages already present are skipped, so a second run asks apt nothing, and a
+# complete .deps/debian13 is not fetched again. Uses sudo when not run as root.
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +17,9 @@ PACKAGES=(
   python3 python3-numpy python3-torch
   # fuzzing and sanitizers (clang's libFuzzer and ASan/UBSan runtimes)
   clang libclang-rt-14-dev
+  # fetch-debian13-tools.sh: signature check (apt accepts gpgv1 instead, so gpgv is not certain;
+  # debian-archive-keyring is, as apt depends on it; Packages.xz is read by python3's lzma)
+  gpgv
 )
 
 missing=()
@@ -23,11 +28,12 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+bash "$(dirname "$0")/fetch-debian13-tools.sh"
