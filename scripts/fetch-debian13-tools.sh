@@ -104,7 +104,8 @@ mv "$R.new" "$R"
 #    system's implicit layers (e.g. Debian 12's Mesa device_select) stay out
 rm -rf "$DEST/explicit_layer.d" "$DEST/implicit_layer.d"
 mkdir -p "$DEST/explicit_layer.d" "$DEST/implicit_layer.d"
-"$PYTHON" "$helper" manifest "$R/usr/share/vulkan/icd.d/lvp_icd.json" "$DEST/lvp_icd.json" "$L" ||
+icds=("$R"/usr/share/vulkan/icd.d/lvp_icd*.json)  # lvp_icd.json in trixie, .x86_64.json elsewhere
+"$PYTHON" "$helper" manifest "${icds[0]}" "$DEST/lvp_icd.json" "$L" ||
   die "lavapipe's ICD manifest is missing or unusable"
 "$PYTHON" "$helper" manifest "$R/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json" \
   "$DEST/explicit_layer.d/VkLayer_khronos_validation.json" "$L" ||
