@@ -22,7 +22,7 @@ MIRROR=${DRDIFF_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SUITES=(trixie trixie-backports)  # the default suite first; backports only where asked or needed
 WANT=(glslc spirv-tools libvulkan1 vulkan-validationlayers vulkan-tools mesa-vulkan-drivers)
-FROM_BACKPORTS=(mesa-vulkan-drivers)  # lavapipe with VK_KHR_cooperative_matrix (Mesa >= 25.x)
+FROM_BACKPORTS=(mesa-vulkan-drivers)  # lavapipe with VK_KHR_cooperative_matrix (trixie's Mesa 25.0 lacks it)
 # only dpkg's maintainer scripts use these (Essential: yes packages are skipped as well)
 SKIP=debconf,debconf-2.0,cdebconf,install-info,tzdata,sensible-utils,adduser,ucf,init-system-helpers
 PYTHON=python3
