@@ -7,6 +7,7 @@
 
 #include "vk_coopmat_compat.h"
 #include "vk_internal.h"
+#include "vk_shaders.h"
 
 static bool has_extension(VkPhysicalDevice pd, const char *name) {
   uint32_t n = 0;
@@ -68,6 +69,40 @@ static void query_coopmat(VkInstance instance, VkPhysicalDevice pd, drd_device_c
   }
 }
 
+enum { DRD_COMPONENT_F16 = 0, DRD_COMPONENT_F32 = 1, DRD_SCOPE_SUBGROUP = 3 }; /* VkComponentTypeKHR, VkScopeKHR */
+
+/* The shape for drdiff's kernels: f16 A and B, f32 C and result, subgroup scope; 16x16x16
+ * when offered (NVIDIA, AMD), else the one with the most work per instruction. */
+static void pick_coopmat_shape(drd_device_caps *c) {
+  const drd_coopmat_shape *best = NULL;
+  for (uint32_t i = 0; i < c->coopmat_shape_count; i++) {
+    const drd_coopmat_shape *s = &c->coopmat_shapes[i];
+    if (s->a_type != DRD_COMPONENT_F16 || s->b_type != DRD_COMPONENT_F16 || s->c_type != DRD_COMPONENT_F32 ||
+        s->result_type != DRD_COMPONENT_F32 || s->scope != DRD_SCOPE_SUBGROUP || !s->m || !s->n || !s->k ||
+        s->m > 64 || s->n > 64 || s->k > 64 || s->k % 4)
+      continue;
+    bool square16 = s->m == 16 && s->n == 16 && s->k == 16;
+    if (!best || square16 || (uint64_t)s->m * s->n * s->k > (uint64_t)best->m * best->n * best->k) best = s;
+    if (square16) break;
+  }
+  if (!best) return;
+  c->coopmat_m = best->m, c->coopmat_n = best->n, c->coopmat_k = best->k;
+}
+
+/* DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_MAX_SHARED_MEMORY, DRDIFF_MAX_BUFFER_RANGE:
+ * the device as a weaker one, so that every fallback path can be tested anywhere */
+static void apply_weak_device_switches(drd_device_caps *c) {
+  if (env_flag("DRDIFF_DISABLE_F16")) c->shader_float16 = c->storage_16bit = 0;
+  if (env_flag("DRDIFF_DISABLE_COOPMAT")) {
+    c->coopmat = 0;
+    c->coopmat_shape_count = 0;
+  }
+  uint64_t smem = env_u64("DRDIFF_MAX_SHARED_MEMORY", c->max_shared_memory);
+  if (smem < c->max_shared_memory) c->max_shared_memory = (uint32_t)smem;
+  uint64_t range = env_u64("DRDIFF_MAX_BUFFER_RANGE", c->max_storage_buffer_range);
+  if (range < c->max_storage_buffer_range) c->max_storage_buffer_range = range;
+}
+
 void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bool apply_switches,
                     drd_device_caps *c) {
   memset(c, 0, sizeof *c);
@@ -127,6 +162,8 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   c->shader_int8 = v12 && f12.shaderInt8;
   c->storage_8bit = v12 && f12.storageBuffer8BitAccess;
   c->coopmat = v12 && coopmat_ext && fcm.cooperativeMatrix;
+  /* device scope too: the other kernels' atomics use it, which the memory model then needs */
+  c->memory_model = v12 && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   if (c->coopmat) query_coopmat(instance, pd, c);
 
   /* memory heaps and (where the extension exists) the budget the OS grants us */
@@ -161,16 +198,11 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   }
   c->api_ok = v12 && compute;
 
-  if (!apply_switches) return;
-  if (env_flag("DRDIFF_DISABLE_F16")) c->shader_float16 = c->storage_16bit = 0;
-  if (env_flag("DRDIFF_DISABLE_COOPMAT")) {
-    c->coopmat = 0;
-    c->coopmat_shape_count = 0;
-  }
-  uint64_t smem = env_u64("DRDIFF_MAX_SHARED_MEMORY", c->max_shared_memory);
-  if (smem < c->max_shared_memory) c->max_shared_memory = (uint32_t)smem;
-  uint64_t range = env_u64("DRDIFF_MAX_BUFFER_RANGE", c->max_storage_buffer_range);
-  if (range < c->max_storage_buffer_range) c->max_storage_buffer_range = range;
+  if (apply_switches) apply_weak_device_switches(c);
+  /* the kernels' SPIR-V uses f16 arithmetic, 16-bit storage and the Vulkan memory model;
+   * they are absent from builds whose glslc predates GL_KHR_cooperative_matrix */
+  if (c->coopmat && c->shader_float16 && c->storage_16bit && c->memory_model && drd_shader_find("gemm_cm"))
+    pick_coopmat_shape(c);
 }
 
 int drd_device_choose(const drd_device_caps *caps, uint32_t n, const char *request) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_coopmat_compat.h"
 #include "vk_internal.h"
 
 void drd_engine_release(drd_context *ctx); /* runtime/engine_cache.c */
@@ -72,13 +73,25 @@ static drd_status create_device(drd_context *ctx) {
 
   const char *exts[4];
   uint32_t n_exts = 0;
+  /* cooperative matrices only when drdiff's kernels will use them (caps.coopmat_m): Debian
+   * 12's validation layer (1.3.239) predates the extension and reports any device that
+   * enables it, which would fail the CI tests on devices where the kernels are not built */
+  bool coopmat = c->coopmat_m != 0;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {
+      .sType = DRD_STYPE_COOPMAT_FEATURES_KHR,
+      .cooperativeMatrix = VK_TRUE,
+  };
   VkPhysicalDeviceVulkan12Features f12 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-      .pNext = NULL,
+      .pNext = coopmat ? &fcm : NULL,
       .shaderFloat16 = c->shader_float16 ? VK_TRUE : VK_FALSE,
       .shaderInt8 = c->shader_int8 ? VK_TRUE : VK_FALSE,
       .storageBuffer8BitAccess = c->storage_8bit ? VK_TRUE : VK_FALSE,
       .timelineSemaphore = VK_TRUE,
+      /* the coopmat kernels' SPIR-V uses the memory model; the other kernels' atomics then
+       * need its device scope */
+      .vulkanMemoryModel = coopmat ? VK_TRUE : VK_FALSE,
+      .vulkanMemoryModelDeviceScope = coopmat ? VK_TRUE : VK_FALSE,
   };
   VkPhysicalDeviceVulkan11Features f11 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
@@ -86,10 +99,8 @@ static drd_status create_device(drd_context *ctx) {
       .storageBuffer16BitAccess = c->storage_16bit ? VK_TRUE : VK_FALSE,
   };
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
-  /* VK_KHR_cooperative_matrix is probed and reported but not enabled: no kernel uses it
-   * yet, and validation layers older than the extension (Debian 12 ships 1.3.239) report
-   * every device that enables it. */
   if (c->has_memory_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+  if (coopmat) exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
   float priority = 1.0f;
   VkDeviceQueueCreateInfo qci = {
       .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,

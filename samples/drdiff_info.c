@@ -58,6 +58,10 @@ static void print_text(const drd_device_caps *c, int chosen) {
            component_name(s->b_type), component_name(s->c_type));
   }
   printf("\n");
+  if (c->coopmat_m)
+    printf("    cooperative-matrix kernels: %ux%ux%u f16*f16+f32\n", c->coopmat_m, c->coopmat_n, c->coopmat_k);
+  else
+    printf("    cooperative-matrix kernels: off (scalar kernels)\n");
 }
 
 static void print_json(const drd_device_caps *c) {
@@ -93,7 +97,12 @@ static void print_json(const drd_device_caps *c) {
            i ? ", " : "", s->m, s->n, s->k, component_name(s->a_type), component_name(s->b_type),
            component_name(s->c_type), component_name(s->result_type));
   }
-  printf("]}");
+  printf("], \"coopmat_kernels\": ");
+  if (c->coopmat_m)
+    printf("{\"m\": %u, \"n\": %u, \"k\": %u}", c->coopmat_m, c->coopmat_n, c->coopmat_k);
+  else
+    printf("null");
+  printf("}");
 }
 
 int drdiff_cmd_info(int argc, char **argv) {

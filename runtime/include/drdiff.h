@@ -110,9 +110,15 @@ typedef struct drd_device_caps {
   int storage_16bit;      /* 16-bit storage buffer access */
   int shader_int8;
   int storage_8bit;
-  int coopmat;            /* VK_KHR_cooperative_matrix usable */
+  int memory_model;       /* vulkanMemoryModel with its device scope */
+  int coopmat;            /* VK_KHR_cooperative_matrix with its feature (DRDIFF_DISABLE_COOPMAT clears it) */
   uint32_t coopmat_shape_count;
   drd_coopmat_shape coopmat_shapes[DRD_MAX_COOPMAT_SHAPES];
+  /* The f16 x f16 + f32 subgroup shape drdiff's cooperative-matrix kernels run with, all 0
+   * when they are not used: no such shape, no f16 arithmetic or 16-bit storage, no Vulkan
+   * memory model, kernels not built in (an old glslc), or a switch (DRDIFF_DISABLE_COOPMAT,
+   * DRDIFF_DISABLE_F16). */
+  uint32_t coopmat_m, coopmat_n, coopmat_k;
   int timestamps;         /* compute-queue timestamps usable */
   float timestamp_period_ns;
   int api_ok;             /* Vulkan >= 1.2 with a compute queue: usable by drdiff */
