@@ -62,17 +62,22 @@ drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd
 typedef enum drd_gemm_kind {
   DRD_GEMM_TILED = 0,    /* shaders/gemm_{f32,f16,f16pack}.comp */
   DRD_GEMM_SUBGROUP = 1, /* shaders/gemm_sg_{f32,f16,f16pack}.comp */
+  DRD_GEMM_COOPMAT = 2,  /* shaders/gemm_cm.comp: f16 weights, cooperative matrices */
 } drd_gemm_kind;
 
 /* A GEMM configuration. Tiled: the workgroup computes bm x bn of C in steps of bk along K,
  * each of its (bm / tm) * (bn / tn) invocations a tm x tn micro-tile (tm, tn multiples of 4).
  * Subgroup: the workgroup is one subgroup of S = caps.subgroup_size invocations computing
- * (S * tm) x (S * tn) of C; bm, bn and bk are ignored. */
+ * (S * tm) x (S * tn) of C; bm, bn and bk are ignored. Coopmat: bm x bn in steps of bk
+ * computed by tm x tn subgroups (tm along M, tn along N), each a block of the device's
+ * cooperative matrices (caps.coopmat_m x coopmat_n). */
 typedef struct drd_gemm_config {
   drd_gemm_kind kind;
   uint32_t bm, bn, bk, tm, tn;
 } drd_gemm_config;
-/* The configuration drd_op_gemm uses for this problem on this context. */
+/* The configuration drd_op_gemm uses for this problem and weight type on this context. */
+drd_gemm_config drd_gemm_pick_for(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype);
+/* The best scalar (tiled or subgroup) configuration, the fallback of drd_gemm_pick_for. */
 drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K);
 /* Whether cfg is well formed and fits the device's shared memory and workgroup limits. */
 bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *cfg);
@@ -80,5 +85,19 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *cfg);
 drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg, const drd_buffer *A, const drd_buffer *W,
                               drd_dtype wtype, const drd_buffer *bias, const drd_buffer *C, uint32_t M,
                               uint32_t N, uint32_t K);
+
+/* Cooperative-matrix tiles (shaders/cm_gemm.glsl), shared by gemm_cm and the DES grouped
+ * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up). */
+#define DRD_CM_SPEC 10u
+/* Whether the tile fits the device's cooperative-matrix shape, workgroup limits and shared
+ * memory (extra_shared: bytes the includer adds). */
+bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                    uint32_t n_b, uint64_t extra_shared);
+/* Bytes of shared memory cm_gemm.glsl declares for the tile. */
+uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                            uint32_t n_b);
+/* Its specialization constants 0..9 (cm_gemm.glsl); returns DRD_CM_SPEC. */
+uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                     bool vec4, uint32_t spec[DRD_CM_SPEC]);
 
 #endif

@@ -4,12 +4,46 @@
 #include "ops.h"
 #include "push_constants.h"
 
+#include <string.h>
+
 static uint32_t tiled_wg(const drd_gemm_config *c) { return (c->bm / c->tm) * (c->bn / c->tn); }
 /* As and Ws: bk rows of bm (bn) floats, each padded by 4 */
 static uint32_t tiled_shared(const drd_gemm_config *c) { return c->bk * (c->bm + 4 + c->bn + 4) * 4; }
 
+bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                    uint32_t n_b, uint64_t extra_shared) {
+  const drd_device_caps *c = &ctx->caps;
+  uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k;
+  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 4) return false;
+  /* matrices per subgroup along m and n: cm_gemm.glsl writes at most 4 x 4 out; more than 16
+   * accumulators (both B operands together) would not stay in registers */
+  uint32_t tmw = bm / (wm * cm), tnw = bn / (wn * cn);
+  uint64_t wg = (uint64_t)wm * wn * c->subgroup_size;
+  return tmw <= 4 && tnw <= 4 && tmw * tnw * n_b <= 16 && wg <= c->max_workgroup_invocations &&
+         wg <= c->max_workgroup_size[0] &&
+         drd_cm_tile_shared(ctx, bm, bn, bk, wm, wn, n_b) + extra_shared <= c->max_shared_memory;
+}
+
+uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                            uint32_t n_b) {
+  const drd_device_caps *c = &ctx->caps;
+  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8, and one f32
+   * accumulator per subgroup and B for the epilogue */
+  return 2ull * (bk + 8) * (bm + (uint64_t)n_b * bn) + 4ull * n_b * wm * wn * c->coopmat_m * c->coopmat_n;
+}
+
+uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
+                     bool vec4, uint32_t spec[DRD_CM_SPEC]) {
+  const drd_device_caps *c = &ctx->caps;
+  uint32_t v[DRD_CM_SPEC] = {wm * wn * c->subgroup_size, bm, bn, bk, wm, wn, c->coopmat_m, c->coopmat_n, c->coopmat_k,
+                             vec4};
+  memcpy(spec, v, sizeof v);
+  return DRD_CM_SPEC;
+}
+
 bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
   const drd_device_caps *caps = &ctx->caps;
+  if (c->kind == DRD_GEMM_COOPMAT) return caps->storage_16bit && drd_cm_tile_ok(ctx, c->bm, c->bn, c->bk, c->tm, c->tn, 1, 0);
   if (!c->tm || !c->tn || c->tm * c->tn > 256) return false; /* beyond any register budget */
   if (c->kind == DRD_GEMM_SUBGROUP) {
     /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
@@ -30,6 +64,36 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
   return wg <= caps->max_workgroup_invocations && wg <= caps->max_workgroup_size[0] &&
          (c->bm * c->bk) % (4 * wg) == 0 && (c->bn * c->bk) % (4 * wg) == 0 &&
          tiled_shared(c) <= caps->max_shared_memory;
+}
+
+/* The cooperative-matrix kernel for f16 weights (gemm_cm.comp): the largest tile of which the
+ * problem has enough to fill a large GPU, NULL when the device has no usable cooperative
+ * matrices or none of the tiles fits. H200 (driver 580, 16 x 16 x 16), GPU TFLOP/s at
+ * 16384x1024x1024 / 32768x2304x1024 / 4096^3 (docs/performance.md): 256x128x32 in 4 x 2
+ * subgroups 133 / 143 / 160; 128x128x64 in 2 x 4: 124 / 138 / 134; 128x128x32: 100 / 112 /
+ * 111; 64x64x32 in 2 x 2: 97 / 105 / 102. The small tiles are for small problems and for
+ * devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
+static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
+  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2},
+                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4},
+                                       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},
+                                       {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};
+  for (size_t i = 0; i < sizeof cm / sizeof *cm; i++) {
+    uint64_t tiles = (uint64_t)((M + cm[i].bm - 1) / cm[i].bm) * ((N + cm[i].bn - 1) / cm[i].bn);
+    bool last = i + 1 == sizeof cm / sizeof *cm;
+    if ((tiles >= 256 || cm[i].bm <= 64 || last) && drd_gemm_config_ok(ctx, &cm[i])) return &cm[i];
+  }
+  return NULL;
+}
+
+drd_gemm_config drd_gemm_pick_for(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype) {
+  /* tensor-core products pay off from a few rows on; a single row (the time embedding) is
+   * a matrix-vector product, faster on the scalar kernel */
+  if (wtype == DRD_DTYPE_F16 && M >= 16) {
+    const drd_gemm_config *cm = pick_coopmat(ctx, M, N);
+    if (cm) return *cm;
+  }
+  return drd_gemm_pick(ctx, M, N, K);
 }
 
 drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K) {
@@ -78,10 +142,11 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const d
   if (A->size < (uint64_t)M * K * 4 || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * 4 ||
       (bias && bias->size < (uint64_t)N * 4))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: buffers smaller than M=%u N=%u K=%u need", M, N, K);
-  drd_gemm_config cfg = cfg_in ? *cfg_in : drd_gemm_pick(ctx, M, N, K);
-  if (!drd_gemm_config_ok(ctx, &cfg))
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device",
-                    (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn);
+  drd_gemm_config cfg = cfg_in ? *cfg_in : drd_gemm_pick_for(ctx, M, N, K, wtype);
+  if (!drd_gemm_config_ok(ctx, &cfg) || (cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device%s",
+                    (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn,
+                    cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16 ? " (coopmat: f16 weights only)" : "");
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
   if (sg) {
@@ -94,7 +159,8 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const d
    * the shader (core GLSL), for devices or runs (DRDIFF_DISABLE_F16) without it */
   static const char *shaders[2][3] = {{"gemm_f32", "gemm_f16", "gemm_f16pack"},
                                       {"gemm_sg_f32", "gemm_sg_f16", "gemm_sg_f16pack"}};
-  const char *shader = shaders[sg][wtype == DRD_DTYPE_F32 ? 0 : ctx->caps.storage_16bit ? 1 : 2];
+  bool cm = cfg.kind == DRD_GEMM_COOPMAT;
+  const char *shader = cm ? "gemm_cm" : shaders[sg][wtype == DRD_DTYPE_F32 ? 0 : ctx->caps.storage_16bit ? 1 : 2];
 
   /* Chunk sizes. A binding starts up to align - 4 bytes before its data (drd_bind_span), so
    * `cap` bytes of data always fit. A chunk of rows [m0, m0 + mc) and K range [k0, k0 + kc)
@@ -136,7 +202,13 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const d
             .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 ? DRD_GEMM_ACCUMULATE : 0),
         };
         drd_pipeline *p;
-        if (sg) {
+        if (cm) {
+          /* 4-element loads need aligned rows and offsets */
+          bool vec4 = K % 4 == 0 && pc.a_off % 4 == 0 && pc.w_off % 4 == 0;
+          uint32_t spec[DRD_CM_SPEC];
+          uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec4, spec);
+          DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), n, spec}, &p));
+        } else if (sg) {
           /* 4-element loads need aligned rows: K and both offsets multiples of 4 */
           uint32_t vec4 = K % 4 == 0 && pc.a_off % 4 == 0 && pc.w_off % 4 == 0;
           uint32_t spec[4] = {ctx->caps.subgroup_size, cfg.tm, cfg.tn, vec4};

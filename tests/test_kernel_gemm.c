@@ -1,6 +1,6 @@
 /* GEMM kernel C = A W^T + bias against the host reference: f32 and f16 weights, with and
  * without bias, odd M, N, K (1 included) for the tile configuration drd_op_gemm picks and for
- * every other one this device can run, a product spanning several tiles in every dimension,
+ * every other one this device can run (cooperative-matrix tiles included where it has them), a product spanning several tiles in every dimension,
  * and, under a 64 KiB binding range, tensors split into chunks of M, N and K. */
 #include <math.h>
 #include <stdio.h>
@@ -78,13 +78,18 @@ static void run_case(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg,
    * sum |a w| the rounding errors of random terms stay near one ulp (the bound for adversarial
    * terms is K ulps); lavapipe measures <= 3.2e-7 for K up to 20000, a margin of ~5 here */
   double tol = 1.5e-6 + 1e-8 * sqrt((double)K);
+  drd_gemm_config u = cfg ? *cfg : drd_gemm_pick_for(ctx, M, N, K, wtype);
+  /* The cooperative-matrix kernel rounds A to f16 (W is f16 already): each product moves by
+   * at most 2^-11 of |a w|, so the sum by at most 2^-11 of the scale, a bound that holds for
+   * any input, plus the f32 accumulation above. */
+  if (u.kind == DRD_GEMM_COOPMAT) tol += ldexp(1.0, -11);
   if (err / tol > worst) worst = err / tol;
   cases++;
-  drd_gemm_config u = cfg ? *cfg : drd_gemm_pick(ctx, M, N, K);
   char what[160];
+  static const char *kinds[] = {"tiled", "subgroup", "coopmat"};
   snprintf(what, sizeof what, "gemm M=%u N=%u K=%u %s%s, %s %ux%ux%u/%ux%u", M, N, K,
-           wtype == DRD_DTYPE_F16 ? "f16" : "f32", with_bias ? " bias" : "",
-           u.kind == DRD_GEMM_SUBGROUP ? "subgroup" : "tiled", u.bm, u.bn, u.bk, u.tm, u.tn);
+           wtype == DRD_DTYPE_F16 ? "f16" : "f32", with_bias ? " bias" : "", kinds[u.kind], u.bm, u.bn, u.bk, u.tm,
+           u.tn);
   if (getenv("DRDIFF_TEST_VERBOSE")) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -139,16 +144,19 @@ int main(void) {
   static const drd_gemm_config all[] = {
       {DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 16, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8},
       {DRD_GEMM_TILED, 64, 64, 16, 8, 8},   {DRD_GEMM_TILED, 64, 64, 8, 8, 8},    {DRD_GEMM_TILED, 32, 32, 8, 4, 4},
-      {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},   {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4}};
+      {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},   {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4},   {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4},
+      {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2}, {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}, {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2}};
   uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     const drd_gemm_config *c = &all[i];
     if (!drd_gemm_config_ok(ctx, c)) continue;
     bool sg = c->kind == DRD_GEMM_SUBGROUP;
     uint32_t bm = sg ? sgs * c->tm : c->bm, bn = sg ? sgs * c->tn : c->bn, bk = sg ? 4 : c->bk;
+    /* the coopmat kernel takes f16 weights only */
+    drd_dtype f32_or_f16 = c->kind == DRD_GEMM_COOPMAT ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
     run_case(ctx, &rng, c, 1, 1, 1, DRD_DTYPE_F16, true);
-    run_case(ctx, &rng, c, bm + 1, bn * 2 - 1, 3 * bk + 5, DRD_DTYPE_F32, false);
-    run_case(ctx, &rng, c, 2 * bm - 3, bn + 3, 8 * bk, DRD_DTYPE_F32, true);
+    run_case(ctx, &rng, c, bm + 1, bn * 2 - 1, 3 * bk + 5, f32_or_f16, false);
+    run_case(ctx, &rng, c, 2 * bm - 3, bn + 3, 8 * bk, f32_or_f16, true);
     run_case(ctx, &rng, c, bm - 1, 3 * bn + 1, 8 * bk + 4, DRD_DTYPE_F16, false);
   }
   int rc = drd_test_finish(ctx);
@@ -171,6 +179,8 @@ int main(void) {
   static const drd_gemm_config sgc = {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8};
   if (drd_gemm_config_ok(ctx, &sgc) && drd_gemm_pick(ctx, 200, 150, 300).kind != DRD_GEMM_SUBGROUP)
     run_case(ctx, &rng, &sgc, 3, 5, 20000, DRD_DTYPE_F16, true);
+  static const drd_gemm_config cmc = {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2};
+  if (drd_gemm_config_ok(ctx, &cmc)) run_case(ctx, &rng, &cmc, 37, 45, 20000, DRD_DTYPE_F16, true);
   rc |= drd_test_finish(ctx);
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 

@@ -4,8 +4,8 @@
  * line: wall-clock milliseconds per GEMM around drd_seq_run, GFLOP/s = 2 M N K / time, the GPU
  * time from timestamps when DRDIFF_PROFILE=1, and the relative error of 64 sampled outputs
  * against an f64 host dot product (a sanity check, not a test).
- * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel) or sg,tm,tn (subgroup kernel) overrides the
- * configuration, for tuning. */
+ * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
+ * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,18 +43,21 @@ int main(int argc, char **argv) {
   }
   drd_context *ctx = drd_bench_context();
 
-  drd_gemm_config cfg = drd_gemm_pick(ctx, M, N, K);
+  drd_gemm_config cfg = drd_gemm_pick_for(ctx, M, N, K, f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32);
   const char *tile = getenv("DRDIFF_GEMM_TILE");
   if (tile && !*tile) tile = NULL;
   if (tile && !strncmp(tile, "sg,", 3)) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_SUBGROUP};
     if (sscanf(tile + 3, "%u,%u", &cfg.tm, &cfg.tn) != 2) tile = "bad";
+  } else if (tile && !strncmp(tile, "cm,", 3)) {
+    cfg = (drd_gemm_config){.kind = DRD_GEMM_COOPMAT};
+    if (sscanf(tile + 3, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
   } else if (tile) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_TILED};
     if (sscanf(tile, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
   }
   if (tile && !strcmp(tile, "bad")) {
-    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn\n");
+    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn or cm,bm,bn,bk,wm,wn\n");
     return 2;
   }
 
@@ -111,9 +114,10 @@ int main(int argc, char **argv) {
   double flop = 2.0 * M * N * K;
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t sgs = ctx->caps.subgroup_size;
+  static const char *kinds[] = {"tiled", "subgroup", "coopmat"};
   printf("{\"M\": %u, \"N\": %u, \"K\": %u, \"wtype\": \"%s\", \"device\": \"%s\", \"kernel\": \"%s\", "
          "\"tile\": \"%ux%ux%u/%ux%u\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
-         M, N, K, f16 ? "f16" : "f32", ctx->caps.name, sg ? "subgroup" : "tiled", sg ? sgs * cfg.tm : cfg.bm,
+         M, N, K, f16 ? "f16" : "f32", ctx->caps.name, kinds[cfg.kind], sg ? sgs * cfg.tm : cfg.bm,
          sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, reps, warm_ms, ms, flop / (ms * 1e6));
   if (gpu_ms > 0) printf(", \"gpu_ms\": %.3f, \"gpu_gflops\": %.2f", gpu_ms, flop / (gpu_ms * 1e6));
   printf(", \"check_rel_err\": %.3g}\n", c ? err / ref_max : -1.0);

@@ -1,0 +1,195 @@
+// Cooperative-matrix GEMM body (VK_KHR_cooperative_matrix), shared by gemm_cm.comp and the
+// DES grouped GEMMs des_gemm{1,2}_cm.comp:
+//   acc[m, n] = sum_k A[m, k] * B[n, k]   for a BM x BN tile, f16 operands, f32 accumulation
+// (B is stored as [N, K] rows, i.e. the weight layout of C = A W^T). With CM_DUAL a second
+// B2 (the DES "up" weights) is multiplied by the same A into a second accumulator.
+//
+// The workgroup is WM x WN subgroups (full ones: WG is a multiple of the subgroup size); subgroup (wm, wn) owns a
+// (BM / WM) x (BN / WN) block of the tile, as TMW x TNW cooperative matrices of CM x CN
+// (the device's f16 * f16 + f32 shape, CK deep). The K loop stages BK-wide slices of A and
+// B in shared memory as f16 (A arrives as f32 and is rounded here, once per element), rows
+// padded by 8 halves (16 bytes) so that the rows a matrix load reads together start in
+// different banks; while a slice is
+// multiplied out, the next one is already loaded into registers.
+// Epilogue: each subgroup stores one accumulator at a time into its own shared scratch and
+// its invocations hand the elements to cm_emit (bias, activation, bounds), so any M, N
+// works and the includer decides what is written where.
+//
+// The includer defines (after including this file, which declares them):
+//   vec4 cm_load_a(uint m, uint k)    tile row m of A, elements k .. k+3 (0 past K / padding)
+//   vec4 cm_load_b(uint n, uint k)    tile row n of B, elements k .. k+3 (0 past K or N)
+//   vec4 cm_load_b2(uint n, uint k)   the same for B2 (CM_DUAL only)
+//   void cm_emit(uint m, uint n, float v[, float v2])  one output element, tile-relative
+// and calls cm_gemm_tile(K) from main() once its per-tile state is set.
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_control_flow_attributes : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 128;     // WM * WN * the subgroup size
+layout(constant_id = 1) const uint BM = 64;      // multiple of WM * CM
+layout(constant_id = 2) const uint BN = 64;      // multiple of WN * CN
+layout(constant_id = 3) const uint BK = 32;      // multiple of CK and of 4
+layout(constant_id = 4) const uint WM = 2;       // subgroups along m
+layout(constant_id = 5) const uint WN = 2;       // subgroups along n
+layout(constant_id = 6) const uint CM = 16;      // cooperative-matrix shape M x N x K
+layout(constant_id = 7) const uint CN = 16;
+layout(constant_id = 8) const uint CK = 16;
+layout(constant_id = 9) const bool VEC4 = false; // 4-element global loads (see the includer)
+
+const uint TMW = BM / (WM * CM), TNW = BN / (WN * CN); // matrices per subgroup along m, n
+const uint SA = BK + 8;                                // shared row stride in halves
+const uint GA = BM * BK / 4, GB = BN * BK / 4;         // 4-element groups per slice
+const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
+
+#define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
+#define CM_B coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB>
+#define CM_C coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
+
+// Slices as vectors of 4 halves (one store per 4 elements; coopMatLoad offsets and strides
+// then count vectors): half k of row m is As[(m * SA + k) / 4][k % 4].
+const uint SA4 = SA / 4;
+shared f16vec4 As[BM * SA4]; // A[m0 + m, k0 + k]
+shared f16vec4 Bs[BN * SA4]; // B[n0 + n, k0 + k]: column-major K x N
+shared float Cs[WM * WN * CM * CN]; // one accumulator per subgroup, row-major, for the epilogue
+#ifdef CM_DUAL
+shared f16vec4 Bs2[BN * SA4];
+shared float Cs2[WM * WN * CM * CN];
+#endif
+
+vec4 cm_load_a(uint m, uint k);
+vec4 cm_load_b(uint n, uint k);
+#ifdef CM_DUAL
+vec4 cm_load_b2(uint n, uint k);
+void cm_emit(uint m, uint n, float v, float v2);
+#else
+void cm_emit(uint m, uint n, float v);
+#endif
+
+vec4 cm_ra[LA], cm_rb[LB];
+#ifdef CM_DUAL
+vec4 cm_rb2[LB];
+#endif
+
+// group g = lid + l * WG covers tile row g / (BK / 4), k (g % (BK / 4)) * 4 .. + 3
+void cm_load_step(uint k0, uint lid) {
+  [[unroll]] for (uint l = 0; l < LA; l++) {
+    uint g = lid + l * WG;
+    if (g < GA) cm_ra[l] = cm_load_a(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+  }
+  [[unroll]] for (uint l = 0; l < LB; l++) {
+    uint g = lid + l * WG;
+    if (g < GB) {
+      cm_rb[l] = cm_load_b(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+#ifdef CM_DUAL
+      cm_rb2[l] = cm_load_b2(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+#endif
+    }
+  }
+}
+
+void cm_store_step(uint lid) {
+  [[unroll]] for (uint l = 0; l < LA; l++) {
+    uint g = lid + l * WG;
+    if (g < GA) As[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_ra[l]);
+  }
+  [[unroll]] for (uint l = 0; l < LB; l++) {
+    uint g = lid + l * WG;
+    if (g < GB) {
+      Bs[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_rb[l]);
+#ifdef CM_DUAL
+      Bs2[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_rb2[l]);
+#endif
+    }
+  }
+}
+
+// Matrices live in separate variables, not arrays: NVIDIA's compiler (driver 580) keeps an
+// array of cooperative matrices in memory whenever spirv-opt leaves a non-constant index
+// into it (any loop bounded by a specialization constant), which made every MulAdd a
+// local-memory round trip: 33 TFLOP/s on an H200 against 600 for the same MulAdds on
+// register operands (docs/performance.md). So TMW, TNW <= 4 (drd_cm_tile_ok), the
+// per-matrix code is written out by macros, and the matrices a specialization leaves unused
+// are dead code the driver drops.
+#define CM_I(i) (i < TMW)
+#define CM_J(j) (j < TNW)
+#define CM_EACH_J(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
+#define CM_EACH(X) CM_EACH_J(X, 0) CM_EACH_J(X, 1) CM_EACH_J(X, 2) CM_EACH_J(X, 3)
+
+// one accumulator (and its CM_DUAL twin) through the subgroup's scratch to cm_emit
+#ifdef CM_DUAL
+void cm_out(uint m0, uint n0, CM_C acc, CM_C acc2) {
+#else
+void cm_out(uint m0, uint n0, CM_C acc) {
+#endif
+  const uint cs = gl_SubgroupID * CM * CN;
+  coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+#ifdef CM_DUAL
+  coopMatStore(acc2, Cs2, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+#endif
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize) {
+#ifdef CM_DUAL
+    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e], Cs2[cs + e]);
+#else
+    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
+#endif
+  }
+  subgroupMemoryBarrierShared();
+  subgroupBarrier(); // the next store overwrites the scratch
+}
+
+void cm_gemm_tile(uint K) {
+  const uint lid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
+  const uint wm0 = (sg / WN) * (BM / WM), wn0 = (sg % WN) * (BN / WN);
+
+#define CM_DECL(i, j) CM_C c##i##j = CM_C(0.0);
+  CM_EACH(CM_DECL)
+#ifdef CM_DUAL
+#define CM_DECL2(i, j) CM_C d##i##j = CM_C(0.0);
+  CM_EACH(CM_DECL2)
+#endif
+
+  const uint steps = (K + BK - 1) / BK;
+  cm_load_step(0, lid);
+  for (uint s = 0; s < steps; s++) {
+    cm_store_step(lid);
+    barrier();
+    if (s + 1 < steps) cm_load_step((s + 1) * BK, lid);
+    [[unroll]] for (uint kk = 0; kk < BK; kk += CK) {
+      CM_A a0, a1, a2, a3;
+#define CM_LOAD_A(i) if (CM_I(i)) coopMatLoad(a##i, As, ((wm0 + i * CM) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutRowMajor);
+      CM_LOAD_A(0) CM_LOAD_A(1) CM_LOAD_A(2) CM_LOAD_A(3)
+      CM_B b;
+#define CM_MAD(i, j) if (CM_I(i)) c##i##j = coopMatMulAdd(a##i, b, c##i##j);
+#define CM_MAD2(i, j) if (CM_I(i)) d##i##j = coopMatMulAdd(a##i, b, d##i##j);
+#ifdef CM_DUAL
+#define CM_COL(j)                                                                                          \
+  if (CM_J(j)) {                                                                                           \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);       \
+    CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
+    coopMatLoad(b, Bs2, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);      \
+    CM_MAD2(0, j) CM_MAD2(1, j) CM_MAD2(2, j) CM_MAD2(3, j)                                                \
+  }
+#else
+#define CM_COL(j)                                                                                          \
+  if (CM_J(j)) {                                                                                           \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);       \
+    CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
+  }
+#endif
+      CM_COL(0) CM_COL(1) CM_COL(2) CM_COL(3)
+    }
+    barrier(); // the next store overwrites the slices
+  }
+
+#ifdef CM_DUAL
+#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j, d##i##j);
+#else
+#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j);
+#endif
+  CM_EACH(CM_OUT)
+}
