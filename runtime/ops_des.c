@@ -78,51 +78,73 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
   return m;
 }
 
-/* Grouped-GEMM tile: the first preferred shape whose shared memory (gate/up kernel: A, two
- * weight tiles and the row tokens) and workgroup size fit the device. On an H100 (driver
- * 580) the 64 x 128 / 4 x 8 tile that an earlier measurement preferred for many pairs made
- * the gate/up kernel (two 4 x 8 accumulators per invocation) 9x slower than the down kernel
- * per FLOP, 78 ms for T = 16384 (tool_bench_des, 2026-11-25, docs/performance.md): so GPUs
- * use 64 x 64 / 4 x 4 at every size. CPU devices (lavapipe) prefer small tiles. */
+/* Whether tile t = {bm, bn, bk, tm, tn} of the scalar kernels (cm = 0) or the cooperative-
+ * matrix kernels (cm = 1: tm x tn subgroups) fits the device, and one token's padded
+ * activations fit a binding; if so it becomes s's tile. */
+static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_des_scratch *s) {
+  const drd_device_caps *c = &ctx->caps;
+  uint32_t bm = t[0], bn = t[1], bk = t[2], tm = t[3], tn = t[4];
+  if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
+  if (cm) {
+    /* gate/up: two weight slices and accumulators, and the row tokens */
+    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 4ull * bm))
+      return false;
+  } else {
+    if (bm % tm || bn % tn) return false;
+    uint32_t wg = (bm / tm) * (bn / tn);
+    /* des_common.glsl: As[bk][bm/4 + 1] and two W[bk][bn/4 + 1] vec4 slices, bm row tokens */
+    uint64_t shared = 16ull * bk * (bm / 4 + 1) + 32ull * bk * (bn / 4 + 1) + 4ull * bm;
+    if (wg > c->max_workgroup_invocations || wg > c->max_workgroup_size[0] || shared > c->max_shared_memory)
+      return false;
+  }
+  uint64_t rows;
+  s->bm = bm;
+  if (pass_bytes(s, ctx->alloc.alignment, 1, &rows) > drd_max_bind_range(ctx)) return false; /* padding alone overflows */
+  s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn, s->cm = cm;
+  return true;
+}
+
+/* Grouped-GEMM tile: the first preferred shape that fits the device. Cooperative matrices
+ * first where the device has them (f16 weights). H200 (driver 580), whole FFN of d 1024,
+ * dff 2304, E 8 at T = 16384 / 4096: 128 x 128 in 2 x 4 subgroups (64 x 32 each, 4 x 2
+ * matrices of 16 x 16 per weight) 3.49 / 0.99 ms, 64 x 128 in 2 x 4 4.09 / 1.14, 64 x 64 in
+ * 2 x 2 4.11 / 1.18, 64 x 128 in 2 x 2 5.72 / 1.67 (docs/performance.md). Every expert's rows
+ * are padded to the tile height, so 128-row tiles only once the pairs fill them (rows >= 8
+ * tiles per expert: 12 % padding at most); smaller tiles for small matrices (lavapipe's 8 x 8).
+ * Scalar kernels: on an H100 (driver 580) the 64 x 128 / 4 x 8 tile that an earlier
+ * measurement preferred for many pairs made the gate/up kernel (two 4 x 8 accumulators per
+ * invocation) 9x slower than the down kernel per FLOP, 78 ms for T = 16384 (tool_bench_des,
+ * 2026-11-25, docs/performance.md): so GPUs use 64 x 64 / 4 x 4 at every size. CPU devices
+ * (lavapipe) prefer small tiles. */
 static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc *desc,
                               drd_des_scratch *s) {
   const drd_device_caps *c = &ctx->caps;
   /* The short tiles at the end are for small binding ranges: every expert segment is padded
    * to the tile height, so one pass holds at least E * (bm - 1) rows of h, which must fit one
    * binding (base-220m under a 1 MiB range needs bm = 8). */
+  static const uint32_t coop[][5] = {{128, 128, 32, 2, 4}, {64, 128, 32, 2, 4}, {64, 64, 32, 2, 2},
+                                     {32, 64, 16, 2, 2},   {32, 32, 16, 2, 2}};
   static const uint32_t gpu[][5] = {{64, 64, 16, 4, 4}, {64, 64, 8, 4, 4}, {32, 64, 8, 4, 4}, {32, 32, 8, 4, 4},
                                     {16, 16, 8, 2, 2},  {8, 32, 8, 2, 4},  {4, 32, 8, 1, 4}};
   static const uint32_t cpu[][5] = {{32, 32, 16, 4, 4}, {32, 32, 8, 4, 4}, {16, 16, 8, 2, 2},
                                     {8, 32, 8, 2, 4},   {4, 32, 8, 1, 4}};
-  const uint64_t act_bind = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
-  const uint32_t(*list)[5] = gpu;
-  size_t n = sizeof gpu / sizeof gpu[0];
-  if (c->type == DRD_DEVICE_CPU) {
-    list = cpu;
-    n = sizeof cpu / sizeof cpu[0];
-  }
-  uint32_t want[5] = {desc->bm, desc->bn, desc->bk, desc->tm, desc->tn};
-  bool forced = want[0] != 0;
-  for (size_t i = 0; i < (forced ? 1 : n); i++) {
-    const uint32_t *t = forced ? want : list[i];
-    uint32_t bm = t[0], bn = t[1], bk = t[2], tm = t[3], tn = t[4];
-    if (!bm || !bn || !bk || !tm || !tn || bm % tm || bn % tn || bm % 4 || bn % 4 || bk % 4) continue;
-    uint32_t wg = (bm / tm) * (bn / tn);
-    /* des_common.glsl: As[bk][bm/4 + 1] and two W[bk][bn/4 + 1] vec4 slices, bm row tokens */
-    uint64_t shared = 16ull * bk * (bm / 4 + 1) + 32ull * bk * (bn / 4 + 1) + 4ull * bm;
-    if (wg > c->max_workgroup_invocations || wg > c->max_workgroup_size[0] || shared > c->max_shared_memory)
-      continue;
-    uint64_t rows;
-    s->bm = bm;
-    if (pass_bytes(s, align, 1, &rows) > act_bind) continue; /* padding alone overflows a binding */
-    s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn;
-    return DRD_OK;
+  if (desc->bm) {
+    uint32_t want[5] = {desc->bm, desc->bn, desc->bk, desc->tm, desc->tn};
+    if (try_tile(ctx, want, desc->cm != 0, s)) return DRD_OK;
+  } else {
+    const uint64_t rows = (uint64_t)desc->max_T * s->kmax;
+    for (size_t i = 0; c->coopmat_m && i < sizeof coop / sizeof coop[0]; i++)
+      if ((coop[i][0] < 128 || rows >= 8ull * 128 * s->E) && try_tile(ctx, coop[i], 1, s)) return DRD_OK;
+    const uint32_t(*list)[5] = c->type == DRD_DEVICE_CPU ? cpu : gpu;
+    size_t n = c->type == DRD_DEVICE_CPU ? sizeof cpu / sizeof cpu[0] : sizeof gpu / sizeof gpu[0];
+    for (size_t i = 0; i < n; i++)
+      if (try_tile(ctx, list[i], 0, s)) return DRD_OK;
   }
   return drd_fail(DRD_ERROR_UNSUPPORTED,
                   "des: no grouped-GEMM tile fits %u bytes of shared memory, %u invocations and a %llu-byte "
                   "binding for one token's activations%s",
-                  c->max_shared_memory, c->max_workgroup_invocations, (unsigned long long)act_bind,
-                  forced ? " (the requested tile)" : "");
+                  c->max_shared_memory, c->max_workgroup_invocations, (unsigned long long)drd_max_bind_range(ctx),
+                  desc->bm ? " (the requested tile)" : "");
 }
 
 void drd_des_scratch_destroy(drd_context *ctx, drd_des_scratch *s) {
@@ -266,6 +288,11 @@ drd_status drd_op_des_route(drd_seq *q, const drd_des_weights *w, uint32_t T, dr
 static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_des_scratch *s, const drd_pc_des_gemm *pc,
                                 drd_pipeline **p) {
   uint32_t vec4 = pc->K % 4 == 0 && pc->a_off % 4 == 0 && pc->w_off % 4 == 0 && pc->w2_off % 4 == 0;
+  if (s->cm) {
+    uint32_t spec[DRD_CM_SPEC];
+    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, s->tm, s->tn, vec4, spec);
+    return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
+  }
   uint32_t spec[7] = {(s->bm / s->tm) * (s->bn / s->tn), s->bm, s->bn, s->bk, s->tm, s->tn, vec4};
   return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), 7, spec}, p);
 }
@@ -279,7 +306,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
-  snprintf(name, sizeof name, "des_gemm%d_%s", mode, wvariant(ctx, w->expert_type));
+  snprintf(name, sizeof name, "des_gemm%d_%s", mode, s->cm ? "cm" : wvariant(ctx, w->expert_type));
   const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
   const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
   const drd_buffer *o = mode == 1 ? &s->h : &s->y;

@@ -58,6 +58,7 @@ typedef struct drd_des_scratch_desc {
   uint64_t weight_bind; /* largest weight binding (else drd_max_bind_range): forces the
                           * per-expert / chunked weight paths on small shapes */
   uint32_t bm, bn, bk, tm, tn; /* grouped-GEMM tile (all five, or none) */
+  int cm;                      /* with a tile: the cooperative-matrix kernels, tm x tn subgroups */
 } drd_des_scratch_desc;
 
 /* Buffers of one pass, sized once for chunk_T tokens, and the plan that goes with the
@@ -66,6 +67,7 @@ typedef struct drd_des_scratch {
   uint32_t d, dff, E, kmax, router_type, expert_type;
   uint32_t max_T, chunk_T;
   uint32_t bm, bn, bk, tm, tn;  /* grouped-GEMM tile */
+  int cm;                       /* cooperative-matrix kernels (des_gemm*_cm): tm x tn subgroups */
   uint32_t tb;                  /* tokens per route/scatter block */
   uint32_t wg_logits, wg_scan, wg_combine;
   uint32_t max_rows, max_tiles, max_blocks;

@@ -4,7 +4,8 @@
  * one JSON line: wall-clock milliseconds per FFN around drd_seq_run, the (token, slot) pairs
  * the router produced, and GFLOP/s counting 6 d dff per pair (gate, up and down products);
  * with DRDIFF_PROFILE=1 also the GPU time per dispatch kind from timestamps.
- * DRDIFF_DES_TILE=bm,bn,bk,tm,tn overrides the grouped-GEMM tile, for tuning. */
+ * DRDIFF_DES_TILE=bm,bn,bk,tm,tn (scalar kernels) or cm,bm,bn,bk,wm,wn (cooperative-matrix
+ * kernels, wm x wn subgroups) overrides the grouped-GEMM tile, for tuning. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,9 @@ int main(int argc, char **argv) {
   }
   drd_des_scratch_desc sd = {.max_T = T};
   const char *tile = getenv("DRDIFF_DES_TILE");
+  if (tile && !strncmp(tile, "cm,", 3)) sd.cm = 1, tile += 3;
   if (tile && *tile && sscanf(tile, "%u,%u,%u,%u,%u", &sd.bm, &sd.bn, &sd.bk, &sd.tm, &sd.tn) != 5) {
-    fprintf(stderr, "DRDIFF_DES_TILE: want bm,bn,bk,tm,tn\n");
+    fprintf(stderr, "DRDIFF_DES_TILE: want bm,bn,bk,tm,tn or cm,bm,bn,bk,wm,wn\n");
     return 2;
   }
   drd_context *ctx = drd_bench_context();
@@ -121,10 +123,10 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < nc; i++) memcpy(bs + (size_t)i * d, got + (size_t)(i * (T / nc)) * d, (size_t)d * 4);
   double check = drd_rel_error(bs, ref, (size_t)nc * d);
   printf("{\"T\": %u, \"d\": %u, \"dff\": %u, \"E\": %u, \"kmax\": %u, \"p\": %.3f, \"wtype\": \"%s\", "
-         "\"device\": \"%s\", \"tile\": \"%ux%ux%u/%ux%u\", \"weights\": \"%s\", \"passes\": %u, \"pairs\": %llu, "
+         "\"device\": \"%s\", \"tile\": \"%s%ux%ux%u/%ux%u\", \"weights\": \"%s\", \"passes\": %u, \"pairs\": %llu, "
          "\"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
-         T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name, s.bm,
-         s.bn, s.bk, s.tm, s.tn, s.fused1 && s.fused2 ? "whole" : "per-expert", (T + s.chunk_T - 1) / s.chunk_T,
+         T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name,
+         s.cm ? "cm " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.fused1 && s.fused2 ? "whole" : "per-expert", (T + s.chunk_T - 1) / s.chunk_T,
          (unsigned long long)pairs, reps, warm_ms, ms, flop / (ms * 1e6));
   if (ctx->n_profile) {
     double total = 0;
