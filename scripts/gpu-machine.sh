@@ -3,7 +3,7 @@
 # that has an NVIDIA driver but no Vulkan loader, with the loader, lavapipe and validation
 # layer carried in .gl/ (../shared/device/fetch-vulkan-loaders.sh with WITH_VALIDATION=1) and
 # binaries built here in build-gpu/. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [bench] [gen] [compare] [des] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [bench] [gen] [compare] [des] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -35,6 +35,64 @@ if [[ $what == *tests* ]]; then
   env PYTHONPATH=/work/main/models:/work/main/tests DRDIFF_BIN=$B/drdiff DRDIFF_TOOLS=$B/tests DRDIFF_REQUIRE_DEVICE=1 \
     timeout 100 $PY tests/test_gpu_parity.py > "$OUT/gpu-parity.log" 2>&1
   summary+=("gpu parity (python): $(tail -1 "$OUT/gpu-parity.log")")
+fi
+
+if [[ $what == *kernels* ]]; then
+  # the kernel tests alone, cooperative-matrix kernels on (the device's default)
+  for t in test_kernel_gemm test_kernel_des test_kernel_attention; do
+    (cd $B && DRDIFF_REQUIRE_DEVICE=1 timeout 150 ./tests/$t) > "$OUT/$t.log" 2>&1
+    summary+=("$t: exit $? ($(grep -E 'ok|fail' "$OUT/$t.log" | tail -1))")
+  done
+fi
+
+if [[ $what == *gemm* ]]; then
+  # issue 5's GEMM target: the model's shapes on our kernels (cooperative matrices, and the
+  # scalar kernel with DRDIFF_DISABLE_COOPMAT=1), a tile sweep, and torch.matmul on this GPU
+  shapes=${GEMM_SHAPES:-16384x1024x1024 32768x2304x1024 32768x1024x2304 4096x4096x4096 1024x1024x1024}
+  for sh in $shapes; do
+    IFS=x read -r M N K <<< "$sh"
+    for sw in NONE=1 DRDIFF_DISABLE_COOPMAT=1; do
+      env "$sw" DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
+    done
+  done
+  for tile in ${GEMM_TILES:-cm,128,128,32,2,4 cm,128,128,32,4,2 cm,128,128,64,2,4 cm,256,128,32,4,2 cm,128,64,32,2,2 cm,64,64,32,2,2}; do
+    for sh in 16384x1024x1024 4096x4096x4096; do
+      IFS=x read -r M N K <<< "$sh"
+      DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
+    done
+  done
+  PYTHONPATH=/work/main/models timeout 120 $PY -m drdiff.bench_matmul $shapes > "$OUT/torch-matmul.jsonl" 2>>"$OUT/gemm.log"
+  summary+=("$($PY - "$OUT/gemm.jsonl" "$OUT/torch-matmul.jsonl" <<'PYEOF'
+import json, sys
+ours = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+torch = {(r["M"], r["N"], r["K"]): r["tflops"] for r in (json.loads(l) for l in open(sys.argv[2]) if l.startswith("{"))}
+print("gemm (GPU-timestamp TFLOP/s): shape kernel tile ours torch ratio")
+for r in ours:
+    t = torch.get((r["M"], r["N"], r["K"]))
+    f = r.get("gpu_gflops", r["gflops"]) / 1e3
+    print(f'  {r["M"]}x{r["N"]}x{r["K"]} {r["kernel"]} {r["tile"]} {f:.1f} {t} {f / t if t else 0:.2f} err {r["check_rel_err"]:.2g}')
+PYEOF
+)")
+fi
+
+if [[ $what == *engine* ]]; then
+  # whole denoising steps of base-220m, cooperative matrices on and off (no PyTorch)
+  ns=${BENCH_NS:-1024,4096,16384,65536}
+  timeout 200 $B/drdiff bench --config base-220m -n "$ns" --steps "${BENCH_STEPS:-3}" --json > "$OUT/engine-cm.json" 2>"$OUT/engine.log"
+  DRDIFF_DISABLE_COOPMAT=1 timeout 200 $B/drdiff bench --config base-220m -n "$ns" --steps "${BENCH_STEPS:-3}" --json --no-profile \
+    > "$OUT/engine-scalar.json" 2>>"$OUT/engine.log"
+  summary+=("$($PY - "$OUT/engine-cm.json" "$OUT/engine-scalar.json" <<'PYEOF'
+import json, sys
+def load(p):
+    try: return {r["N"]: r for r in json.load(open(p))["runs"]}
+    except Exception as e: return {}
+cm, sc = load(sys.argv[1]), load(sys.argv[2])
+print("engine base-220m: N coopmat-ms scalar-ms coopmat-TFLOP/s host-ms top ops")
+for n, r in sorted(cm.items()):
+    ops = ", ".join(f'{o["name"]} {o["share"]*100:.0f}%' for o in r.get("ops", [])[:5])
+    print(f'  {n} {r.get("step_ms_median", 0):.1f} {sc.get(n, {}).get("step_ms_median", 0):.1f} {r.get("tflops", 0):.1f} {r.get("host_cpu_ms_per_step", 0):.2f} {ops}')
+PYEOF
+)")
 fi
 
 if [[ $what == *bench* ]]; then
@@ -69,9 +127,14 @@ fi
 if [[ $what == *des* ]]; then
   # the stand-alone DES FFN at the sizes of base-220m's layers, against the engine's profile
   for T in 4096 16384; do
-    r=$(DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_des $T 1024 2304 8 2 0.9 f16 10 2>>"$OUT/des.log")
-    echo "T=$T: $r" >> "$OUT/des.log"
-    summary+=("des T=$T: $r")
+    for tile in "" ${DES_TILES:-}; do
+      r=$(DRDIFF_DES_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_des $T 1024 2304 8 2 0.9 f16 10 2>>"$OUT/des.log")
+      echo "T=$T: $r" >> "$OUT/des.log"
+      summary+=("des T=$T ${tile:-default}: $(echo "$r" | grep -oE '"tile": "[^"]*"|"gpu_ms": \{[^}]*\}|"gpu_gflops": [0-9.]*|"check_rel_err": [0-9.e-]*' | tr '\n' ' ')")
+    done
+    r=$(DRDIFF_DISABLE_COOPMAT=1 DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_des $T 1024 2304 8 2 0.9 f16 10 2>>"$OUT/des.log")
+    echo "T=$T scalar: $r" >> "$OUT/des.log"
+    summary+=("des T=$T scalar: $(echo "$r" | grep -oE '"gpu_gflops": [0-9.]*')")
   done
 fi
 
