@@ -26,6 +26,10 @@ typedef enum drd_eltwise_op {
 drd_status drd_op_eltwise(drd_seq *s, drd_eltwise_op op, const drd_buffer *a, const drd_buffer *b,
                           const drd_buffer *out, uint64_t n, float alpha);
 
+/* out[i] = x[i] rounded to f16 (nearest even) for i < n. x: [n] f32; out: [n] f16. Needs 16-bit
+ * storage (DRD_ERROR_UNSUPPORTED without). */
+drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n);
+
 /* Binds `bytes` bytes that start `offset` bytes into b, from the storage-aligned offset at or
  * before it (ctx->alloc.alignment; buffers start aligned): *skip receives the bytes between
  * the binding's start and `offset`, which the shader adds as an element offset. */
@@ -75,6 +79,21 @@ typedef struct drd_gemm_config {
   drd_gemm_kind kind;
   uint32_t bm, bn, bk, tm, tn;
 } drd_gemm_config;
+/* The general form: C (+)= A W^T + bias with A f32 or f16 (f16: the cooperative-matrix
+ * kernel only, which takes f16 weights only) and, with accumulate, C added to instead of
+ * overwritten (a residual connection in the GEMM's epilogue). cfg NULL: drd_gemm_pick_for's. */
+typedef struct drd_gemm_args {
+  const drd_buffer *A; /* [M, K] */
+  drd_dtype atype;     /* DRD_DTYPE_F32 or DRD_DTYPE_F16 */
+  const drd_buffer *W; /* [N, K] */
+  drd_dtype wtype;
+  const drd_buffer *bias; /* [N] f32 or NULL */
+  const drd_buffer *C;    /* [M, N] f32 */
+  uint32_t M, N, K;
+  bool accumulate;
+} drd_gemm_args;
+drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg, const drd_gemm_args *args);
+
 /* The configuration drd_op_gemm uses for this problem and weight type on this context. */
 drd_gemm_config drd_gemm_pick_for(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype);
 /* The best scalar (tiled or subgroup) configuration, the fallback of drd_gemm_pick_for. */

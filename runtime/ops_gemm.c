@@ -14,7 +14,7 @@ bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t b
                     uint32_t n_b, uint64_t extra_shared) {
   const drd_device_caps *c = &ctx->caps;
   uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k;
-  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 4) return false;
+  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 8) return false;
   /* matrices per subgroup along m and n: cm_gemm.glsl writes at most 4 x 4 out; more than 16
    * accumulators (both B operands together) would not stay in registers */
   uint32_t tmw = bm / (wm * cm), tnw = bn / (wn * cn);
@@ -27,7 +27,7 @@ bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t b
 uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
                             uint32_t n_b) {
   const drd_device_caps *c = &ctx->caps;
-  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8, and one f32
+  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves, and one f32
    * accumulator per subgroup and B for the epilogue */
   return 2ull * (bk + 8) * (bm + (uint64_t)n_b * bn) + 4ull * n_b * wm * wn * c->coopmat_m * c->coopmat_n;
 }
@@ -132,21 +132,34 @@ drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd
 drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const drd_buffer *A, const drd_buffer *W,
                               drd_dtype wtype, const drd_buffer *bias, const drd_buffer *C, uint32_t M,
                               uint32_t N, uint32_t K) {
+  drd_gemm_args g = {.A = A, .atype = DRD_DTYPE_F32, .W = W, .wtype = wtype, .bias = bias, .C = C, .M = M, .N = N, .K = K};
+  return drd_op_gemm_ex(s, cfg_in, &g);
+}
+
+drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_gemm_args *g) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
+  const drd_buffer *A = g->A, *W = g->W, *bias = g->bias, *C = g->C;
+  const drd_dtype wtype = g->wtype;
+  const uint32_t M = g->M, N = g->N, K = g->K;
   if (wtype != DRD_DTYPE_F32 && wtype != DRD_DTYPE_F16)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: weight type %d is not f32 or f16", (int)wtype);
+  if (g->atype != DRD_DTYPE_F32 && g->atype != DRD_DTYPE_F16)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: A type %d is not f32 or f16", (int)g->atype);
   if (M == 0 || N == 0) return DRD_OK;
   if (K == 0) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: K = 0");
-  uint64_t ws = wtype == DRD_DTYPE_F32 ? 4 : 2; /* bytes per weight */
-  if (A->size < (uint64_t)M * K * 4 || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * 4 ||
+  uint64_t ws = wtype == DRD_DTYPE_F32 ? 4 : 2;      /* bytes per weight */
+  uint64_t es = g->atype == DRD_DTYPE_F32 ? 4 : 2;   /* bytes per element of A */
+  if (A->size < (uint64_t)M * K * es || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * 4 ||
       (bias && bias->size < (uint64_t)N * 4))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: buffers smaller than M=%u N=%u K=%u need", M, N, K);
   drd_gemm_config cfg = cfg_in ? *cfg_in : drd_gemm_pick_for(ctx, M, N, K, wtype);
-  if (!drd_gemm_config_ok(ctx, &cfg) || (cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16))
+  bool cm_only = wtype != DRD_DTYPE_F16 || es == 2; /* what only one of the kernels takes */
+  if (!drd_gemm_config_ok(ctx, &cfg) || (cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16) ||
+      (cfg.kind != DRD_GEMM_COOPMAT && es == 2))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device%s",
                     (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn,
-                    cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16 ? " (coopmat: f16 weights only)" : "");
+                    cm_only ? " (f16 A needs the cooperative-matrix kernel, which needs f16 weights)" : "");
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
   if (sg) {
@@ -189,7 +202,7 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const d
         uint64_t nn = min64(nc, N - n0);
         uint32_t as, wsk, cs, bs = 0;
         drd_bind binds[4];
-        binds[0] = drd_bind_span(ctx, A, (m0 * K + k0) * 4, ((mn - 1) * K + kn) * 4, false, &as);
+        binds[0] = drd_bind_span(ctx, A, (m0 * K + k0) * es, ((mn - 1) * K + kn) * es, false, &as);
         binds[1] = drd_bind_span(ctx, W, (n0 * K + k0) * ws, ((nn - 1) * K + kn) * ws, false, &wsk);
         if (ws == 2) binds[1].range = (binds[1].range + 3) & ~(VkDeviceSize)3; /* whole words */
         /* without bias the shader never reads binding 2: A's range stands in for it */
@@ -198,15 +211,16 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg_in, const d
         drd_pc_gemm pc = {
             .M = (uint32_t)mn, .N = (uint32_t)nn, .K = (uint32_t)kn,
             .lda = K, .ldw = K, .ldc = N,
-            .a_off = as / 4, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
-            .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 ? DRD_GEMM_ACCUMULATE : 0),
+            .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
+            .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 || g->accumulate ? DRD_GEMM_ACCUMULATE : 0),
         };
         drd_pipeline *p;
         if (cm) {
-          /* 4-element loads need aligned rows and offsets */
-          bool vec4 = K % 4 == 0 && pc.a_off % 4 == 0 && pc.w_off % 4 == 0;
-          uint32_t spec[DRD_CM_SPEC];
-          uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec4, spec);
+          /* 8-element (16-byte) loads need K % 8 and 16-byte-aligned offsets */
+          bool vec = K % 8 == 0 && pc.a_off % (es == 2 ? 8 : 4) == 0 && pc.w_off % 8 == 0;
+          uint32_t spec[DRD_CM_SPEC + 1];
+          uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec, spec);
+          spec[n++] = es == 2; /* A16 */
           DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), n, spec}, &p));
         } else if (sg) {
           /* 4-element loads need aligned rows: K and both offsets multiples of 4 */

@@ -16,9 +16,10 @@
 // works and the includer decides what is written where.
 //
 // The includer defines (after including this file, which declares them):
-//   vec4 cm_load_a(uint m, uint k)    tile row m of A, elements k .. k+3 (0 past K / padding)
-//   vec4 cm_load_b(uint n, uint k)    tile row n of B, elements k .. k+3 (0 past K or N)
-//   vec4 cm_load_b2(uint n, uint k)   the same for B2 (CM_DUAL only)
+//   uvec4 cm_load_a(uint m, uint k)   tile row m of A, elements k .. k+7 as packed halves
+//                                     (0 past K / for padding rows)
+//   uvec4 cm_load_b(uint n, uint k)   tile row n of B, elements k .. k+7 (0 past K or N)
+//   uvec4 cm_load_b2(uint n, uint k)  the same for B2 (CM_DUAL only)
 //   void cm_emit(uint m, uint n, float v[, float v2])  one output element, tile-relative
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
@@ -31,60 +32,71 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;     // WM * WN * the subgroup size
 layout(constant_id = 1) const uint BM = 64;      // multiple of WM * CM
 layout(constant_id = 2) const uint BN = 64;      // multiple of WN * CN
-layout(constant_id = 3) const uint BK = 32;      // multiple of CK and of 4
+layout(constant_id = 3) const uint BK = 32;      // multiple of CK and of 8
 layout(constant_id = 4) const uint WM = 2;       // subgroups along m
 layout(constant_id = 5) const uint WN = 2;       // subgroups along n
 layout(constant_id = 6) const uint CM = 16;      // cooperative-matrix shape M x N x K
 layout(constant_id = 7) const uint CN = 16;
 layout(constant_id = 8) const uint CK = 16;
-layout(constant_id = 9) const bool VEC4 = false; // 4-element global loads (see the includer)
+layout(constant_id = 9) const bool VEC = false; // 16-byte global loads (see the includer)
 
 const uint TMW = BM / (WM * CM), TNW = BN / (WN * CN); // matrices per subgroup along m, n
 const uint SA = BK + 8;                                // shared row stride in halves
-const uint GA = BM * BK / 4, GB = BN * BK / 4;         // 4-element groups per slice
+const uint G8 = BK / 8;                                // 8-half groups per slice row
+const uint GA = BM * G8, GB = BN * G8;                 // groups per slice
 const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
 #define CM_B coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB>
 #define CM_C coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
 
-// Slices as vectors of 4 halves (one store per 4 elements; coopMatLoad offsets and strides
-// then count vectors): half k of row m is As[(m * SA + k) / 4][k % 4].
-const uint SA4 = SA / 4;
-shared f16vec4 As[BM * SA4]; // A[m0 + m, k0 + k]
-shared f16vec4 Bs[BN * SA4]; // B[n0 + n, k0 + k]: column-major K x N
+// Slices as 16-byte vectors of 8 packed halves, so that one global load and one shared store
+// move 8 elements (the load/store instructions, not the bytes, were what limited the kernel
+// on an H200: loading f16 A 8 bytes at a time was slower than f32 A 16 bytes at a time);
+// coopMatLoad offsets and strides then count uvec4s: half k of row m is
+// As[(m * SA + k) / 8], half (k % 8).
+const uint SA8 = SA / 8;
+shared uvec4 As[BM * SA8]; // A[m0 + m, k0 + k]
+shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
 shared float Cs[WM * WN * CM * CN]; // one accumulator per subgroup, row-major, for the epilogue
 #ifdef CM_DUAL
-shared f16vec4 Bs2[BN * SA4];
+shared uvec4 Bs2[BN * SA8];
 shared float Cs2[WM * WN * CM * CN];
 #endif
 
-vec4 cm_load_a(uint m, uint k);
-vec4 cm_load_b(uint n, uint k);
+// f16 halves of 8 f32 values, packed as a slice group (a vector conversion and bit casts:
+// packHalf2x16 cost the f32-A kernel a third of its speed on an H200)
+uvec4 cm_pack8(vec4 lo, vec4 hi) {
+  f16vec4 l = f16vec4(lo), h = f16vec4(hi);
+  return uvec4(packFloat2x16(l.xy), packFloat2x16(l.zw), packFloat2x16(h.xy), packFloat2x16(h.zw));
+}
+
+uvec4 cm_load_a(uint m, uint k);
+uvec4 cm_load_b(uint n, uint k);
 #ifdef CM_DUAL
-vec4 cm_load_b2(uint n, uint k);
+uvec4 cm_load_b2(uint n, uint k);
 void cm_emit(uint m, uint n, float v, float v2);
 #else
 void cm_emit(uint m, uint n, float v);
 #endif
 
-vec4 cm_ra[LA], cm_rb[LB];
+uvec4 cm_ra[LA], cm_rb[LB];
 #ifdef CM_DUAL
-vec4 cm_rb2[LB];
+uvec4 cm_rb2[LB];
 #endif
 
-// group g = lid + l * WG covers tile row g / (BK / 4), k (g % (BK / 4)) * 4 .. + 3
+// group g = lid + l * WG covers tile row g / G8, k (g % G8) * 8 .. + 7
 void cm_load_step(uint k0, uint lid) {
   [[unroll]] for (uint l = 0; l < LA; l++) {
     uint g = lid + l * WG;
-    if (g < GA) cm_ra[l] = cm_load_a(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+    if (g < GA) cm_ra[l] = cm_load_a(g / G8, k0 + (g % G8) * 8);
   }
   [[unroll]] for (uint l = 0; l < LB; l++) {
     uint g = lid + l * WG;
     if (g < GB) {
-      cm_rb[l] = cm_load_b(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+      cm_rb[l] = cm_load_b(g / G8, k0 + (g % G8) * 8);
 #ifdef CM_DUAL
-      cm_rb2[l] = cm_load_b2(g / (BK / 4), k0 + (g % (BK / 4)) * 4);
+      cm_rb2[l] = cm_load_b2(g / G8, k0 + (g % G8) * 8);
 #endif
     }
   }
@@ -93,14 +105,14 @@ void cm_load_step(uint k0, uint lid) {
 void cm_store_step(uint lid) {
   [[unroll]] for (uint l = 0; l < LA; l++) {
     uint g = lid + l * WG;
-    if (g < GA) As[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_ra[l]);
+    if (g < GA) As[(g / G8) * SA8 + g % G8] = cm_ra[l];
   }
   [[unroll]] for (uint l = 0; l < LB; l++) {
     uint g = lid + l * WG;
     if (g < GB) {
-      Bs[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_rb[l]);
+      Bs[(g / G8) * SA8 + g % G8] = cm_rb[l];
 #ifdef CM_DUAL
-      Bs2[(g / (BK / 4)) * SA4 + g % (BK / 4)] = f16vec4(cm_rb2[l]);
+      Bs2[(g / G8) * SA8 + g % G8] = cm_rb2[l];
 #endif
     }
   }
@@ -161,7 +173,7 @@ void cm_gemm_tile(uint K) {
     if (s + 1 < steps) cm_load_step((s + 1) * BK, lid);
     [[unroll]] for (uint kk = 0; kk < BK; kk += CK) {
       CM_A a0, a1, a2, a3;
-#define CM_LOAD_A(i) if (CM_I(i)) coopMatLoad(a##i, As, ((wm0 + i * CM) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutRowMajor);
+#define CM_LOAD_A(i) if (CM_I(i)) coopMatLoad(a##i, As, ((wm0 + i * CM) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutRowMajor);
       CM_LOAD_A(0) CM_LOAD_A(1) CM_LOAD_A(2) CM_LOAD_A(3)
       CM_B b;
 #define CM_MAD(i, j) if (CM_I(i)) c##i##j = coopMatMulAdd(a##i, b, c##i##j);
@@ -169,15 +181,15 @@ void cm_gemm_tile(uint K) {
 #ifdef CM_DUAL
 #define CM_COL(j)                                                                                          \
   if (CM_J(j)) {                                                                                           \
-    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);       \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);       \
     CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
-    coopMatLoad(b, Bs2, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);      \
+    coopMatLoad(b, Bs2, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);      \
     CM_MAD2(0, j) CM_MAD2(1, j) CM_MAD2(2, j) CM_MAD2(3, j)                                                \
   }
 #else
 #define CM_COL(j)                                                                                          \
   if (CM_J(j)) {                                                                                           \
-    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 4, SA4, gl_CooperativeMatrixLayoutColumnMajor);       \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);       \
     CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
   }
 #endif

@@ -113,6 +113,66 @@ static void run_shape(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg
   for (int v = 0; v < 4; v++) run_case(ctx, rng, cfg, M, N, K, v & 1 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, v & 2);
 }
 
+/* drd_op_gemm_ex's two extras on the cooperative-matrix kernel: A already in f16 (then every
+ * product is exact in f32 and only the f32 accumulation rounds: the f32 tolerance applies)
+ * and accumulate (C += A W^T + bias onto random C). */
+static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
+                        uint32_t K, bool a16, bool accumulate) {
+  size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
+  float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4), *c0 = malloc(nc * 4);
+  float *want = malloc(nc * 4), *got = malloc(nc * 4), *scale = malloc(nc * 4);
+  float *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4), *abs_b = malloc((size_t)N * 4);
+  uint16_t *a16h = malloc(na * 2), *w16 = malloc(nw * 2);
+  drd_fill_uniform(rng, a, na, -1, 1);
+  drd_fill_uniform(rng, w, nw, -1, 1);
+  drd_fill_uniform(rng, bias, N, -4, 4);
+  drd_fill_uniform(rng, c0, nc, -8, 8);
+  drd_f32_to_f16_row(w, w16, nw);
+  drd_f16_to_f32_row(w16, w, nw);
+  drd_f32_to_f16_row(a, a16h, na);
+  if (a16) drd_f16_to_f32_row(a16h, a, na); /* the values the GPU reads */
+  drd_test_check(drd_ref_gemm(a, w, bias, want, M, N, K), "drd_ref_gemm");
+  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
+  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
+  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
+  drd_test_check(drd_ref_gemm(abs_a, abs_w, abs_b, scale, M, N, K), "drd_ref_gemm");
+  if (accumulate)
+    for (size_t i = 0; i < nc; i++) want[i] += c0[i], scale[i] += fabsf(c0[i]);
+
+  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, accumulate ? c0 : NULL, nc);
+  if (a16) {
+    drd_test_check(drd_buffer_create(ctx, na * 2, &ba), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a16h, na * 2), "upload");
+  } else {
+    ba = drd_test_buffer_f32(ctx, a, na);
+  }
+  drd_test_check(drd_buffer_create(ctx, nw * 2, &bw), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
+  drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
+                     .bias = &bb, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_gemm_ex(s, cfg, &g), "gemm_ex");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_download_f32(ctx, &bc, got, nc);
+  size_t bad;
+  double err = compare(got, want, scale, nc, &bad);
+  double tol = 1.5e-6 + 1e-8 * sqrt((double)K) + (a16 ? 0.0 : ldexp(1.0, -11));
+  if (err / tol > worst) worst = err / tol;
+  cases++;
+  if (bad || !(err <= tol)) {
+    fprintf(stderr, "FAIL gemm_ex M=%u N=%u K=%u%s%s coopmat %ux%ux%u: rel err %.3g (tol %.3g), %zu non-finite\n", M,
+            N, K, a16 ? " A f16" : "", accumulate ? " accumulate" : "", cfg->bm, cfg->bn, cfg->bk, err, tol, bad);
+    failures++;
+  }
+  drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
+  for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(a), free(w), free(bias), free(c0), free(want), free(got), free(scale);
+  free(abs_a), free(abs_w), free(abs_b), free(a16h), free(w16);
+}
+
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
@@ -159,6 +219,13 @@ int main(void) {
     run_case(ctx, &rng, c, 2 * bm - 3, bn + 3, 8 * bk, f32_or_f16, true);
     run_case(ctx, &rng, c, bm - 1, 3 * bn + 1, 8 * bk + 4, DRD_DTYPE_F16, false);
   }
+  /* f16 A and accumulate, on each cooperative-matrix tile this device takes; K odd (element
+   * loads) and a multiple of 4 (vector loads) */
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+    if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
+    for (int v = 0; v < 4; v++)
+      run_case_ex(ctx, &rng, &all[i], all[i].bm + 3, all[i].bn * 2 - 1, v & 1 ? 200 : 97, v & 1, v & 2);
+  }
   int rc = drd_test_finish(ctx);
 
   /* 64 KiB bindings (16384 floats): A, W and C all exceed one binding and are split over M
@@ -180,7 +247,11 @@ int main(void) {
   if (drd_gemm_config_ok(ctx, &sgc) && drd_gemm_pick(ctx, 200, 150, 300).kind != DRD_GEMM_SUBGROUP)
     run_case(ctx, &rng, &sgc, 3, 5, 20000, DRD_DTYPE_F16, true);
   static const drd_gemm_config cmc = {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2};
-  if (drd_gemm_config_ok(ctx, &cmc)) run_case(ctx, &rng, &cmc, 37, 45, 20000, DRD_DTYPE_F16, true);
+  if (drd_gemm_config_ok(ctx, &cmc)) {
+    run_case(ctx, &rng, &cmc, 37, 45, 20000, DRD_DTYPE_F16, true);
+    run_case_ex(ctx, &rng, &cmc, 37, 45, 20000, true, true); /* f16 A split over K */
+    run_case_ex(ctx, &rng, &cmc, 130, 140, 1001, true, false);
+  }
   rc |= drd_test_finish(ctx);
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 

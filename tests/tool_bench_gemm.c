@@ -5,7 +5,8 @@
  * time from timestamps when DRDIFF_PROFILE=1, and the relative error of 64 sampled outputs
  * against an f64 host dot product (a sanity check, not a test).
  * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
- * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning. */
+ * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning;
+ * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,20 @@ int main(int argc, char **argv) {
   drd_fill_uniform(&rng, a, na, -1, 1);
   drd_fill_uniform(&rng, w, nw, -1, 1);
   drd_fill_uniform(&rng, bias, N, -1, 1);
-  drd_buffer ba = drd_test_buffer_f32(ctx, a, na), bb = drd_test_buffer_f32(ctx, bias, N);
+  const char *a16e = getenv("DRDIFF_GEMM_A16");
+  bool a16 = a16e && *a16e && strcmp(a16e, "0") != 0;
+  drd_buffer ba, bb = drd_test_buffer_f32(ctx, bias, N);
+  if (a16) {
+    uint16_t *ah = malloc(na * 2);
+    if (!ah) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+    drd_f32_to_f16_row(a, ah, na);
+    drd_f16_to_f32_row(ah, a, na); /* the values the GPU multiplies, for the check below */
+    drd_test_check(drd_buffer_create(ctx, na * 2, &ba), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &ba, 0, ah, na * 2), "upload A");
+    free(ah);
+  } else {
+    ba = drd_test_buffer_f32(ctx, a, na);
+  }
   drd_buffer bc = drd_test_buffer_f32(ctx, NULL, (uint64_t)M * N), bw;
   if (f16) {
     drd_f32_to_f16_row(w, w16, nw);
@@ -86,7 +100,9 @@ int main(int argc, char **argv) {
 
   drd_seq *s;
   drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_gemm_config(s, &cfg, &ba, &bw, f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &bb, &bc, M, N, K), "gemm");
+  drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw,
+                     .wtype = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .bias = &bb, .C = &bc, .M = M, .N = N, .K = K};
+  drd_test_check(drd_op_gemm_ex(s, &cfg, &g), "gemm");
   drd_test_check(drd_seq_end(s), "seq_end");
   double t0 = now_ms();
   drd_test_check(drd_seq_run(s), "warm-up run");
@@ -116,9 +132,9 @@ int main(int argc, char **argv) {
   uint32_t sgs = ctx->caps.subgroup_size;
   static const char *kinds[] = {"tiled", "subgroup", "coopmat"};
   printf("{\"M\": %u, \"N\": %u, \"K\": %u, \"wtype\": \"%s\", \"device\": \"%s\", \"kernel\": \"%s\", "
-         "\"tile\": \"%ux%ux%u/%ux%u\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
+         "\"tile\": \"%ux%ux%u/%ux%u\", \"a\": \"%s\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
          M, N, K, f16 ? "f16" : "f32", ctx->caps.name, kinds[cfg.kind], sg ? sgs * cfg.tm : cfg.bm,
-         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, reps, warm_ms, ms, flop / (ms * 1e6));
+         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, a16 ? "f16" : "f32", reps, warm_ms, ms, flop / (ms * 1e6));
   if (gpu_ms > 0) printf(", \"gpu_ms\": %.3f, \"gpu_gflops\": %.2f", gpu_ms, flop / (gpu_ms * 1e6));
   printf(", \"check_rel_err\": %.3g}\n", c ? err / ref_max : -1.0);
   fflush(stdout);
