@@ -31,3 +31,28 @@ drd_status drd_op_eltwise(drd_seq *s, drd_eltwise_op op, const drd_buffer *a, co
 cleanup:
   return status;
 }
+
+drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (!ctx->caps.storage_16bit) return drd_fail(DRD_ERROR_UNSUPPORTED, "to_f16: the device has no 16-bit storage");
+  if (n == 0) return DRD_OK;
+  if (x->size < n * 4 || out->size < n * 2)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "to_f16: buffers smaller than %llu elements", (unsigned long long)n);
+  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"convert_f32_f16", 2, sizeof(drd_pc_eltwise), 1, &wg}, &p));
+  /* chunks of a multiple of alignment / 2 elements, so that the f16 chunks start aligned too */
+  uint64_t half_align = ctx->alloc.alignment / 2 ? ctx->alloc.alignment / 2 : 1;
+  uint64_t chunk = drd_chunk_elems(ctx, 4, half_align);
+  for (uint64_t first = 0; first < n; first += chunk) {
+    uint64_t len = n - first < chunk ? n - first : chunk;
+    drd_bind binds[2] = {drd_in_range(x, first * 4, len * 4), drd_out_range(out, first * 2, (len * 2 + 3) / 4 * 4)};
+    drd_pc_eltwise pc = {.n = (uint32_t)len};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "to_f16"));
+  }
+cleanup:
+  return status;
+}

@@ -1,8 +1,12 @@
-/* Element-wise kernels (add, mul, scale, silu, swiglu) against the host reference, on odd
- * sizes, in place, and under a 64 KiB binding range that forces chunking. */
+/* Element-wise kernels (add, mul, scale, silu, swiglu) and the f32 -> f16 conversion against
+ * the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
+ * chunking. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
 
 #include "ref_ops.h"
 #include "util_gpu.h"
@@ -53,11 +57,50 @@ static void run_case(drd_context *ctx, drd_rng *rng, drd_eltwise_op op, uint64_t
   free(a), free(b), free(want), free(got);
 }
 
+/* f32 -> f16 must round exactly like the host (nearest even): the same bits, values spread
+ * over the whole f16 range with subnormals, overflow to infinity, NaN and signed zeros. The
+ * output is poisoned first, and a guard element past n must stay untouched. */
+static void run_to_f16(drd_context *ctx, drd_rng *rng, uint64_t n) {
+  float *x = malloc(n * 4);
+  uint64_t bytes = (n * 2 + 2 + 3) / 4 * 4; /* n halves, a guard, whole words */
+  uint16_t *want = malloc(n * 2 + 2), *got = malloc(bytes);
+  for (uint64_t i = 0; i < n; i++) x[i] = ldexpf(drd_rng_uniform(rng, -1, 1), (int)drd_rng_range(rng, 0, 44) - 28);
+  static const float special[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e9f, -1e9f, 5.96e-8f, 2.98e-8f, 1.0f / 3.0f};
+  for (size_t i = 0; i < sizeof special / sizeof *special && i < n; i++) x[i] = special[i];
+  if (n > 10) x[10] = NAN;
+  drd_f32_to_f16_row(x, want, n);
+  drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bo;
+  drd_test_check(drd_buffer_create(ctx, bytes, &bo), "buffer");
+  drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_to_f16(s, &bx, &bo, n), "to_f16");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, bytes), "download");
+  uint64_t bad = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    bool nan_ok = (want[i] & 0x7c00) == 0x7c00 && (want[i] & 0x3ff) && (got[i] & 0x7c00) == 0x7c00 && (got[i] & 0x3ff);
+    bad += got[i] != want[i] && !nan_ok;
+  }
+  if (bad || got[n] != 0xABCD) {
+    fprintf(stderr, "FAIL to_f16 n=%llu: %llu elements differ from the host's rounding%s\n", (unsigned long long)n,
+            (unsigned long long)bad, got[n] != 0xABCD ? ", the guard element was overwritten" : "");
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &bx);
+  drd_buffer_destroy(ctx, &bo);
+  free(x), free(want), free(got);
+}
+
 static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_t n_sizes) {
   for (int op = DRD_ELT_ADD; op <= DRD_ELT_SWIGLU; op++) {
     for (size_t i = 0; i < n_sizes; i++) run_case(ctx, rng, (drd_eltwise_op)op, sizes[i], false);
     run_case(ctx, rng, (drd_eltwise_op)op, 1001, true);
   }
+  if (drd_context_caps(ctx)->storage_16bit)
+    for (size_t i = 0; i < n_sizes; i++) run_to_f16(ctx, rng, sizes[i]);
 }
 
 int main(void) {
