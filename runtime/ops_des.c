@@ -72,6 +72,7 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
   uint64_t r = ceil_div((uint64_t)tc * s->kmax + (uint64_t)s->E * (s->bm - 1), s->bm) * s->bm;
   *rows = r;
   uint64_t m = (uint64_t)tc * s->d * 4 + align + 4; /* b / out slices */
+  /* h counted as f32 (it is f16 under the cooperative-matrix kernels: an upper bound) */
   uint64_t c[] = {r * s->dff * 4, r * s->d * 4, r * 4, (uint64_t)tc * s->E * 4, (uint64_t)tc * s->kmax * 4};
   for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
     if (c[i] > m) m = c[i];
@@ -224,7 +225,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_tiles * 4, &s->tile_expert));
   DRD_CHECK(drd_buffer_create(ctx, (DRD_DES_ARGS_FIXED + 2 * E) * 3 * 4, &s->args));
   DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * 4, &s->pair_tok));
-  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->dff * 4, &s->h));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->dff * (s->cm ? 2 : 4), &s->h));
   DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->d * 4, &s->y));
   return DRD_OK;
 cleanup:
@@ -283,14 +284,16 @@ drd_status drd_op_des_route(drd_seq *q, const drd_des_weights *w, uint32_t T, dr
   return record_route(q, w, T, s);
 }
 
-/* The grouped-GEMM pipeline for one dispatch: 4-element loads (a specialization constant)
- * when K and every element offset are multiples of 4. */
+/* The grouped-GEMM pipeline for one dispatch: vector loads (a specialization constant) when K
+ * and every element offset allow them. */
 static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_des_scratch *s, const drd_pc_des_gemm *pc,
-                                drd_pipeline **p) {
+                                bool a16, drd_pipeline **p) {
   uint32_t vec4 = pc->K % 4 == 0 && pc->a_off % 4 == 0 && pc->w_off % 4 == 0 && pc->w2_off % 4 == 0;
-  if (s->cm) {
-    uint32_t spec[DRD_CM_SPEC];
-    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, s->tm, s->tn, vec4, spec);
+  if (s->cm) { /* 8-element (16-byte) loads: b rows, h rows and weights 16-byte aligned */
+    bool vec = pc->K % 8 == 0 && pc->a_off % (a16 ? 8 : 4) == 0 && pc->w_off % 8 == 0 && pc->w2_off % 8 == 0;
+    uint32_t spec[DRD_CM_SPEC + 1];
+    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, s->tm, s->tn, vec, spec);
+    spec[n++] = a16; /* des_cm.glsl A16_SPEC */
     return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
   }
   uint32_t spec[7] = {(s->bm / s->tm) * (s->bn / s->tn), s->bm, s->bn, s->bk, s->tm, s->tn, vec4};
@@ -300,9 +303,9 @@ static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_de
 /* One grouped GEMM (mode 1: gate/up + SwiGLU into h; mode 2: down into y) over the tiles the
  * scan counted: one indirect dispatch over all experts when the weights fit one binding,
  * else one per expert and chunk of output rows, each bound alone. a: the A operand's binding
- * (b rows for mode 1, h for mode 2), a_off its element offset. */
+ * (b rows for mode 1, h for mode 2), a_off its element offset, a16: mode 1's b is f16. */
 static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scratch *s, int mode, drd_bind a,
-                              uint32_t a_off) {
+                              uint32_t a_off, bool a16) {
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
@@ -321,7 +324,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
     drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets),
                      drd_in_range(w1, 0, bytes), drd_in_range(w2, 0, bytes), drd_out(o)};
     uint64_t rec = mode == 1 ? DRD_DES_ARGS_GEMM1 : DRD_DES_ARGS_GEMM2;
-    DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, &p));
+    DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, a16, &p));
     return drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op);
   }
   const uint32_t rows = mode == 1 ? s->rows1 : s->rows2;
@@ -337,7 +340,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
                             .a_off = a_off};
       drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets), bw1, bw2, drd_out(o)};
       uint64_t rec = (mode == 1 ? DRD_DES_ARGS_FIXED : DRD_DES_ARGS_FIXED + w->E) + e;
-      DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, &p));
+      DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, a16, &p));
       DRD_CHECK(drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op));
     }
   }
@@ -347,6 +350,11 @@ cleanup:
 
 drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *out,
                           uint32_t T, drd_des_scratch *s) {
+  return drd_op_des_ffn_ex(q, w, b, NULL, out, T, s);
+}
+
+drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *s) {
   drd_status status = check_weights(w);
   if (status != DRD_OK) return status;
   DRD_CHECK(check_scratch(w, s));
@@ -356,6 +364,9 @@ drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b / out smaller than [%u, %u] f32", T, w->d);
   if (b->buffer == out->buffer && b->offset == out->offset)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: out must not alias b");
+  if (b16 && b16->size < (uint64_t)T * w->d * 2)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
+  if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_context *ctx = drd_seq_context(q);
   drd_pipeline *p_logits, *p_combine;
   char name[32];
@@ -379,8 +390,14 @@ drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer
     DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
 
     DRD_CHECK(record_route(q, w, tc, s));
-    DRD_CHECK(record_gemm(q, w, s, 1, bb, (uint32_t)(b_lead / 4)));
-    DRD_CHECK(record_gemm(q, w, s, 2, drd_in(&s->h), 0));
+    if (b16) {
+      uint64_t h_lead;
+      drd_bind bh = bind_bytes(ctx, b16, t0 * d4 / 2, (t0 + tc) * d4 / 2, false, &h_lead);
+      DRD_CHECK(record_gemm(q, w, s, 1, bh, (uint32_t)(h_lead / 2), true));
+    } else {
+      DRD_CHECK(record_gemm(q, w, s, 1, bb, (uint32_t)(b_lead / 4), false));
+    }
+    DRD_CHECK(record_gemm(q, w, s, 2, drd_in(&s->h), 0, false));
 
     drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4)};
     drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};

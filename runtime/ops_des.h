@@ -87,7 +87,8 @@ typedef struct drd_des_scratch {
   drd_buffer tile_expert; /* [max_tiles] u32 */
   drd_buffer args;        /* [2 + 2E][3] u32 VkDispatchIndirectCommand records (pc_des.h) */
   drd_buffer pair_tok;    /* [max_rows] u32 token of each row, DRD_DES_NONE for padding */
-  drd_buffer h;           /* [max_rows, dff] f32 SwiGLU activations */
+  drd_buffer h;           /* [max_rows, dff] f32 SwiGLU activations; f16 with the cooperative-
+                           * matrix kernels (their down GEMM rounds h to f16 anyway) */
   drd_buffer y;           /* [max_rows, d] f32 expert outputs */
 } drd_des_scratch;
 
@@ -101,6 +102,12 @@ void drd_des_scratch_destroy(drd_context *ctx, drd_des_scratch *s); /* zeroed / 
  * T <= scratch->max_T. out must not alias b. */
 drd_status drd_op_des_ffn(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *out,
                           uint32_t T, drd_des_scratch *scratch);
+
+/* The same, with b16: an f16 copy of b ([T, d], or NULL) that the cooperative-matrix gate/up
+ * GEMM reads instead of rounding b itself (the same values, half the bytes and no
+ * conversion); the router still reads b. Ignored by the scalar kernels. */
+drd_status drd_op_des_ffn_ex(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *scratch);
 
 /* The routing part alone, for tests: from scratch->logits [T, E] (T <= chunk_T) to sel, wts,
  * probs, counts, offsets, tile_expert, pair_tok, pos and args. */
