@@ -22,6 +22,8 @@ struct drd_gpu_session {
   drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
   drd_buffer prompt;            /* [max(P, 1)] i32 */
   drd_buffer h, a, q, k, v, o, t; /* [N, d] f32 residual stream, normed, q/k/v, attention, temp */
+  drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
+  bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -36,7 +38,8 @@ struct drd_gpu_session {
 
 static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
   uint64_t n = N;
-  return 4 * (n * hp->de * 4 + n * hp->d * 7 + n + (P ? P : 1) + hp->dt + 3ull * hp->d);
+  /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not) */
+  return 4 * (n * hp->de * 4 + n * hp->d * 7 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d;
 }
 
 uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
@@ -75,6 +78,24 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
   return status;
 }
 
+/* C (+)= A W^T + bias for the layers' N-row products. With the session's f16 copy of A in
+ * a16 (filled by the caller), the cooperative-matrix GEMM reads that: on an H200, 16-byte
+ * loads of f16 A ran the model's shapes at 188-243 TFLOP/s against 79-92 when the kernel
+ * converts f32 A itself (docs/performance.md). accumulate: C += (a residual connection). */
+static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
+                             const drd_buffer *bias, const drd_buffer *C, uint32_t N, uint32_t K, bool accumulate) {
+  drd_gemm_config cfg = drd_gemm_pick_for(s->ctx, s->N, N, K, W->type);
+  bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
+  drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
+                     .wtype = W->type, .bias = bias, .C = C, .M = s->N, .N = N, .K = K, .accumulate = accumulate};
+  return drd_op_gemm_ex(q, &cfg, &g);
+}
+
+/* a16 = f16(src) when the session keeps the copy */
+static drd_status to_f16(drd_gpu_session *s, drd_seq *q, const drd_buffer *src) {
+  return s->f16_acts ? drd_op_to_f16(q, src, &s->a16, (uint64_t)s->N * s->gm->hp.d) : DRD_OK;
+}
+
 /* Records D = f(x, u) of SPEC 4 into `out`. With `split`, the recording is cut into a new
  * part after every layers_per_submit layers (*qp then points at the current part). */
 static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, double u, const drd_buffer *out) {
@@ -94,16 +115,19 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
     DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->attn_norm.buf, &s->a, N, d, hp->norm_eps));
-    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wq.buf, L->wq.type, NULL, &s->q, N, d, d));
-    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wk.buf, L->wk.type, NULL, &s->k, N, d, d));
-    DRD_CHECK(drd_op_gemm(q, &s->a, &L->wv.buf, L->wv.type, NULL, &s->v, N, d, d));
+    DRD_CHECK(to_f16(s, q, &s->a));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, d, d, false));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, d, d, false));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, d, d, false));
     DRD_CHECK(drd_op_rope(q, &gm->rope, &s->q, &s->q, N, hp->H));
     DRD_CHECK(drd_op_rope(q, &gm->rope, &s->k, &s->k, N, hp->H));
     DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
-    DRD_CHECK(drd_op_gemm(q, &s->o, &L->wo.buf, L->wo.type, NULL, &s->t, N, d, d));
-    DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
+    DRD_CHECK(to_f16(s, q, &s->o));
+    /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
+    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, d, d, true));
     DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->ffn_norm.buf, &s->a, N, d, hp->norm_eps));
-    DRD_CHECK(drd_op_des_ffn(q, &L->des, &s->a, &s->t, N, &s->des));
+    DRD_CHECK(to_f16(s, q, &s->a));
+    DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->t, N, &s->des));
     DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
     uint32_t k = s->shape.layers_per_submit;
     if (split && k && (l + 1) % k == 0 && l + 1 < hp->L) {
@@ -113,7 +137,8 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     }
   }
   DRD_CHECK(drd_op_rmsnorm(q, &s->h, &gm->out_norm.buf, &s->a, N, d, hp->norm_eps));
-  DRD_CHECK(drd_op_gemm(q, &s->a, &gm->out_proj_w.buf, gm->out_proj_w.type, &gm->out_proj_b.buf, out, N, hp->de, d));
+  DRD_CHECK(to_f16(s, q, &s->a));
+  DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, hp->de, d, false));
 cleanup:
   return status;
 }
@@ -178,6 +203,8 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->t};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
+  s->f16_acts = ctx->caps.coopmat_m != 0 && gm->layers[0].wq.type == DRD_DTYPE_F16;
+  if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
@@ -221,7 +248,7 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s->step_end);
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
-                        &s->k, &s->v, &s->o, &s->t, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
+                        &s->k, &s->v, &s->o, &s->t, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
   drd_attention_plan_free(ctx, &s->attn);
