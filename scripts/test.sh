@@ -4,7 +4,7 @@
 #   1. all tests (CPU, GPU on the best device with the validation layer on, Python parity);
 #   2. the GPU tests again under each weak-device switch (fp16 off, coopmat off, 16 KiB shared
 #      memory, 1 MiB binding range), so every fallback path runs;
-#   3. the C GPU tests on Debian 13 backports' lavapipe, which has cooperative matrices, with
+#   3. the GPU tests (C and Python) on Debian 13 backports' lavapipe, which has cooperative matrices, with
 #      Debian 13's validation layer (.deps/debian13 from scripts/fetch-debian13-tools.sh);
 #   4. the CPU tests under AddressSanitizer + UBSan;
 #   5. each libFuzzer target for DRDIFF_FUZZ_SECONDS (default 60) seconds.
@@ -55,9 +55,9 @@ for sw in DRDIFF_DISABLE_F16=1 DRDIFF_DISABLE_COOPMAT=1 DRDIFF_MAX_SHARED_MEMORY
   unset "${sw%%=*}"
 done
 
-# Python GPU tests start the CLI themselves, which would not run under the wrapper: left out
+# the Python GPU tests start the CLI through the same wrapper (tests/engine_cmd.py)
 step "GPU tests on lavapipe with cooperative matrices (Mesa 26 from Debian 13 backports)"
-DRDIFF_TEST_RUNNER=$PWD/.deps/debian13/bin/run run_ctest build-test -L gpu -LE py
+DRDIFF_TEST_RUNNER=$PWD/.deps/debian13/bin/run run_ctest build-test -L gpu
 
 step "CPU tests under AddressSanitizer + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDRDIFF_SANITIZE=ON -DDRDIFF_WERROR=ON >/dev/null || exit 1

@@ -9,17 +9,19 @@ import subprocess
 import sys
 import tempfile
 
+from engine_cmd import engine_cmd
+
 BIN = os.environ["DRDIFF_BIN"]
 failures = []
 
 
 def run(args, env=None):
-    return subprocess.run([BIN, "bench"] + args, capture_output=True, encoding="utf-8", errors="replace",
+    return subprocess.run(engine_cmd(BIN, "bench", *args), capture_output=True, encoding="utf-8", errors="replace",
                           timeout=600, env=env)
 
 
 def device_present():
-    return subprocess.run([BIN, "info"], capture_output=True).returncode == 0
+    return subprocess.run(engine_cmd(BIN, "info"), capture_output=True).returncode == 0
 
 
 def expect_refused(args, why, env=None):

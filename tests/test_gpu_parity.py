@@ -11,6 +11,7 @@ import tempfile
 
 import numpy as np
 
+from engine_cmd import engine_cmd
 from parity_util import embeddings, explain_differences
 
 BIN = os.environ["DRDIFF_BIN"]
@@ -19,13 +20,14 @@ failures = []
 
 
 def device_present():
-    r = subprocess.run([BIN, "info"], capture_output=True)
+    r = subprocess.run(engine_cmd(BIN, "info"), capture_output=True)
     return r.returncode == 0
 
 
 def generate(model, backend, args, state=None):
     extra = ["--dump-state", state] if state else []
-    r = subprocess.run([BIN, "generate", "-m", model, "--backend", backend, "--json", "--no-progress"] + extra + args,
+    r = subprocess.run(engine_cmd(BIN, "generate", "-m", model, "--backend", backend, "--json", "--no-progress",
+                                  *extra, *args),
                        capture_output=True, encoding="utf-8", errors="replace", timeout=900,
                        env=dict(os.environ, DRDIFF_VALIDATE="1"))
     if r.returncode != 0:
@@ -40,7 +42,7 @@ def generate(model, backend, args, state=None):
 def forward(tool, model, x, n, u, tmp):
     inp, out = os.path.join(tmp, "x.f32"), os.path.join(tmp, f"y-{tool}.f32")
     x.astype("<f4").tofile(inp)
-    r = subprocess.run([os.path.join(TOOLS, tool), model, inp, str(n), repr(u), out], capture_output=True,
+    r = subprocess.run(engine_cmd(os.path.join(TOOLS, tool), model, inp, n, repr(u), out), capture_output=True,
                        text=True, timeout=600)
     if r.returncode != 0:
         failures.append(f"{tool} N={n} u={u}: rc={r.returncode}: {r.stderr.strip()[-400:]}")

@@ -2,19 +2,31 @@
 fixed seeds: the Vulkan backend against the C reference engine on the CPU. The shipped
 weights are f16, so the GPU path's f16 arithmetic may flip a rare near-tie: at least 99% of
 the tokens must be equal over all runs. Validation is on; any message fails."""
+import glob
 import json
 import os
 import subprocess
 import sys
+
+from engine_cmd import engine_cmd
 
 BIN = os.environ["DRDIFF_BIN"]
 RUNS = [("The", 0), ("Once upon a time", 1), ("The president said that", 2), ("", 3)]
 NEW = 64
 
 
+def model_arg():
+    """Nothing: the CLI finds the shipped model beside its binary, which this test checks. Under
+    a runner (Debian 13's ld.so) the binary cannot see its own path, so the model is named."""
+    if not os.environ.get("DRDIFF_TEST_RUNNER"):
+        return []
+    models = sorted(glob.glob(os.path.join(os.environ["DRDIFF_SOURCE"], "models", "*.gguf")))
+    return ["-m", models[0]] if models else []
+
+
 def generate(backend, prompt, seed):
-    args = [BIN, "generate", "--backend", backend, "-n", str(NEW), "--seed", str(seed),
-            "--json", "--no-progress"] + (["-p", prompt] if prompt else [])
+    args = engine_cmd(BIN, "generate", "--backend", backend, "-n", NEW, "--seed", seed, "--json", "--no-progress",
+                      *(["-p", prompt] if prompt else []), *model_arg())
     r = subprocess.run(args, capture_output=True, encoding="utf-8", errors="replace", timeout=900,
                        env=dict(os.environ, DRDIFF_VALIDATE="1"))
     if r.returncode != 0:
@@ -25,7 +37,7 @@ def generate(backend, prompt, seed):
 
 
 def main():
-    if subprocess.run([BIN, "info"], capture_output=True).returncode != 0:
+    if subprocess.run(engine_cmd(BIN, "info"), capture_output=True).returncode != 0:
         required = os.environ.get("DRDIFF_REQUIRE_DEVICE", "0") not in ("", "0")
         print(("FAIL" if required else "SKIP") + ": no Vulkan device")
         return 1 if required else 77
