@@ -1,5 +1,5 @@
 /* RoPE (shaders/rope_f32.comp) and HSA attention (shaders/attn_hsa_*.comp): tables, work
- * planning and dispatch. See ops_attention.h for the scheme. */
+ * planning, kernel choice and dispatch. See ops_attention.h for the scheme. */
 #include "ops_attention.h"
 
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pc_attention.h"
+#include "vk_shaders.h"
 
 /* One attention dispatch and, when it has split rows, one merge dispatch after it. */
 struct drd_attn_group {
@@ -292,12 +293,7 @@ uint32_t drd_attention_dispatch_count(const drd_attention_plan *dp) {
 
 /* ================================================================== HSA attention: dispatch */
 
-typedef struct attn_cfg {
-  bool shuffle;
-  uint32_t wg, tc, v4, bc, br;
-} attn_cfg;
-
-/* Sizes the kernel for the device. TC threads share a query row (partial dots summed by
+/* Sizes the scalar kernel for the device. TC threads share a query row (partial dots summed by
  * shuffles, or through shared memory without them), each holding V4 vec4 of q and of the
  * output in registers; BR rows per workgroup (the whole block when it fits in 128
  * invocations: every K/V tile loaded is reused by BR rows); BC keys per K/V tile, within
@@ -305,9 +301,10 @@ typedef struct attn_cfg {
  * TC = 4 for dh 32..128 (the shuffle stage is short and the registers stay <= 64 floats per
  * array), BC = 16 beat 32 by 25% (fewer live scores, more resident workgroups), and dh = 128
  * preferred BC = 8. */
-static drd_status attn_config(const drd_context *ctx, uint32_t dh, uint32_t B, attn_cfg *cfg) {
+static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B, drd_attn_kernel *cfg) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t dp4 = (dh + 3) / 4;
+  cfg->kind = DRD_ATTN_SCALAR;
   cfg->shuffle = (c->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
                  (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && c->subgroup_size >= 4;
   cfg->tc = dp4 >= 8 ? 2 : 1; /* a power of two that divides every subgroup size */
@@ -327,6 +324,96 @@ static drd_status attn_config(const drd_context *ctx, uint32_t dh, uint32_t B, a
     return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: %u bytes of shared memory hold no key of dim %u",
                     c->max_shared_memory, dh);
   cfg->bc = bc;
+  cfg->shared = bc * per_key;
+  return DRD_OK;
+}
+
+#define ATTN_CM_SLACK 8u /* log2 units a score may exceed its row's reference max (attn_hsa_cm.comp) */
+
+static uint32_t gcd_u32(uint32_t a, uint32_t b) {
+  while (b) {
+    uint32_t r = a % b;
+    a = b;
+    b = r;
+  }
+  return a;
+}
+
+/* Bytes of shared memory attn_hsa_cm.comp declares: K and V tiles (f16, rows padded by 8
+ * halves), key flags, the S scratch (f32, rows padded by 4), P (f16, padded by 8), per row a
+ * rescale factor and (m, l), per subgroup a flag. */
+static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp) {
+  return 4ull * bc * (dhp + 8) + 4ull * bc + 4ull * br * (bc + 4) + 2ull * br * (bc + 8) + 12ull * br + 4ull * ns;
+}
+
+/* The cooperative-matrix kernel's tile from k's request fields (ns, tms, bc, t: 0 = automatic);
+ * false when the device or the shape does not suit it (automatic: also when padding the head
+ * dim to the matrix shape would waste more than a quarter of the products).
+ * Automatic tile: a query block's rows (up to 64) in at most 4 subgroups, one row tile of
+ * CM each where that covers them (H100, CM = 16: B = 64 in 4 x 32 invocations, B = 16 in one
+ * subgroup; lavapipe, CM = 8: two row tiles each); T = SG / RS invocations share a softmax row
+ * so the whole subgroup works (2 on the H100); 64 keys per tile with several subgroups (fewer
+ * workgroup barriers per key; base-220m dh = 64 takes 45 KiB, within 48), 32 for one subgroup
+ * (less shared memory per 32 invocations keeps more workgroups resident), halved until it
+ * fits. The head dim may span at most 8 matrices (dh <= 128 with 16 x 16 x 16, <= 64 with
+ * lavapipe's 8 x 8 x 8). Not yet measured on a GPU. */
+static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool automatic, drd_attn_kernel *k) {
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k, sg = c->subgroup_size;
+  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  /* fragment offsets in f16 must be 16-byte aligned: columns in steps of CN and CK halves */
+  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || (sg & (sg - 1)) || (c->subgroup_ops & ops) != ops ||
+      !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) || !drd_shader_find("attn_hsa_cm"))
+    return false;
+  const uint32_t step = cn / gcd_u32(cn, ck) * ck;
+  const uint32_t dhp = (dh + step - 1) / step * step;
+  if (automatic && 4 * (dhp - dh) > dhp) return false;
+  const uint32_t tiles = ((B < 64 ? B : 64) + cm - 1) / cm;
+  const uint32_t ns = k->ns ? k->ns : tiles < 4 ? tiles : 4;
+  const uint32_t tms = k->tms ? k->tms : (tiles + ns - 1) / ns;
+  uint32_t t = k->t;
+  if (!t) {
+    t = 1;
+    while (t < 8 && 2 * t * tms * cm <= sg) t *= 2;
+  }
+  const uint64_t wg = (uint64_t)ns * sg;
+  /* the shader writes its matrices out for at most 2 row tiles and 8 matrices along dh */
+  if (t > sg || (t & (t - 1)) || tms > 2 || dhp / cn > 8 || dhp / ck > 8 || wg > c->max_workgroup_invocations ||
+      wg > c->max_workgroup_size[0])
+    return false;
+  /* keys per tile: a multiple of CN and CK (S columns, P.V steps), CM (Q staging) and T */
+  const uint32_t unit_mn = cm / gcd_u32(cm, step) * step, unit = unit_mn / gcd_u32(unit_mn, t) * t;
+  const uint32_t br = ns * tms * cm;
+  uint32_t bc = k->bc ? k->bc : ns >= 2 ? 64 : 32;
+  while (bc && (bc % unit || cm_shared(ns, br, bc, dhp) > c->max_shared_memory)) bc = k->bc ? 0 : bc / 2;
+  if (!bc) return false;
+  *k = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .wg = (uint32_t)wg, .br = br, .bc = bc,
+                         .shared = (uint32_t)cm_shared(ns, br, bc, dhp), .ns = ns, .tms = tms, .dhp = dhp, .t = t,
+                         .eager = k->eager != 0};
+  return true;
+}
+
+drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan *dp, drd_attn_kernel *out) {
+  drd_attn_kernel k = dp->request;
+  const drd_attn_kind kind = k.kind;
+  memset(out, 0, sizeof *out);
+  switch (kind) {
+  case DRD_ATTN_AUTO:
+    k = (drd_attn_kernel){0};
+    if (cm_config(ctx, dp->dh, dp->B, true, &k)) break;
+    return scalar_config(ctx, dp->dh, dp->B, out);
+  case DRD_ATTN_COOPMAT:
+    if (cm_config(ctx, dp->dh, dp->B, false, &k)) break;
+    return drd_fail(DRD_ERROR_UNSUPPORTED,
+                    "attention: the cooperative-matrix kernel (ns %u, tms %u, bc %u, t %u) cannot run for dh %u, B %u "
+                    "on this device",
+                    k.ns, k.tms, k.bc, k.t, dp->dh, dp->B);
+  case DRD_ATTN_SCALAR:
+    return scalar_config(ctx, dp->dh, dp->B, out);
+  default:
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: unknown kernel kind %d", (int)kind);
+  }
+  *out = k;
   return DRD_OK;
 }
 
@@ -346,12 +433,20 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
       if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row && in[i]->offset < out->offset + N * row)
         return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
   }
-  attn_cfg cfg = {0};
-  DRD_CHECK(attn_config(ctx, dh, B, &cfg));
-  const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
+  drd_attn_kernel cfg;
+  DRD_CHECK(drd_attention_kernel(ctx, dp, &cfg));
   drd_pipeline *pa, *pm;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle", 8,
-                                                       sizeof(drd_pc_attn), 7, spec}, &pa));
+  if (cfg.kind == DRD_ATTN_COOPMAT) {
+    const drd_device_caps *c = &ctx->caps;
+    const uint32_t spec[13] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size,
+                               cfg.t, c->coopmat_m, c->coopmat_n, c->coopmat_k, dh % 4 == 0,
+                               cfg.eager ? 0 : ATTN_CM_SLACK};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 13, spec}, &pa));
+  } else {
+    const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",
+                                                         8, sizeof(drd_pc_attn), 7, spec}, &pa));
+  }
   const uint32_t mspec[2] = {128, dh};
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_merge", 5, sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
   const uint32_t tiles = (B + cfg.br - 1) / cfg.br;

@@ -19,7 +19,11 @@
  *     state (unnormalised o kept in out, (m, l) in a [N, H, 2] stats buffer) that the row's
  *     last round normalises. Memory stays O(N); only the number of dispatches grows.
  * Scratch is O(N): slots for the split rows of one dispatch group plus, when windowed, the
- * stats buffer. */
+ * stats buffer.
+ * Two kernels compute the pieces, with the same work items, bindings and outputs (so the plan
+ * and the merge are shared): the scalar one in f32 (attn_hsa_f32*.comp) and, where the device
+ * has cooperative matrices and the head dim suits them, attn_hsa_cm.comp (q, k, v and the
+ * softmax weights rounded to f16, f32 accumulation); see drd_attention_kernel. */
 #ifndef DRD_OPS_ATTENTION_H
 #define DRD_OPS_ATTENTION_H
 
@@ -47,6 +51,30 @@ drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer
 /* ------------------------------------------------------------------ HSA attention */
 typedef struct drd_attn_group drd_attn_group; /* one attention dispatch (+ its merge) */
 
+/* The attention kernel (the merge kernel is the same for both). */
+typedef enum drd_attn_kind {
+  DRD_ATTN_AUTO = 0,    /* request only: cooperative matrices where the device and shape suit them */
+  DRD_ATTN_SCALAR = 1,  /* shaders/attn_hsa_f32.comp, or _noshuffle without subgroup shuffles */
+  DRD_ATTN_COOPMAT = 2, /* shaders/attn_hsa_cm.comp: f16 q, k, v and p on cooperative matrices */
+} drd_attn_kind;
+
+/* A kernel and its tile. As a request (drd_attention_plan.request) only kind counts, and for
+ * DRD_ATTN_COOPMAT the fields ns, tms, bc, t (0 = automatic) and eager; drd_attention_kernel
+ * fills in the rest. */
+typedef struct drd_attn_kernel {
+  drd_attn_kind kind;
+  uint32_t wg;       /* invocations per workgroup */
+  uint32_t br, bc;   /* query rows per workgroup (the dispatch's y = ceil(B / br)); keys per K/V tile */
+  uint32_t shared;   /* bytes of shared memory */
+  /* scalar: tc threads per query row, each v4 vec4 of the head dim; partial dots through shuffles */
+  uint32_t tc, v4;
+  bool shuffle;
+  /* coopmat: ns subgroups of tms row tiles (caps.coopmat_m rows each), the head dim padded to dhp,
+   * t invocations per row in the softmax; eager: raise a row's max (and rescale its output)
+   * whenever a tile exceeds it, instead of only when by more than 2^8 (tests) */
+  uint32_t ns, tms, dhp, t, eager;
+} drd_attn_kernel;
+
 /* The device side of one drd_hsa_plan for given H and dh. */
 typedef struct drd_attention_plan {
   uint32_t N, H, dh, B, nb;
@@ -62,6 +90,8 @@ typedef struct drd_attention_plan {
   drd_buffer slot_o;      /* [max_slots, B, H, dh] f32: unnormalised partial outputs */
   drd_buffer slot_ml;     /* [max_slots, B, H, 2] f32: their (max, sum), log2 domain */
   drd_buffer stats;       /* [N, H, 2] f32 running (max, sum) when windowed, else a placeholder */
+  drd_attn_kernel request; /* zeroed (automatic) by the upload; tests and benchmarks may set it
+                            * before recording: drd_op_attention_hsa fails when it cannot run */
 } drd_attention_plan;
 
 /* Builds and uploads the work lists for `plan` (N >= 1) with H heads of dim dh (even,
@@ -77,6 +107,13 @@ void drd_attention_plan_free(drd_context *ctx, drd_attention_plan *dp);
  * dispatches when everything fits one binding, more when windowed. */
 drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
                                 const drd_buffer *k, const drd_buffer *v, const drd_buffer *out);
+
+/* The kernel drd_op_attention_hsa records for dp on this context: dp->request resolved, or the
+ * automatic choice (cooperative matrices when caps.coopmat_m != 0, the subgroup supports
+ * shuffles and votes, the head dim padded to the matrix shape wastes at most a quarter of it,
+ * and the tile fits shared memory; else the scalar kernel). UNSUPPORTED when the request
+ * cannot run here. */
+drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan *dp, drd_attn_kernel *out);
 
 /* Number of attention + merge dispatches drd_op_attention_hsa records (for tests / benches). */
 uint32_t drd_attention_dispatch_count(const drd_attention_plan *dp);

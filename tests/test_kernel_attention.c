@@ -3,7 +3,16 @@
  * base-220m parameters at two larger N, odd head counts and dims (dh % 4 != 0 takes the
  * scalar-load path), split-K (global query blocks), a recorded sequence replayed with new
  * inputs, and the binding-window path forced by a tiny binding range (many key windows, rows
- * folded across rounds). Outputs are NaN-poisoned first, so an unwritten row fails. */
+ * folded across rounds). Outputs are NaN-poisoned first, so an unwritten row fails.
+ *
+ * Every case runs the scalar kernel (f32 throughout, checked against ATTN_TOL) and, where the
+ * device has cooperative matrices and picks that kernel for the shape, the coopmat kernel too,
+ * on the same inputs; its f16 roundings are checked per element against the bound of
+ * cm_bound (plus the same f32 tolerance). Further cases force coopmat tiles the automatic
+ * choice does not take on this device (several row tiles or softmax lanes per row, Q staged
+ * in several rounds, eager rescaling), and shapes of base-220m (dh 64, B 64) and of the
+ * shipped small model (dh 64, B 16). Each line says which kernel ran. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +24,7 @@
 #include "util_rand.h"
 
 static int failures;
+static int coopmat_runs; /* cases the coopmat kernel ran */
 
 /* max|gpu - ref| / max|ref|: f32 dot products and online-softmax sums over up to a few
  * thousand keys stay near 1e-6; a wrong mask, block or merge is off by 1e-2 or more. */
@@ -30,13 +40,133 @@ static drd_hparams base_hp(void) { /* SPEC section 10, "base-220m" */
                        .hops = {4, 4, 4}, .global = {2, 4, 8}};
 }
 
-/* One configuration; `rounds` > 1 replays the same recorded sequence with fresh inputs. */
-static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hparams *hp, uint32_t N, uint32_t H,
-                  uint32_t dh, int rounds) {
+static drd_hparams small_hp(void) { /* the shipped model (models/drdiff/configs.py SMALL): dh = 256 / 4 */
+  return (drd_hparams){.B = 16, .N1 = 256, .N2 = 512, .N3 = 1024, .window = {3, 3, 3}, .dilation = {2, 4, 8},
+                       .hops = {3, 3, 3}, .global = {1, 2, 4}};
+}
+
+/* ------------------------------------------------------------------ the coopmat error bound */
+
+/* Bound on |coopmat - exact| for every output element, from the kernel's f16 roundings.
+ * With u = 2^-11 (round to nearest f16), in the log2 domain (s = sigma q.k, sigma =
+ * log2(e) / sqrt(dh), as the kernel scales q):
+ *  - scores: q' = f16(f32(sigma q)), k' = f16(k), products exact in f32, summed in f32:
+ *      |ds_j| <= (2u + (dh + 4) 2^-23) sum_c |sigma q_c k_c| + 2^-25 sum_c (|k_c| + |sigma q_c|)
+ *                + dh 2^-50
+ *    (2^-25: half the f16 subnormal spacing, its square 2^-50; (dh + 4) 2^-23: f32
+ *    accumulation with twice the usual ulp for tensor cores, sigma's own rounding; all but the
+ *    last term times 1.01 for the products of small terms);
+ *  - weights: the kernel's unnormalised weight of key j is C exp2(s_j - M) (1 + rho_j) with
+ *    one factor C for the whole row (the rescales and merges multiply o and l alike) and
+ *      |rho_j| <= (1 + u)(1 + e_j) 2^(|ds_j| + 2^-24 x_j) - 1
+ *    (p = exp2(s' - m) rounded to f16: u; exp2's 3 + 2|x| ulp: e_j = (3 + 2 x_j) 2^-23, where
+ *    x_j = M - s_j + SLACK + 2 max ds bounds |s' - m|, m being at most SLACK below the row's
+ *    running max; 2^-24 x_j: the f32 subtraction). A p below 2^-14 may be subnormal or, on a
+ *    device that flushes f16 denormals, zero: a key whose p can be that small (s_j - M - ds_j
+ *    - max ds < -14, m being at most the computed maximum) gets |rho_j| <= 1 as well;
+ *  - the normalised output o' = sum_j pi_j (1 + rho_j) v'_j / sum_j pi_j (1 + rho_j), pi the
+ *    exact softmax and o = sum pi_j v_j, so exactly (sum_j pi_j (v_j - o) = 0)
+ *      o' - o = [sum_j pi_j rho_j (v'_j - o) + sum_j pi_j (v'_j - v_j)] / (1 + sum_j pi_j rho_j)
+ *    and with |v'_jc - v_jc| <= u |v_jc| + 2^-25 (v rounded to f16):
+ *      |o'_c - o_c| <= [sum_j pi_j |rho_j| |v_jc - o_c| + sum_j pi_j (1 + |rho_j|)(u |v_jc| + 2^-25)]
+ *                      / (1 - sum_j pi_j |rho_j|).
+ * What this leaves out is f32 arithmetic (the P.V sums, the rescales and merges, the final
+ * division), which the scalar kernel shares and ATTN_TOL covers; the check adds it on top.
+ * Vulkan leaves the f32 -> f16 rounding mode to the implementation: this assumes round to
+ * nearest (lavapipe, NVIDIA); a device that truncates would need u = 2^-10. */
+#define CM_SLACK 8.0 /* ATTN_CM_SLACK in runtime/ops_attention.c (0 with eager rescaling) */
+
+static void cm_bound(const float *q, const float *k, const float *v, uint32_t N, uint32_t H, uint32_t dh,
+                     const drd_hsa_plan *plan, double slack, double *bound) {
+  const double u = ldexp(1.0, -11), sigma = 1.4426950408889634 / sqrt((double)dh);
+  uint32_t *keys = malloc(sizeof(uint32_t) * N);
+  double *s = malloc(sizeof(double) * N), *ds = malloc(sizeof(double) * N), *w = malloc(sizeof(double) * N);
+  double *rho = malloc(sizeof(double) * N), *o = malloc(sizeof(double) * dh);
+  if (!keys || !s || !ds || !w || !rho || !o) {
+    fprintf(stderr, "FAIL: out of host memory\n");
+    exit(1);
+  }
+  for (uint32_t a = 0; a < plan->nb; a++) {
+    uint32_t nk = 0;
+    for (uint32_t e = plan->row[a]; e < plan->row[a + 1]; e++)
+      for (uint32_t key = plan->col[e] * plan->B; key < (plan->col[e] + 1) * plan->B && key < N; key++)
+        keys[nk++] = key;
+    for (uint32_t i = a * plan->B; i < (a + 1) * plan->B && i < N; i++)
+      for (uint32_t h = 0; h < H; h++) {
+        const float *qi = q + ((size_t)i * H + h) * dh;
+        double M = -INFINITY, dsmax = 0.0;
+        for (uint32_t j = 0; j < nk; j++) {
+          const float *kj = k + ((size_t)keys[j] * H + h) * dh;
+          double dot = 0.0, A = 0.0, sk = 0.0, sq = 0.0;
+          for (uint32_t c = 0; c < dh; c++) {
+            const double x = sigma * qi[c];
+            dot += x * kj[c];
+            A += fabs(x * kj[c]);
+            sk += fabs((double)kj[c]);
+            sq += fabs(x);
+          }
+          s[j] = dot;
+          ds[j] = 1.01 * ((2 * u + (dh + 4) * ldexp(1.0, -23)) * A + ldexp(1.0, -25) * (sk + sq)) +
+                  dh * ldexp(1.0, -50);
+          if (dot > M) M = dot;
+          if (ds[j] > dsmax) dsmax = ds[j];
+        }
+        double Z = 0.0, sum_rho = 0.0;
+        for (uint32_t j = 0; j < nk; j++) Z += w[j] = exp2(s[j] - M);
+        for (uint32_t j = 0; j < nk; j++) {
+          w[j] /= Z;
+          const double x = M - s[j] + slack + 2 * dsmax;
+          rho[j] = (1 + u) * (1 + (3 + 2 * x) * ldexp(1.0, -23)) * exp2(ds[j] + ldexp(1.0, -24) * x) - 1;
+          if (s[j] - M - ds[j] - dsmax < -14.0 && rho[j] < 1.0) rho[j] = 1.0;
+          sum_rho += w[j] * rho[j];
+        }
+        memset(o, 0, sizeof(double) * dh);
+        for (uint32_t j = 0; j < nk; j++) {
+          const float *vj = v + ((size_t)keys[j] * H + h) * dh;
+          for (uint32_t c = 0; c < dh; c++) o[c] += w[j] * vj[c];
+        }
+        double *b = bound + ((size_t)i * H + h) * dh;
+        memset(b, 0, sizeof(double) * dh);
+        for (uint32_t j = 0; j < nk; j++) {
+          const float *vj = v + ((size_t)keys[j] * H + h) * dh;
+          for (uint32_t c = 0; c < dh; c++)
+            b[c] += w[j] * (rho[j] * fabs(vj[c] - o[c]) + (1 + rho[j]) * (u * fabs((double)vj[c]) + ldexp(1.0, -25)));
+        }
+        for (uint32_t c = 0; c < dh; c++) b[c] = sum_rho < 1.0 ? b[c] / (1.0 - sum_rho) : INFINITY;
+      }
+  }
+  free(keys), free(s), free(ds), free(w), free(rho), free(o);
+}
+
+/* ------------------------------------------------------------------ cases */
+
+static void describe(const drd_context *ctx, const drd_attn_kernel *k, char *buf, size_t n) {
+  if (k->kind == DRD_ATTN_COOPMAT) {
+    const drd_device_caps *c = drd_context_caps(ctx);
+    snprintf(buf, n, "coopmat %ux%ux%u: %u rows = %u sg x %u x %u, bc %u, t %u, dhp %u%s", c->coopmat_m, c->coopmat_n,
+             c->coopmat_k, k->br, k->ns, k->tms, c->coopmat_m, k->bc, k->t, k->dhp, k->eager ? ", eager" : "");
+  } else {
+    snprintf(buf, n, "scalar%s: %u rows, bc %u, tc %u", k->shuffle ? "" : " (no shuffle)", k->br, k->bc, k->tc);
+  }
+}
+
+typedef struct run {
+  drd_attn_kernel request, k;
+  drd_seq *s;
+  double worst;              /* scalar: relative error; coopmat: max |err| / (bound + tol) */
+  double err_at, bound_at;   /* coopmat: the error and the bound where the ratio is worst */
+} run;
+
+/* One configuration; `rounds` > 1 replays the same recorded sequences with fresh inputs.
+ * scalar: run the scalar kernel; cm: the coopmat kernel to request (NULL: the automatic
+ * choice, run only where it is the coopmat kernel). */
+static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hparams *hp, uint32_t N,
+                          uint32_t H, uint32_t dh, int rounds, bool scalar, const drd_attn_kernel *cm) {
   double t0 = drd_now_s();
   const size_t n = (size_t)N * H * dh;
   float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4);
-  if (!q || !k || !v || !ref || !got) {
+  double *bound = malloc(n * sizeof(double));
+  if (!q || !k || !v || !ref || !got || !bound) {
     fprintf(stderr, "FAIL: out of host memory\n");
     exit(1);
   }
@@ -46,12 +176,24 @@ static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hpa
   drd_test_check(drd_attention_plan_upload(ctx, &plan, H, dh, &dp), "attention plan upload");
   drd_buffer bq = drd_test_buffer_f32(ctx, NULL, n), bk = drd_test_buffer_f32(ctx, NULL, n);
   drd_buffer bv = drd_test_buffer_f32(ctx, NULL, n), bo = drd_test_buffer_f32(ctx, NULL, n);
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_attention_hsa(s, &dp, &bq, &bk, &bv, &bo), "attention");
-  drd_test_check(drd_seq_end(s), "seq_end");
-  double worst = 0.0;
-  for (int r = 0; r < rounds; r++) {
+
+  run runs[2];
+  int nr = 0;
+  if (scalar) runs[nr++] = (run){.request = {.kind = DRD_ATTN_SCALAR}};
+  runs[nr] = (run){.request = cm ? *cm : (drd_attn_kernel){.kind = DRD_ATTN_AUTO}};
+  dp.request = runs[nr].request;
+  if (drd_attention_kernel(ctx, &dp, &runs[nr].k) == DRD_OK && runs[nr].k.kind == DRD_ATTN_COOPMAT) nr++;
+  else if (cm) /* a forced tile this device cannot hold (e.g. under DRDIFF_MAX_SHARED_MEMORY) */
+    fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u skipped: %s\n", cfg, N, H, dh, drd_last_error());
+  for (int r = 0; r < nr; r++) {
+    dp.request = runs[r].request;
+    drd_test_check(drd_attention_kernel(ctx, &dp, &runs[r].k), "attention kernel");
+    drd_test_check(drd_seq_begin(ctx, &runs[r].s), "seq_begin");
+    drd_test_check(drd_op_attention_hsa(runs[r].s, &dp, &bq, &bk, &bv, &bo), "attention");
+    drd_test_check(drd_seq_end(runs[r].s), "seq_end");
+  }
+
+  for (int round = 0; round < rounds && nr; round++) {
     /* scores q.k/sqrt(dh) with a standard deviation near 3: peaked softmaxes, not flat ones */
     drd_fill_uniform(rng, q, n, -3.0f, 3.0f);
     drd_fill_uniform(rng, k, n, -3.0f, 3.0f);
@@ -59,27 +201,62 @@ static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hpa
     drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, n * 4), "upload q");
     drd_test_check(drd_buffer_upload(ctx, &bk, 0, k, n * 4), "upload k");
     drd_test_check(drd_buffer_upload(ctx, &bv, 0, v, n * 4), "upload v");
-    drd_test_check(drd_buffer_fill(ctx, &bo, 0x7fc00000u), "poison out");
-    drd_test_check(drd_seq_run(s), "seq_run");
-    drd_test_download_f32(ctx, &bo, got, n);
     /* one thread: the reference pool (host/ref_ops.c) once hung in a lost wake-up here */
     drd_test_check(drd_ref_attention_hsa(q, k, v, ref, N, H, dh, &plan, 1), "reference attention");
-    double err = drd_rel_error(got, ref, n);
-    if (!(err <= worst)) worst = err;
+    double maxref = 0.0;
+    for (size_t e = 0; e < n; e++) maxref = fmax(maxref, fabs((double)ref[e]));
+    const double tol = ATTN_TOL * (maxref > 1e-30 ? maxref : 1e-30); /* drd_rel_error's floor */
+    bool have_bound = false;
+    for (int r = 0; r < nr; r++) {
+      run *x = &runs[r];
+      drd_test_check(drd_buffer_fill(ctx, &bo, 0x7fc00000u), "poison out");
+      drd_test_check(drd_seq_run(x->s), "seq_run");
+      drd_test_download_f32(ctx, &bo, got, n);
+      if (x->k.kind != DRD_ATTN_COOPMAT) {
+        double err = drd_rel_error(got, ref, n);
+        if (!(err <= x->worst)) x->worst = err;
+        continue;
+      }
+      if (!have_bound) cm_bound(q, k, v, N, H, dh, &plan, x->k.eager ? 0.0 : CM_SLACK, bound);
+      have_bound = true;
+      for (size_t e = 0; e < n; e++) {
+        const double err = fabs((double)got[e] - ref[e]), ratio = err / (bound[e] + tol);
+        if (!(ratio <= x->worst)) x->worst = ratio, x->err_at = err, x->bound_at = bound[e];
+      }
+    }
   }
-  fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches: rel err %.2e (%.2f s)\n",
-          cfg, N, H, dh, plan.mode, plan.nb, dp.window_blocks, dp.split, drd_attention_dispatch_count(&dp), worst,
-          drd_now_s() - t0);
-  if (!(worst <= ATTN_TOL)) {
-    fprintf(stderr, "FAIL %s N=%u H=%u dh=%u: relative error %.3g > %g\n", cfg, N, H, dh, worst, ATTN_TOL);
-    failures++;
+  for (int r = 0; r < nr; r++) {
+    const run *x = &runs[r];
+    char what[160];
+    describe(ctx, &x->k, what, sizeof what);
+    const bool cmk = x->k.kind == DRD_ATTN_COOPMAT;
+    coopmat_runs += cmk;
+    fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches, ",
+            cfg, N, H, dh, plan.mode, plan.nb, dp.window_blocks, dp.split, drd_attention_dispatch_count(&dp));
+    if (cmk)
+      fprintf(stderr, "%s: err/(bound+tol) %.3f (err %.2e, bound %.2e, tol %.1e)\n", what, x->worst, x->err_at,
+              x->bound_at, ATTN_TOL);
+    else
+      fprintf(stderr, "%s: rel err %.2e\n", what, x->worst);
+    if (!(x->worst <= (cmk ? 1.0 : ATTN_TOL))) {
+      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %s %.3g > %g\n", cfg, N, H, dh, what,
+              cmk ? "error / (bound + tol)" : "relative error", x->worst, cmk ? 1.0 : ATTN_TOL);
+      failures++;
+    }
+    drd_seq_destroy(x->s);
   }
-  drd_seq_destroy(s);
+  fprintf(stderr, "        (%.2f s)\n", drd_now_s() - t0);
   drd_buffer *bufs[] = {&bq, &bk, &bv, &bo};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_attention_plan_free(ctx, &dp);
   drd_hsa_plan_free(&plan);
-  free(q), free(k), free(v), free(ref), free(got);
+  free(q), free(k), free(v), free(ref), free(got), free(bound);
+}
+
+/* The scalar kernel and, where it is the automatic choice, the coopmat kernel. */
+static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hparams *hp, uint32_t N, uint32_t H,
+                  uint32_t dh, int rounds) {
+  check_kernels(ctx, rng, cfg, hp, N, H, dh, rounds, true, NULL);
 }
 
 static void check_errors(drd_context *ctx) {
@@ -94,6 +271,20 @@ static void check_errors(drd_context *ctx) {
       failures++;
     }
   drd_attention_plan_free(ctx, &dp); /* safe after a failure */
+  /* kernel requests: an unknown kind; coopmat where the device has no cooperative matrices */
+  drd_test_check(drd_attention_plan_upload(ctx, &plan, 2, 64, &dp), "attention plan upload");
+  drd_attn_kernel k;
+  dp.request.kind = (drd_attn_kind)7;
+  if (drd_attention_kernel(ctx, &dp, &k) != DRD_ERROR_INVALID_ARGUMENT) {
+    fprintf(stderr, "FAIL: kernel kind 7 accepted\n");
+    failures++;
+  }
+  dp.request = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT};
+  if (!drd_context_caps(ctx)->coopmat_m && drd_attention_kernel(ctx, &dp, &k) != DRD_ERROR_UNSUPPORTED) {
+    fprintf(stderr, "FAIL: coopmat kernel accepted without cooperative matrices\n");
+    failures++;
+  }
+  drd_attention_plan_free(ctx, &dp);
   drd_hsa_plan_free(&plan);
 }
 
@@ -101,7 +292,10 @@ int main(void) {
   drd_context *ctx = drd_test_context();
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
-  drd_hparams tiny = tiny_hp(), base = base_hp();
+  drd_hparams tiny = tiny_hp(), base = base_hp(), small = small_hp();
+  const drd_device_caps *caps = drd_context_caps(ctx);
+  fprintf(stderr, "cooperative-matrix attention: %s\n",
+          caps->coopmat_m ? "where the shape suits it (each case says)" : "off (no usable cooperative matrices)");
 
   /* tiny: dense (N <= 32), mode 1 (<= 64), mode 2 (<= 128), mode 3 */
   static const uint32_t tiny_n[] = {1, 7, 20, 33, 50, 64, 65, 100, 129, 200, 1000};
@@ -116,6 +310,9 @@ int main(void) {
   /* base-220m: mode 1 with 16 heads of 64, mode 2 */
   check(ctx, &rng, "base", &base, 1100, 16, 64, 1);
   check(ctx, &rng, "base", &base, 4500, 2, 64, 1);
+  /* the shipped small model's shape (dh 64, B 16): mode 2 and mode 3 with split rows */
+  check(ctx, &rng, "small", &small, 700, 4, 64, 1);
+  check(ctx, &rng, "small", &small, 1501, 2, 64, 1);
 
   /* Binding windows forced on any device: a binding range of a few blocks, so q/k/v/out are
    * bound in many windows and most rows are folded across several key rounds. */
@@ -139,7 +336,34 @@ int main(void) {
     check(ctx, &rng, "noshf", &base, 1100, 2, 128, 1);
     ctx->caps.subgroup_ops = saved;
   }
+
+  /* Coopmat tiles beyond this device's automatic choice (coopmat only): several row tiles
+   * per subgroup, T > 1 softmax lanes per row (the H100's choice), Q staged in several
+   * rounds (BR > 2 BC), one subgroup per block, eager rescaling (every tile that raises a
+   * row's max rescales: the round trip through shared memory on every path), an odd dh
+   * padded to the matrix shape, and base-220m's shape at a few thousand tokens. */
+  if (caps->coopmat_m) {
+    static const struct {
+      uint32_t ns, tms, bc, t, eager;
+      int hp; /* 0 tiny, 1 base, 2 small */
+      uint32_t N, H, dh;
+    } forced[] = {
+        {1, 2, 0, 0, 0, 0, 200, 2, 64},  {2, 1, 0, 2, 0, 0, 129, 3, 16},  {1, 1, 0, 4, 1, 0, 333, 2, 64},
+        {4, 2, 16, 2, 0, 1, 1100, 2, 64}, {2, 2, 0, 0, 1, 1, 1100, 2, 64}, {1, 1, 0, 0, 1, 2, 700, 2, 64},
+        {0, 0, 0, 0, 0, 0, 100, 3, 10},   {0, 0, 0, 0, 0, 1, 3001, 4, 64},
+    };
+    const drd_hparams *hps[] = {&tiny, &base, &small};
+    for (size_t i = 0; i < sizeof forced / sizeof *forced; i++) {
+      const drd_attn_kernel req = {.kind = DRD_ATTN_COOPMAT, .ns = forced[i].ns, .tms = forced[i].tms,
+                                   .bc = forced[i].bc, .t = forced[i].t, .eager = forced[i].eager};
+      check_kernels(ctx, &rng, "cm", hps[forced[i].hp], forced[i].N, forced[i].H, forced[i].dh, 1, false, &req);
+    }
+  }
   check_errors(ctx);
+  if (caps->coopmat_m && !coopmat_runs) {
+    fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran the coopmat kernel\n");
+    failures++;
+  }
 
   int rc = drd_test_finish(ctx);
   if (failures) fprintf(stderr, "%d failures (seed %llu)\n", failures, (unsigned long long)seed);

@@ -3,7 +3,11 @@
  * Missing HSA parameters default to base-220m (SPEC section 10). FLOPs count 4 * dh per
  * visited (query, key) pair and head (q.k and p.v, 2 each); the merge of split rows is
  * included in the time but not in the FLOPs. Time is wall clock per recorded-sequence run
- * (submit + wait), the median of the runs after one warm-up. */
+ * (submit + wait), the median of the runs after one warm-up.
+ * The kernel is the automatic choice unless DRDIFF_ATTN_KERNEL says "scalar", "coopmat" or
+ * "coopmat:ns,tms,bc,t[,eager]" (a cooperative-matrix tile, 0 = automatic; see
+ * drd_attn_kernel in runtime/ops_attention.h); DRDIFF_DISABLE_COOPMAT=1 also forces the
+ * scalar kernel. The JSON says which kernel ran and its tile. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,25 @@
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
+}
+
+/* dp->request from $DRDIFF_ATTN_KERNEL; false when it does not parse */
+static bool parse_request(drd_attn_kernel *req) {
+  const char *e = getenv("DRDIFF_ATTN_KERNEL");
+  *req = (drd_attn_kernel){.kind = DRD_ATTN_AUTO};
+  if (!e || !*e || !strcmp(e, "auto")) return true;
+  if (!strcmp(e, "scalar")) {
+    req->kind = DRD_ATTN_SCALAR;
+    return true;
+  }
+  if (strncmp(e, "coopmat", 7)) return false;
+  req->kind = DRD_ATTN_COOPMAT;
+  if (!e[7]) return true;
+  unsigned v[5] = {0};
+  int n = e[7] == ':' ? sscanf(e + 8, "%u,%u,%u,%u,%u", &v[0], &v[1], &v[2], &v[3], &v[4]) : 0;
+  if (n < 4) return false;
+  req->ns = v[0], req->tms = v[1], req->bc = v[2], req->t = v[3], req->eager = v[4];
+  return true;
 }
 
 static int fail(drd_status s, const char *what) {
@@ -50,6 +73,24 @@ int main(int argc, char **argv) {
   drd_attention_plan dp;
   s = drd_attention_plan_upload(ctx, &plan, H, dh, &dp);
   if (s != DRD_OK) return fail(s, "attention plan");
+  if (!parse_request(&dp.request)) {
+    fprintf(stderr, "tool_bench_attention: DRDIFF_ATTN_KERNEL=%s: want scalar, coopmat or "
+            "coopmat:ns,tms,bc,t[,eager]\n", getenv("DRDIFF_ATTN_KERNEL"));
+    return 2;
+  }
+  drd_attn_kernel kern;
+  if ((s = drd_attention_kernel(ctx, &dp, &kern)) != DRD_OK) return fail(s, "attention kernel");
+  const drd_device_caps *caps = drd_context_caps(ctx);
+  char kdesc[160];
+  if (kern.kind == DRD_ATTN_COOPMAT)
+    snprintf(kdesc, sizeof kdesc,
+             "\"kernel\":\"coopmat\",\"coopmat_shape\":\"%ux%ux%u\",\"ns\":%u,\"tms\":%u,\"br\":%u,\"bc\":%u,"
+             "\"t\":%u,\"dhp\":%u,\"eager\":%u,\"shared\":%u",
+             caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, kern.ns, kern.tms, kern.br, kern.bc, kern.t, kern.dhp,
+             kern.eager, kern.shared);
+  else
+    snprintf(kdesc, sizeof kdesc, "\"kernel\":\"%s\",\"br\":%u,\"bc\":%u,\"tc\":%u,\"shared\":%u",
+             kern.shuffle ? "scalar" : "scalar_noshuffle", kern.br, kern.bc, kern.tc, kern.shared);
 
   const size_t n = (size_t)N * H * dh;
   float *x = malloc(n * 4);
@@ -80,9 +121,10 @@ int main(int argc, char **argv) {
   const double sec = t[runs / 2];
   const double flops = 4.0 * dh * (double)dp.pairs * H;
   printf("{\"device\":\"%s\",\"N\":%u,\"H\":%u,\"dh\":%u,\"B\":%u,\"mode\":%u,\"nb\":%u,\"split\":%u,"
-         "\"window_blocks\":%u,\"dispatches\":%u,\"pairs_per_head\":%llu,\"runs\":%d,\"ms\":%.4f,\"gflops\":%.2f}\n",
-         drd_context_caps(ctx)->name, N, H, dh, hp.B, plan.mode, plan.nb, dp.split, dp.window_blocks,
-         drd_attention_dispatch_count(&dp), (unsigned long long)dp.pairs, runs, sec * 1e3, flops / sec * 1e-9);
+         "\"window_blocks\":%u,\"dispatches\":%u,\"pairs_per_head\":%llu,%s,\"runs\":%d,\"ms\":%.4f,"
+         "\"gflops\":%.2f}\n",
+         caps->name, N, H, dh, hp.B, plan.mode, plan.nb, dp.split, dp.window_blocks, drd_attention_dispatch_count(&dp),
+         (unsigned long long)dp.pairs, kdesc, runs, sec * 1e3, flops / sec * 1e-9);
 
   drd_seq_destroy(seq);
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, &b[i]);
