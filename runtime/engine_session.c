@@ -194,6 +194,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   uint64_t nde = (uint64_t)N * hp->de * 4, nd = (uint64_t)N * hp->d * 4;
   DRD_CHECK(drd_hsa_plan_make(hp, N, &s->plan));
   DRD_CHECK(drd_attention_plan_upload(ctx, &s->plan, hp->H, hp->d / hp->H, &s->attn));
+  /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
+   * an f32 model gets the f32 engine, token for token the CPU engine's */
+  bool f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
+  if (!f16_model) s->attn.request.kind = DRD_ATTN_SCALAR;
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
   DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
@@ -203,7 +207,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->t};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
-  s->f16_acts = ctx->caps.coopmat_m != 0 && gm->layers[0].wq.type == DRD_DTYPE_F16;
+  s->f16_acts = ctx->caps.coopmat_m != 0 && f16_model;
   if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
