@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs the GPU-machine measurements in one go (see docs/performance.md): on a lent machine
-# that has an NVIDIA driver but no Vulkan loader, with the loader, lavapipe and validation
-# layer carried in .gl/ (../shared/device/fetch-vulkan-loaders.sh with WITH_VALIDATION=1) and
-# binaries built here in build-gpu/. Logs go to $OUT; a short table is printed last.
+# that has an NVIDIA driver but no Vulkan loader, with the loader and glvnd libraries carried
+# in .gl/ (../shared/device/fetch-vulkan-loaders.sh) and binaries built here in build-gpu/.
+# The tests want the validation layer: Debian 12's (1.3.239) predates cooperative matrices, so
+# Debian 13's is carried in build-gpu/vklayer/ (copied from .deps/debian13, gzipped, with a
+# manifest whose library_path is ./libVkLayer_khronos_validation.so; it needs glibc 2.38,
+# which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
+# driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
+# vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
 #   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [bench] [gen] [compare] [des] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
@@ -14,6 +19,10 @@ export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 # CTest files hold the absolute paths of the machine that configured them
 if [ "$(pwd -P)" != /work/main ]; then mkdir -p /work && rm -rf /work/main && ln -s "$(pwd -P)" /work/main; fi
 B=/work/main/build-gpu
+if [ -d $B/vklayer ]; then
+  gunzip -f $B/vklayer/*.gz 2>/dev/null
+  export VK_LAYER_PATH=$B/vklayer LD_LIBRARY_PATH=$B/vklayer${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 PY=/opt/torch/.venv/bin/python3
 [ -x $PY ] || PY=python3
 what=${*:-tests bench gen}

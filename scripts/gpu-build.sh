@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds build-gpu/ here for scripts/gpu-machine.sh on the lent GPU machine (which has no
+# glslc and no network): a Release build with the cooperative-matrix shaders, Debian 13's
+# validation layer (gzipped) and Vulkan loader in build-gpu/vklayer/, object files and
+# archives removed and binaries stripped so that the carried tree stays under the device
+# tool's 64 MiB. Needs scripts/fetch-debian13-tools.sh's .deps/debian13 (install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=.deps/debian13/root
+B=build-gpu
+cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build $B -j"$(nproc)" >/dev/null
+mkdir -p $B/vklayer
+cp -L $D/usr/lib/x86_64-linux-gnu/libvulkan.so.1 $B/vklayer/
+gzip -9c $D/usr/lib/x86_64-linux-gnu/libVkLayer_khronos_validation.so > $B/vklayer/libVkLayer_khronos_validation.so.gz
+sed 's#"library_path": "[^"]*"#"library_path": "./libVkLayer_khronos_validation.so"#' \
+  $D/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json > $B/vklayer/VkLayer_khronos_validation.json
+find $B -name '*.o' -delete
+find $B -name '*.a' -delete
+strip $B/drdiff $B/tests/test_* $B/tests/tool_* 2>/dev/null || true
+du -sh $B
