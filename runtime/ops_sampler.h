@@ -11,18 +11,33 @@
 #include "ops.h"
 
 /* ------------------------------------------------------------------ SAS and rounding */
-/* Tile shape of the vocabulary-streaming kernels: a workgroup of rg * ct invocations handles
- * rg * tr query rows; each invocation tr rows x (vt / ct) vocabulary entries of every tile of
- * vt entries, and tr rows x ceil(de / ct) columns of the weighted sum. The vocabulary is cut
- * into `splits` ranges handled by different workgroups and merged exactly afterwards (needs
- * the scratch buffer); splits = 0 lets the op choose. */
+/* The two kernel families: scalar f32 (shaders/sas_absorb_f32, round_argmax_f32 over
+ * sas_tile.glsl) and cooperative matrices (sas_absorb_cm, round_argmax_cm over sas_cm.glsl:
+ * logits and weighted sum on f16 * f16 + f32 matrices, the query rows and E rounded to f16;
+ * only where caps.coopmat_m != 0). Both share the merge kernels and the scratch layout. */
+typedef enum drd_sas_kind {
+  DRD_SAS_SCALAR = 0,
+  DRD_SAS_COOPMAT = 1,
+} drd_sas_kind;
+
+/* Tile shape of the vocabulary-streaming kernels. Scalar: a workgroup of rg * ct invocations
+ * handles rg * tr query rows; each invocation tr rows x (vt / ct) vocabulary entries of every
+ * tile of vt entries, and tr rows x ceil(de / ct) columns of the weighted sum. Coopmat: rg
+ * subgroups of caps.coopmat_m query rows each, tiles of vt entries (ct and tr unused, 0). The
+ * vocabulary is cut into `splits` ranges handled by different workgroups and merged exactly
+ * afterwards (needs the scratch buffer); splits = 0 lets the op choose. */
 typedef struct drd_sas_config {
   uint32_t ct, rg, tr, vt;
   uint32_t splits;
+  drd_sas_kind kind;
 } drd_sas_config;
 
-/* The configuration the ops use for `rows` active rows (splits left 0: chosen per call). */
+/* The configuration the ops use for `rows` active rows (splits left 0: chosen per call):
+ * cooperative matrices where the device has them and de suits them, else scalar. */
 drd_sas_config drd_sas_pick(const drd_context *ctx, uint32_t rows, uint32_t de);
+/* The best configuration of one kind; false when that kind cannot run here (for tests and
+ * benchmarks that compare the kernels). */
+bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows, uint32_t de, drd_sas_config *out);
 /* Whether cfg is well formed and fits the device's shared memory and workgroup limits. */
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *cfg, uint32_t de);
 
@@ -43,9 +58,11 @@ uint64_t drd_sas_scratch_bytes_config(const drd_context *ctx, const drd_sas_conf
  *   D_r <- (1 - gamma) D_r + gamma * sum_v softmax_v(D_r . E_v / tau) E_v.
  * E: [V, de] f32 or f16 (raw IEEE half bits) as etype says; D: [rows, de] f32, updated in
  * place (rows before row_first, the prompt, are not touched); scratch: as
- * drd_sas_scratch_bytes says, or NULL. f32 logits (fma, ascending column), online softmax
- * with a running f32 max and sum, f32 weighted sum; split states merged by log-sum-exp.
- * tau > 0. de <= 1024. */
+ * drd_sas_scratch_bytes says, or NULL. Scalar: f32 logits (fma, ascending column), online
+ * softmax with a running f32 max and sum, f32 weighted sum. Coopmat: D and E rounded to f16
+ * (|D| must stay below 65504), f32 logits and weighted sum, the probabilities rounded to f16
+ * (their sum is that of the rounded values); the blend uses the f32 D. Split states merged by
+ * log-sum-exp. tau > 0. de <= 1024. */
 drd_status drd_op_sas_absorb(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *D,
                              const drd_buffer *scratch, uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de,
                              float gamma, float tau);
@@ -56,6 +73,7 @@ drd_status drd_op_sas_absorb_config(drd_seq *s, const drd_sas_config *cfg, const
 
 /* Rounding, SPEC 8: tokens[r] = argmax_v x_r . E_v for row_first <= r < rows, ties to the
  * lowest id (candidates compare as (f32 logit, -id); a row whose logits are all NaN gets 0).
+ * Coopmat: the logits of x and E rounded to f16 (identical embedding rows still tie exactly).
  * E as above; x: [rows, de] f32; tokens: [rows] int32 (entries before row_first untouched);
  * scratch as above or NULL. */
 drd_status drd_op_round(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *x,
@@ -98,5 +116,13 @@ drd_status drd_op_time_features(drd_seq *s, const drd_buffer *s_out, uint32_t dt
 /* The same written at element offset `first` of s_out ([first + dt] f32), e.g. one row of a
  * [S, dt] table of every step's features. */
 drd_status drd_op_time_features_at(drd_seq *s, const drd_buffer *s_out, uint64_t first, uint32_t dt, double t);
+
+/* Shared by ops_sampler.c and ops_sas.c: UNSUPPORTED unless etype is f32 or f16; and the
+ * binding of E's elements [first, first + count) (esize bytes each), *e_off receiving the
+ * element offset of `first` inside it. f16 ranges are rounded up to whole 32-bit words,
+ * which the shaders read (the slack stays inside the buffer's aligned allocation). */
+drd_status drd_sampler_check_etype(drd_dtype etype, const char *op);
+drd_bind drd_sampler_bind_e(const drd_context *ctx, const drd_buffer *E, uint64_t esize, uint64_t first,
+                            uint64_t count, uint32_t *e_off);
 
 #endif

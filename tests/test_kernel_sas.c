@@ -1,7 +1,10 @@
 /* SAS soft absorption and rounding (shaders/sas_*.comp, round_*.comp) against host/sas.c
  * (f64 logits and softmax): odd vocabulary sizes and widths, f32 and f16 embeddings, prompt
  * rows that must stay untouched, forced vocabulary splits, every tile shape that fits, and
- * small binding ranges that cut E, the rows and the scratch into several bindings.
+ * small binding ranges that cut E, the rows and the scratch into several bindings; both
+ * kernel families: scalar f32 and, where the device has them, cooperative matrices (the
+ * op's own choice for most cases, forced shapes besides; DRDIFF_DISABLE_COOPMAT=1 runs all
+ * of it on the scalar kernels).
  *
  * Absorption tolerance, per output element (r, c), from the kernel's f32 error model
  * (u = 2^-24; p_v the f64 softmax weights, y = sum_v p_v E_v the f64 weighted mean):
@@ -15,12 +18,38 @@
  *            + 4 u ((1 - gamma) |D_rc| + gamma |y_c|)],  K = 4.
  * Measured errors stay below ~0.15 of it (the "worst" figure printed at the end); a dropped
  * vocabulary tile or a wrong rescale breaks it by orders of magnitude.
+ *
+ * The cooperative-matrix kernel adds the f16 roundings (h = 2^-11; f16(x) is within
+ * err16(x) = h |x| of x, or within |x| where |x| < 2^-14, f16's smallest normal, whatever the
+ * device does with subnormals), bounded in the worst case and added to the tolerance above:
+ *   logits: the kernel sums x~_k e~_k (x~ = f16(D_rk), e~ = f16(E_vk), or E_vk when E is f16)
+ *     in f32, so |z~_v - z_v| <= eta_v = [sum_k (err16(x)|e| + |x| err16(e) + err16(x) err16(e))
+ *     + 2 (de + 2) u sum_k |x~ e~|] / tau: 2 h A_v / tau when both are rounded, h A_v / tau
+ *     when E is f16 (the 2 (de + 2) u term allows for a device accumulating with truncation);
+ *   P: the kernel rounds P_v = exp(z~_v - m) <= 1 (m its running maximum) to f16 and sums the
+ *     rounded values into l, so it uses the weights w_v = P'_v / sum P'. A normal P' is
+ *     P (1 + d), |log(1 + d)| <= h (1 + h): the same as a logit error, so eta'_v = eta_v +
+ *     h (1 + h). P is surely normal when exp(z_v - z_max - eta_v - max eta) >= 2^-14; other
+ *     entries ("tiny") may be subnormal or flushed: 0 <= P' <= 2 P;
+ *   the weights: w_v / p_v = exp(eps'_v) / S' with |eps'_v| <= eta'_v and S' = sum_u p_u
+ *     exp(eps'_u) in [exp(-zeta), exp(zeta)], zeta = max(log sum_u p_u exp(eta'_u) (tiny: 2 p_u
+ *     exp(eta_u)), -log sum_{u not tiny} p_u exp(-eta'_u)); so |w_v - p_v| <= p_v (exp(eta'_v +
+ *     zeta) - 1), tiny entries p_v (2 exp(eta_v + zeta) - 1), and since both weight sets sum
+ *     to 1, sum_v w_v E_v - y = sum_v (w_v - p_v)(E_v - y) exactly;
+ *   E in the weighted sum: sum_v w_v |e~_vc - E_vc| <= sum_v w_v,max err16(E_vc) (f32 E).
+ *   tol_cm = tol + gamma [sum_v |w_v - p_v|max |E_vc - y_c| + sum_v w_v,max err16(E_vc)].
+ * These terms are rigorous bounds (no K): typical errors are ~sqrt(de) times smaller, so the
+ * printed error / tolerance of that kernel is small by design.
+ *
  * Rounding: token ids must equal drd_sas_round's, except where the two candidates' f64
- * logits are within the worst-case f32 error of each other (a near-tie: counted apart and
- * printed; one-ulp pairs are planted so that the path runs); planted exact ties (duplicated
- * embedding rows, across tiles, splits and within one invocation) must give the lowest id.
- * DRDIFF_TEST_VERBOSE=1 prints every case, DRDIFF_TEST_BENCH=1 times both ops at N = 1024 and
- * 128, V = 32768, de = 128, for several vocabulary splits. */
+ * logits are within the kernel's worst-case logit error of each other (a near-tie: counted
+ * apart and printed; one-ulp pairs are planted so that the path runs): (de + 1) u (A_w + A_g)
+ * for the scalar kernel, tau eta_w + tau eta_g (as above) for the cooperative-matrix kernel.
+ * Planted exact ties (duplicated embedding rows, across tiles, splits and within one
+ * invocation) must give the lowest id on both: duplicated rows have identical f16 operands,
+ * so their logits are bit-identical there too.
+ * DRDIFF_TEST_VERBOSE=1 prints every case, DRDIFF_TEST_BENCH=1 times both ops with each kernel
+ * at N = 1024 and 128, V = 32768, de = 128, for several vocabulary splits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +63,40 @@
 #include "util_rand.h"
 
 static int failures;
-static double worst_ratio; /* max over all absorb cases of error / tolerance */
-static uint64_t near_ties, planted_ties, near_rows;
+/* per kernel kind (scalar, coopmat): absorb cases and the max of error / tolerance over them,
+ * round cases and their near-ties */
+static double worst_ratio[2];
+static uint64_t absorb_cases[2], round_cases[2], near_ties[2], planted_ties, near_rows;
 
 #define U32 (1.0 / 16777216.0)
+#define U16 (1.0 / 2048.0)
+#define F16_MIN_NORMAL (1.0 / 16384.0)
 #define K_TOL 4.0
+
+static const char *kind_name(drd_sas_kind k) { return k == DRD_SAS_COOPMAT ? "coopmat" : "scalar"; }
+
+/* The kernel the op runs for this call (cfg NULL: its own choice). */
+static drd_sas_kind case_kind(drd_context *ctx, const drd_sas_config *cfg, uint32_t active, uint32_t de) {
+  return cfg ? cfg->kind : drd_sas_pick(ctx, active, de).kind;
+}
+
+/* How far f16(x) may be from x (see the top of the file). */
+static double err16(double x) {
+  double a = fabs(x);
+  return a < F16_MIN_NORMAL ? a : U16 * a;
+}
+
+/* The cooperative-matrix kernel's worst-case logit error for query row x and embedding row e
+ * (e_f16: E is stored as f16, so it is not rounded again), unscaled by the temperature. */
+static double cm_logit_err(const float *x, const float *e, uint32_t de, bool e_f16) {
+  double h = 0, g = 0;
+  for (uint32_t k = 0; k < de; k++) {
+    double ax = fabs((double)x[k]), ae = fabs((double)e[k]), ex = err16(x[k]), ee = e_f16 ? 0 : err16(e[k]);
+    h += ex * ae + ax * ee + ex * ee;
+    g += (ax + ex) * (ae + ee);
+  }
+  return h + 2.0 * (de + 2) * U32 * g;
+}
 
 typedef struct problem {
   uint32_t V, de, rows, row_first;
@@ -127,14 +185,18 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
   size_t changed = 0;
   if (memcmp(got, D, (size_t)row_first * de * 4)) changed++;
   /* active rows: against the tolerance model (see the top of the file) */
+  const drd_sas_kind kind = case_kind(ctx, cfg, active, de);
+  const bool cm = kind == DRD_SAS_COOPMAT, e16 = etype == DRD_DTYPE_F16;
   uint32_t split_len = V; /* the longest running sum (one split at most the whole vocabulary) */
   double worst = 0, num = 0, den = 1e-30;
   size_t bad = 0;
   double *z = malloc(sizeof(double) * V), *eps = malloc(sizeof(double) * V), *y = malloc(sizeof(double) * de);
   double *spread = malloc(sizeof(double) * de), *mag = malloc(sizeof(double) * de);
+  double *eta = malloc(sizeof(double) * V), *dw = malloc(sizeof(double) * V), *wmax = malloc(sizeof(double) * V);
+  double *cm_tol = malloc(sizeof(double) * de);
   for (uint32_t r = row_first; r < rows; r++) {
     const float *d = D + (size_t)r * de;
-    double zmax = -INFINITY;
+    double zmax = -INFINITY, eta_max = 0;
     for (uint32_t v = 0; v < V; v++) {
       double t = 0, a = 0;
       for (uint32_t k = 0; k < de; k++) {
@@ -144,13 +206,17 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
       z[v] = t / tau;
       eps[v] = sqrt(de) * U32 * a / tau; /* the f32 logit's typical error */
       zmax = fmax(zmax, z[v]);
+      if (cm) {
+        eta[v] = cm_logit_err(d, p.E + (size_t)v * de, de, e16) / tau; /* the f16 logit's worst case */
+        eta_max = fmax(eta_max, eta[v]);
+      }
     }
     double l = 0;
     for (uint32_t v = 0; v < V; v++) {
       z[v] = exp(z[v] - zmax); /* unnormalised weight */
       l += z[v];
     }
-    for (uint32_t k = 0; k < de; k++) y[k] = spread[k] = mag[k] = 0;
+    for (uint32_t k = 0; k < de; k++) y[k] = spread[k] = mag[k] = cm_tol[k] = 0;
     for (uint32_t v = 0; v < V; v++)
       for (uint32_t k = 0; k < de; k++) y[k] += z[v] / l * p.E[(size_t)v * de + k];
     for (uint32_t v = 0; v < V; v++) {
@@ -161,10 +227,41 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
         mag[k] += pv * fabs(e);
       }
     }
+    if (cm) {
+      /* the f16 terms: weights w_v of the rounded logits and probabilities (top of the file) */
+      const double hp = U16 * (1 + U16);
+      double smax = 0, smin = 0;
+      for (uint32_t v = 0; v < V; v++) {
+        double pv = z[v] / l;
+        bool tiny = z[v] * exp(-eta[v] - eta_max) < F16_MIN_NORMAL;
+        smax += tiny ? 2 * pv * exp(eta[v]) : pv * exp(eta[v] + hp);
+        if (!tiny) smin += pv * exp(-eta[v] - hp);
+        dw[v] = tiny ? -1.0 : 1.0; /* marks tiny entries until zeta is known */
+      }
+      double zeta = fmax(log(smax), smin > 0 ? -log(smin) : INFINITY);
+      for (uint32_t v = 0; v < V; v++) {
+        double pv = z[v] / l;
+        if (dw[v] < 0) {
+          wmax[v] = 2 * pv * exp(eta[v] + zeta);
+          dw[v] = wmax[v] - pv;
+        } else {
+          wmax[v] = pv * exp(eta[v] + hp + zeta);
+          dw[v] = wmax[v] - pv;
+        }
+      }
+      for (uint32_t v = 0; v < V; v++) {
+        if (dw[v] == 0 && wmax[v] == 0) continue;
+        for (uint32_t k = 0; k < de; k++) {
+          double e = p.E[(size_t)v * de + k];
+          cm_tol[k] += dw[v] * fabs(e - y[k]) + (e16 ? 0 : wmax[v] * err16(e));
+        }
+      }
+    }
     for (uint32_t k = 0; k < de; k++) {
       size_t i = (size_t)r * de + k;
       double tol = K_TOL * (gamma * (spread[k] + sqrt(split_len) * U32 * mag[k]) +
                             4 * U32 * ((1 - gamma) * fabs(d[k]) + gamma * fabs(y[k])));
+      tol += gamma * cm_tol[k];
       double diff = fabs((double)got[i] - want[i]);
       if (!isfinite(got[i]) || !(diff <= tol)) {
         if (getenv("DRDIFF_TEST_VERBOSE") && bad < 4)
@@ -178,18 +275,19 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
       den = fmax(den, fabs(want[i]));
     }
   }
-  free(z), free(eps), free(y), free(spread), free(mag);
-  if (worst > worst_ratio) worst_ratio = worst;
+  free(z), free(eps), free(y), free(spread), free(mag), free(eta), free(dw), free(wmax), free(cm_tol);
+  if (worst > worst_ratio[kind]) worst_ratio[kind] = worst;
+  absorb_cases[kind]++;
   if (bad || changed) {
     fprintf(stderr,
-            "FAIL absorb V=%u de=%u rows=%u first=%u %s gamma=%g tau=%g cfg=%s splits=%u: %zu bad elements, "
+            "FAIL absorb %s V=%u de=%u rows=%u first=%u %s gamma=%g tau=%g cfg=%s splits=%u: %zu bad elements, "
             "prompt rows %s, rel err %.3g, worst err/tol %.3g\n",
-            V, de, rows, row_first, etype == DRD_DTYPE_F16 ? "f16" : "f32", gamma, tau, cfg ? "forced" : "auto",
+            kind_name(kind), V, de, rows, row_first, e16 ? "f16" : "f32", gamma, tau, cfg ? "forced" : "auto",
             cfg ? cfg->splits : 0, bad, changed ? "CHANGED" : "ok", num / den, worst);
     failures++;
   } else if (getenv("DRDIFF_TEST_VERBOSE")) {
-    fprintf(stderr, "ok absorb V=%u de=%u rows=%u %s gamma=%g tau=%g: rel err %.3g, err/tol %.3g\n", V, de, rows,
-            etype == DRD_DTYPE_F16 ? "f16" : "f32", gamma, tau, num / den, worst);
+    fprintf(stderr, "ok absorb %s V=%u de=%u rows=%u %s gamma=%g tau=%g: rel err %.3g, err/tol %.3g\n",
+            kind_name(kind), V, de, rows, e16 ? "f16" : "f32", gamma, tau, num / den, worst);
   }
   drd_buffer_destroy(ctx, &bE);
   drd_buffer_destroy(ctx, &bD);
@@ -288,6 +386,8 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
   drd_test_run_seq(ctx, rec_round, &a, "round");
   drd_test_check(drd_buffer_download(ctx, &bt, 0, got, rows * 4), "download tokens");
 
+  const drd_sas_kind kind = case_kind(ctx, cfg, active, de);
+  round_cases[kind]++;
   size_t wrong = 0, prompt_touched = 0, ties_bad = 0;
   for (uint32_t r = 0; r < rows; r++) {
     if (r < row_first) {
@@ -312,19 +412,26 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
     double aw, ag;
     double lw = logit64(xr, p.E + (size_t)want[r] * de, de, &aw);
     double lg = logit64(xr, p.E + (size_t)got[r] * de, de, &ag);
-    /* worst-case f32 error of both logits (de-term fma sums) */
-    if (lw - lg <= (de + 1) * U32 * (aw + ag) && lw >= lg) near_ties++;
+    /* worst-case error of both logits: f32 de-term fma sums, or the f16 operands' (top of the file) */
+    const bool e16 = etype == DRD_DTYPE_F16;
+    double bound = kind == DRD_SAS_COOPMAT
+                       ? cm_logit_err(xr, p.E + (size_t)want[r] * de, de, e16) + cm_logit_err(xr, p.E + (size_t)got[r] * de, de, e16)
+                       : (de + 1) * U32 * (aw + ag);
+    if (lw - lg <= bound && lw >= lg) near_ties[kind]++;
     else wrong++;
     if (getenv("DRDIFF_TEST_VERBOSE"))
-      fprintf(stderr, "  round row %u: host %d gpu %d, f64 logits %.17g %.17g (gap %.3g, f32 bound %.3g)\n", r, want[r],
-              got[r], lw, lg, lw - lg, (de + 1) * U32 * (aw + ag));
+      fprintf(stderr, "  round %s row %u: host %d gpu %d, f64 logits %.17g %.17g (gap %.3g, bound %.3g)\n",
+              kind_name(kind), r, want[r], got[r], lw, lg, lw - lg, bound);
   }
   if (wrong || prompt_touched || ties_bad) {
-    fprintf(stderr, "FAIL round V=%u de=%u rows=%u first=%u %s cfg=%s splits=%u: %zu wrong ids, %zu planted ties "
+    fprintf(stderr, "FAIL round %s V=%u de=%u rows=%u first=%u %s cfg=%s splits=%u: %zu wrong ids, %zu planted ties "
                     "not resolved to the lowest id, %zu prompt rows written\n",
-            V, de, rows, row_first, etype == DRD_DTYPE_F16 ? "f16" : "f32", cfg ? "forced" : "auto",
+            kind_name(kind), V, de, rows, row_first, etype == DRD_DTYPE_F16 ? "f16" : "f32", cfg ? "forced" : "auto",
             cfg ? cfg->splits : 0, wrong, ties_bad, prompt_touched);
     failures++;
+  } else if (getenv("DRDIFF_TEST_VERBOSE")) {
+    fprintf(stderr, "ok round %s V=%u de=%u rows=%u %s\n", kind_name(kind), V, de, rows,
+            etype == DRD_DTYPE_F16 ? "f16" : "f32");
   }
   drd_buffer_destroy(ctx, &bE);
   drd_buffer_destroy(ctx, &bx);
@@ -335,8 +442,8 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
 }
 
 /* DRDIFF_TEST_BENCH=1: wall-clock time of both ops at the benchmark model's shape (base-220m:
- * V = 32768, de = 128, f16 embeddings) for N = 1024 and 128 rows and several vocabulary splits
- * (auto = the ops' own choice), no host reference. */
+ * V = 32768, de = 128, f16 embeddings) for N = 1024 and 128 rows, each kernel this device can
+ * run, and several vocabulary splits (auto = the ops' own choice), no host reference. */
 static void bench(drd_context *ctx, drd_rng *rng) {
   const uint32_t V = 32768, de = 128;
   static const uint32_t Ns[] = {1024, 128};
@@ -348,38 +455,50 @@ static void bench(drd_context *ctx, drd_rng *rng) {
     make_queries(rng, &p, D);
     drd_buffer bE = upload_e(ctx, &p), bD = drd_test_buffer_f32(ctx, D, (size_t)rows * de),
                bt = drd_test_buffer_f32(ctx, NULL, rows);
-    static const uint32_t splits[] = {0, 4, 16, 64};
-    for (int is = 0; is < 4; is++) {
-      drd_sas_config c = drd_sas_pick(ctx, rows, de);
-      c.splits = splits[is];
-      uint64_t sb = drd_sas_scratch_bytes_config(ctx, &c, p.etype, 0, rows, V, de);
-      drd_buffer bS = {0};
-      if (sb) bS = drd_test_buffer_f32(ctx, NULL, sb / 4);
-      for (int op = 0; op < 2; op++) {
-        drd_seq *s;
-        drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-        if (op == 0)
-          drd_test_check(drd_op_sas_absorb_config(s, &c, &bE, p.etype, &bD, sb ? &bS : NULL, 0, rows, V, de, 0.5f, 0.1f),
-                         "absorb");
-        else
-          drd_test_check(drd_op_round_config(s, &c, &bE, p.etype, &bD, sb ? &bS : NULL, 0, rows, V, de, &bt), "round");
-        drd_test_check(drd_seq_end(s), "seq_end");
-        drd_test_check(drd_seq_run(s), "warm-up");
-        struct timespec t0, t1;
-        const int reps = 5;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (int i = 0; i < reps; i++) drd_test_check(drd_seq_run(s), "run");
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double ms = ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6) / reps;
-        double flop = (op == 0 ? 4.0 : 2.0) * rows * V * de;
-        fprintf(stderr, "bench %s N=%u V=%u de=%u f16 (tile %u x %u x %u / %u, splits %s%u, scratch %llu B): %.3f ms "
-                        "per run (submit + wait), %.1f GFLOP/s\n",
-                op == 0 ? "sas_absorb" : "round", rows, V, de, c.ct, c.rg, c.tr, c.vt, splits[is] ? "" : "auto ",
-                splits[is] ? splits[is] : (unsigned)(sb / ((uint64_t)rows * (de + 2) * 4)), (unsigned long long)sb,
-                ms, flop / ms * 1e-6);
-        drd_seq_destroy(s);
+    for (int kind = DRD_SAS_SCALAR; kind <= DRD_SAS_COOPMAT; kind++) {
+      drd_sas_config c0;
+      if (!drd_sas_pick_kind(ctx, (drd_sas_kind)kind, rows, de, &c0)) {
+        fprintf(stderr, "bench N=%u: no %s kernel on this device\n", rows, kind_name((drd_sas_kind)kind));
+        continue;
       }
-      if (sb) drd_buffer_destroy(ctx, &bS);
+      static const uint32_t splits[] = {0, 4, 16, 64};
+      for (int is = 0; is < 4; is++) {
+        drd_sas_config c = c0;
+        c.splits = splits[is];
+        uint64_t sb = drd_sas_scratch_bytes_config(ctx, &c, p.etype, 0, rows, V, de);
+        drd_buffer bS = {0};
+        if (sb) bS = drd_test_buffer_f32(ctx, NULL, sb / 4);
+        for (int op = 0; op < 2; op++) {
+          drd_seq *s;
+          drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+          if (op == 0)
+            drd_test_check(drd_op_sas_absorb_config(s, &c, &bE, p.etype, &bD, sb ? &bS : NULL, 0, rows, V, de, 0.5f, 0.1f),
+                           "absorb");
+          else
+            drd_test_check(drd_op_round_config(s, &c, &bE, p.etype, &bD, sb ? &bS : NULL, 0, rows, V, de, &bt), "round");
+          drd_test_check(drd_seq_end(s), "seq_end");
+          drd_test_check(drd_seq_run(s), "warm-up");
+          struct timespec t0, t1;
+          const int reps = 5;
+          clock_gettime(CLOCK_MONOTONIC, &t0);
+          for (int i = 0; i < reps; i++) drd_test_check(drd_seq_run(s), "run");
+          clock_gettime(CLOCK_MONOTONIC, &t1);
+          double ms = ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6) / reps;
+          double flop = (op == 0 ? 4.0 : 2.0) * rows * V * de;
+          char tile[64];
+          if (c.kind == DRD_SAS_COOPMAT)
+            snprintf(tile, sizeof tile, "%u subgroups x %u rows / %u", c.rg, ctx->caps.coopmat_m, c.vt);
+          else
+            snprintf(tile, sizeof tile, "%u x %u x %u / %u", c.ct, c.rg, c.tr, c.vt);
+          fprintf(stderr, "bench %s %s N=%u V=%u de=%u f16 (tile %s, splits %s%u, scratch %llu B): "
+                          "%.3f ms per run (submit + wait), %.1f GFLOP/s\n",
+                  op == 0 ? "sas_absorb" : "round", kind_name(c.kind), rows, V, de, tile, splits[is] ? "" : "auto ",
+                  splits[is] ? splits[is] : (unsigned)(sb / ((uint64_t)rows * (de + 2) * 4)), (unsigned long long)sb,
+                  ms, flop / ms * 1e-6);
+          drd_seq_destroy(s);
+        }
+        if (sb) drd_buffer_destroy(ctx, &bS);
+      }
     }
     drd_buffer_destroy(ctx, &bE);
     drd_buffer_destroy(ctx, &bD);
@@ -417,8 +536,9 @@ int main(void) {
   round_case(ctx, &rng, 1000, 128, 3, 0, DRD_DTYPE_F32, NULL, 0);
   /* every tile shape that fits, with forced splits (several per dispatch and a ragged last) */
   static const drd_sas_config shapes[] = {
-      {32, 4, 4, 64, 0}, {32, 4, 2, 32, 3}, {32, 1, 1, 32, 7}, {16, 4, 4, 32, 2}, {16, 2, 1, 16, 5},
-      {8, 4, 2, 16, 4},  {8, 1, 1, 8, 1},   {4, 2, 1, 4, 3},   {4, 1, 1, 4, 0},
+      {32, 4, 4, 64, 0, DRD_SAS_SCALAR}, {32, 4, 2, 32, 3, DRD_SAS_SCALAR}, {32, 1, 1, 32, 7, DRD_SAS_SCALAR},
+      {16, 4, 4, 32, 2, DRD_SAS_SCALAR}, {16, 2, 1, 16, 5, DRD_SAS_SCALAR}, {8, 4, 2, 16, 4, DRD_SAS_SCALAR},
+      {8, 1, 1, 8, 1, DRD_SAS_SCALAR},   {4, 2, 1, 4, 3, DRD_SAS_SCALAR},   {4, 1, 1, 4, 0, DRD_SAS_SCALAR},
   };
   for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
     if (!drd_sas_config_ok(ctx, &shapes[i], 128)) continue;
@@ -428,6 +548,24 @@ int main(void) {
                 &shapes[i], 2);
     round_case(ctx, &rng, 1000, de, 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &shapes[i], 2);
   }
+  /* cooperative-matrix tiles, where the device has them: 1-4 subgroups, tiles of 16-64
+   * entries, forced splits (several per dispatch, a ragged last), widths the matrix shape pads
+   * (17, 40, 100), a row block taller than a tile (its queries staged in rounds), odd V */
+  static const drd_sas_config cm_shapes[] = {
+      {0, 4, 0, 64, 0, DRD_SAS_COOPMAT}, {0, 2, 0, 32, 3, DRD_SAS_COOPMAT}, {0, 1, 0, 16, 7, DRD_SAS_COOPMAT},
+      {0, 3, 0, 32, 2, DRD_SAS_COOPMAT}, {0, 4, 0, 16, 5, DRD_SAS_COOPMAT}, {0, 2, 0, 64, 1, DRD_SAS_COOPMAT},
+  };
+  static const uint32_t cm_des[] = {128, 17, 40, 16, 100, 64};
+  for (size_t i = 0; i < sizeof cm_shapes / sizeof *cm_shapes; i++) {
+    if (!drd_sas_config_ok(ctx, &cm_shapes[i], cm_des[i])) continue;
+    uint32_t V = i % 2 ? 999 : 1000;
+    absorb_case(ctx, &rng, V, cm_des[i], 37, 4, i % 3 ? DRD_DTYPE_F32 : DRD_DTYPE_F16, i % 2 ? 1.0f : 0.5f,
+                i % 4 < 2 ? 0.1f : 1.0f, &cm_shapes[i], 2);
+    round_case(ctx, &rng, V, cm_des[i], 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &cm_shapes[i], 2);
+  }
+  /* the large vocabulary with f32 embeddings on the op's choice for de = 16 (coopmat where
+   * available: its loop-limit split lengths on llvmpipe) */
+  absorb_case(ctx, &rng, 32768, 16, 40, 0, DRD_DTYPE_F32, 1.0f, 0.1f, NULL, 1);
 
   int rc = drd_test_finish(ctx);
 
@@ -442,6 +580,8 @@ int main(void) {
     if (i == 0) {
       absorb_case(ctx, &rng, 1000, 17, 300, 9, DRD_DTYPE_F32, 0.5f, 1.0f, NULL, 1);
       round_case(ctx, &rng, 1000, 17, 300, 9, DRD_DTYPE_F16, NULL, 1);
+      absorb_case(ctx, &rng, 1000, 16, 300, 9, DRD_DTYPE_F32, 0.5f, 0.1f, NULL, 1); /* coopmat where available */
+      round_case(ctx, &rng, 1000, 16, 300, 9, DRD_DTYPE_F16, NULL, 1);
     } else {
       absorb_case(ctx, &rng, 1000, 128, 50, 2, DRD_DTYPE_F16, 1.0f, 0.1f, NULL, 1);
       round_case(ctx, &rng, 1000, 128, 50, 2, DRD_DTYPE_F32, NULL, 1);
@@ -451,9 +591,13 @@ int main(void) {
   if (prev) setenv("DRDIFF_MAX_BUFFER_RANGE", prev, 1);
   else unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
-  fprintf(stderr, "absorb: worst error / tolerance %.3g; round: %llu rows with an id other than the host's within "
-                  "f32 error (near-ties; %llu rows planted on one-ulp pairs), %llu planted exact ties\n",
-          worst_ratio, (unsigned long long)near_ties, (unsigned long long)near_rows, (unsigned long long)planted_ties);
+  for (int k = 0; k < 2; k++)
+    fprintf(stderr, "%s kernels: absorb %llu cases, worst error / tolerance %.3g; round %llu cases, %llu rows with an "
+                    "id other than the host's within the kernel's logit error (near-ties)\n",
+            kind_name((drd_sas_kind)k), (unsigned long long)absorb_cases[k], worst_ratio[k],
+            (unsigned long long)round_cases[k], (unsigned long long)near_ties[k]);
+  fprintf(stderr, "round: %llu rows planted on one-ulp pairs, %llu planted exact ties resolved\n",
+          (unsigned long long)near_rows, (unsigned long long)planted_ties);
   if (failures || rc)
     fprintf(stderr, "test_kernel_sas: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
   else
