@@ -27,6 +27,8 @@ struct drd_gpu_session {
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
+  drd_sas_config sas_cfg;       /* f32 models: the scalar SAS / rounding kernels (f32 arithmetic) */
+  const drd_sas_config *sas;    /* &sas_cfg, or NULL: the ops' choice (f16 models) */
   bool has_sas_scratch;
   drd_seq **parts;              /* recorded submissions: each step is one part, or several
                                  * when layers_per_submit splits it */
@@ -159,9 +161,9 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i) {
   DRD_CHECK(record_denoiser(s, &q, true, st->u_prev, D0));
   DRD_CHECK(clamp(s, q, D0));
   if (st->sas)
-    DRD_CHECK(drd_op_sas_absorb(q, &gm->tok_embd.buf, gm->tok_embd.type, D0,
-                                s->has_sas_scratch ? &s->sas_scratch : NULL, s->shape.P, s->N, hp->V, hp->de,
-                                s->shape.sas_gamma, s->shape.sas_temperature));
+    DRD_CHECK(drd_op_sas_absorb_config(q, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, D0,
+                                       s->has_sas_scratch ? &s->sas_scratch : NULL, s->shape.P, s->N, hp->V, hp->de,
+                                       s->shape.sas_gamma, s->shape.sas_temperature));
   DRD_CHECK(drd_op_solver_update(q, &s->x, D0, D1, D2, (uint64_t)s->N * hp->de, st->cx_f32, st->cd_f32[0],
                                  st->cd_f32[1], st->cd_f32[2], st->order));
   DRD_CHECK(drd_seq_end(q));
@@ -197,7 +199,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
    * an f32 model gets the f32 engine, token for token the CPU engine's */
   bool f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
-  if (!f16_model) s->attn.request.kind = DRD_ATTN_SCALAR;
+  if (!f16_model) {
+    s->attn.request.kind = DRD_ATTN_SCALAR;
+    if (drd_sas_pick_kind(ctx, DRD_SAS_SCALAR, N - shape->P, hp->de, &s->sas_cfg)) s->sas = &s->sas_cfg;
+  }
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
   DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
@@ -213,7 +218,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->bias, (uint64_t)hp->d * 4));
-  uint64_t sas = drd_sas_scratch_bytes(ctx, gm->tok_embd.type, shape->P, N, hp->V, hp->de);
+  uint64_t sas = drd_sas_scratch_bytes_config(ctx, s->sas, gm->tok_embd.type, shape->P, N, hp->V, hp->de);
   if (sas) {
     DRD_CHECK(alloc(s, &s->sas_scratch, sas));
     s->has_sas_scratch = true;
@@ -232,7 +237,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
     s->step_end[i - 1] = s->n_parts;
   }
   DRD_CHECK(drd_seq_begin(ctx, &s->final));
-  DRD_CHECK(drd_op_round(s->final, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
+  DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
   drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions",

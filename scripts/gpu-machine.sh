@@ -33,7 +33,7 @@ $B/drdiff info --json > "$OUT/info.json" 2>&1
 summary+=("device: $(head -1 "$OUT/gpu.txt")")
 
 if [[ $what == *tests* ]]; then
-  for sw in NONE=1 DRDIFF_DISABLE_F16=1 DRDIFF_DISABLE_COOPMAT=1 DRDIFF_MAX_SHARED_MEMORY=16384 DRDIFF_MAX_BUFFER_RANGE=1048576; do
+  for sw in ${TEST_SWITCHES:-NONE=1 DRDIFF_DISABLE_F16=1 DRDIFF_DISABLE_COOPMAT=1 DRDIFF_MAX_SHARED_MEMORY=16384 DRDIFF_MAX_BUFFER_RANGE=1048576}; do
     log="$OUT/tests.log"
     echo "=== ctest -L gpu with $sw" >> "$log"
     (cd $B && env "$sw" DRDIFF_REQUIRE_DEVICE=1 timeout 100 ctest -L gpu -E '^test_gpu_parity$' --output-on-failure) >> "$log" 2>&1
@@ -48,7 +48,7 @@ fi
 
 if [[ $what == *kernels* ]]; then
   # the kernel tests alone, cooperative-matrix kernels on (the device's default)
-  for t in test_kernel_gemm test_kernel_des test_kernel_attention; do
+  for t in test_kernel_gemm test_kernel_des test_kernel_attention test_kernel_sas; do
     (cd $B && DRDIFF_REQUIRE_DEVICE=1 timeout 150 ./tests/$t) > "$OUT/$t.log" 2>&1
     summary+=("$t: exit $? ($(grep -E 'ok|fail' "$OUT/$t.log" | tail -1))")
   done
@@ -60,14 +60,16 @@ if [[ $what == *gemm* ]]; then
   shapes=${GEMM_SHAPES:-16384x1024x1024 32768x2304x1024 32768x1024x2304 4096x4096x4096 1024x1024x1024}
   for sh in $shapes; do
     IFS=x read -r M N K <<< "$sh"
-    for sw in NONE=1 DRDIFF_DISABLE_COOPMAT=1; do
+    # coopmat with f32 A (converted in the kernel), with f16 A (what the engine feeds it), scalar
+    for sw in NONE=1 DRDIFF_GEMM_A16=1 DRDIFF_DISABLE_COOPMAT=1; do
       env "$sw" DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
     done
   done
-  for tile in ${GEMM_TILES:-cm,128,128,32,2,4 cm,128,128,32,4,2 cm,128,128,64,2,4 cm,256,128,32,4,2 cm,128,64,32,2,2 cm,64,64,32,2,2}; do
+  for tile in ${GEMM_TILES-cm,128,128,32,2,4 cm,128,128,64,2,4 cm,256,128,32,4,2 cm,64,64,32,2,2}; do
     for sh in 16384x1024x1024 4096x4096x4096; do
       IFS=x read -r M N K <<< "$sh"
-      DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
+      DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 \
+        >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
     done
   done
   PYTHONPATH=/work/main/models timeout 120 $PY -m drdiff.bench_matmul $shapes > "$OUT/torch-matmul.jsonl" 2>>"$OUT/gemm.log"
@@ -75,13 +77,27 @@ if [[ $what == *gemm* ]]; then
 import json, sys
 ours = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 torch = {(r["M"], r["N"], r["K"]): r["tflops"] for r in (json.loads(l) for l in open(sys.argv[2]) if l.startswith("{"))}
-print("gemm (GPU-timestamp TFLOP/s): shape kernel tile ours torch ratio")
+print("gemm (GPU-timestamp TFLOP/s): shape kernel tile A ours torch ratio")
 for r in ours:
     t = torch.get((r["M"], r["N"], r["K"]))
     f = r.get("gpu_gflops", r["gflops"]) / 1e3
-    print(f'  {r["M"]}x{r["N"]}x{r["K"]} {r["kernel"]} {r["tile"]} {f:.1f} {t} {f / t if t else 0:.2f} err {r["check_rel_err"]:.2g}')
+    print(f'  {r["M"]}x{r["N"]}x{r["K"]} {r["kernel"]} {r["tile"]} {r.get("a", "f32")} {f:.1f} {t} {f / t if t else 0:.2f} err {r["check_rel_err"]:.2g}')
 PYEOF
 )")
+fi
+
+if [[ $what == *attn* ]]; then
+  # HSA attention at base-220m's shape (16 heads of 64), automatic kernel and the scalar one;
+  # SAS / rounding timings of test_kernel_sas's bench mode (both kernels)
+  for n in 16384 65536; do
+    for k in "" scalar; do
+      r=$(DRDIFF_ATTN_KERNEL=$k timeout 60 $B/tests/tool_bench_attention $n 16 64 2>>"$OUT/attn.log" | tail -1)
+      echo "$r" >> "$OUT/attn.log"
+      summary+=("attention N=$n ${k:-auto}: $(echo "$r" | grep -oE '"kernel":"[a-z]*"|"bc":[0-9]*|"ms":[0-9.]*|"gflops":[0-9.]*' | tr '\n' ' ')")
+    done
+  done
+  DRDIFF_TEST_BENCH=1 timeout 150 $B/tests/test_kernel_sas > "$OUT/sas-bench.log" 2>&1
+  summary+=("sas bench: $(grep -iE 'bench|ms' "$OUT/sas-bench.log" | tail -6 | tr '\n' ' ')")
 fi
 
 if [[ $what == *engine* ]]; then
@@ -125,9 +141,9 @@ if [[ $what == *gen* ]]; then
   DRDIFF_PROFILE=1 timeout 120 $B/drdiff generate -m $M -n 16384 --steps 2 --json --no-progress > /dev/null 2> "$OUT/profile-16384.txt"
 fi
 if [[ $what == *compare* ]]; then
-  # issue 5's side-by-side: drdiff bench, then PyTorch eager and compiled (no scalar rerun:
-  # the engine has no cooperative-matrix path yet, so DRDIFF_DISABLE_COOPMAT=1 changes nothing)
-  SCALAR=0 TORCH_TIME_LIMIT=${TORCH_TIME_LIMIT:-150} TORCH_GRACE=60 DRDIFF_BIN=$B/drdiff PY=$PY \
+  # issue 5's side-by-side: drdiff bench (cooperative matrices), PyTorch eager and compiled,
+  # and the engine again on the scalar kernels (DRDIFF_DISABLE_COOPMAT=1)
+  SCALAR=${SCALAR:-1} TORCH_TIME_LIMIT=${TORCH_TIME_LIMIT:-150} TORCH_GRACE=60 DRDIFF_BIN=$B/drdiff PY=$PY \
     bash scripts/bench_compare.sh "$OUT/compare" "${BENCH_NS:-1024,4096,16384,65536}" "${BENCH_STEPS:-3}" \
     > "$OUT/compare.log" 2>&1
   summary+=("compare: see compare/table.txt")
@@ -167,3 +183,6 @@ if [[ $what == *longest* ]] && [ "$SECONDS" -lt "${LONGEST_IF_BEFORE:-330}" ]; t
   summary+=("N=8M: $r")
 fi
 printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
+# the device tool returns at most 8 files: everything in one archive, the summary beside it
+(cd "$OUT" && tar czf /tmp/drdiff-logs.tgz . && find . -mindepth 1 ! -name summary.txt -exec rm -rf {} + &&
+  mv /tmp/drdiff-logs.tgz .)
