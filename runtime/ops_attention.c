@@ -341,9 +341,11 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b) {
 
 /* Bytes of shared memory attn_hsa_cm.comp declares: K and V tiles (f16, rows padded by 8
  * halves), key flags, the S scratch (f32, rows padded by 4), P (f16, padded by 8), per row a
- * rescale factor and (m, l), per subgroup a flag. */
+ * rescale factor and (m, l), per subgroup a flag (the last two counts padded to multiples of
+ * 4, so that every array is a multiple of 16 bytes: see the shader). */
 static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp) {
-  return 4ull * bc * (dhp + 8) + 4ull * bc + 4ull * br * (bc + 4) + 2ull * br * (bc + 8) + 12ull * br + 4ull * ns;
+  const uint64_t brp = (br + 3) / 4 * 4, nsp = (ns + 3) / 4 * 4;
+  return 4ull * bc * (dhp + 8) + 4ull * bc + 4ull * br * (bc + 4) + 2ull * br * (bc + 8) + 12ull * brp + 4ull * nsp;
 }
 
 /* The cooperative-matrix kernel's tile from k's request fields (ns, tms, bc, t: 0 = automatic);
@@ -352,11 +354,17 @@ static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp) {
  * Automatic tile: a query block's rows (up to 64) in at most 4 subgroups, one row tile of
  * CM each where that covers them (H100, CM = 16: B = 64 in 4 x 32 invocations, B = 16 in one
  * subgroup; lavapipe, CM = 8: two row tiles each); T = SG / RS invocations share a softmax row
- * so the whole subgroup works (2 on the H100); 64 keys per tile with several subgroups (fewer
- * workgroup barriers per key; base-220m dh = 64 takes 45 KiB, within 48), 32 for one subgroup
- * (less shared memory per 32 invocations keeps more workgroups resident), halved until it
- * fits. The head dim may span at most 8 matrices (dh <= 128 with 16 x 16 x 16, <= 64 with
- * lavapipe's 8 x 8 x 8). Not yet measured on a GPU. */
+ * so the whole subgroup works (2 on the H100); 16 keys per tile (or the smallest multiple of
+ * the matrix shape and T above that), halved until it fits. Measured on an H200 (driver 580,
+ * tool_bench_attention 16384 H 64, ms per layer, median of up to 200 runs), fewer keys per
+ * tile won throughout (less shared memory per workgroup, more workgroups resident per SM):
+ *   base-220m (H 16, B 64): 4 sg x 1 row tile, t 2 with bc 64 (the former automatic choice,
+ *     45 KiB) 6.41-6.43, bc 32 (24 KiB) 3.77-3.80, bc 16 (13 KiB) 3.04; 2 sg x 2 row tiles,
+ *     t 1: bc 64 11.9, bc 32 6.21; scalar kernel 5.45-5.49;
+ *   the shipped small model (H 4, B 16): 1 sg x 1, t 2 with bc 64 2.95, bc 32 1.09, bc 16
+ *     0.64; 2 sg x 1 (half the rows empty) bc 16 0.55; scalar kernel 0.76.
+ * Other head dims are unmeasured and take the same rule. The head dim may span at most 8
+ * matrices (dh <= 128 with 16 x 16 x 16, <= 64 with lavapipe's 8 x 8 x 8). */
 static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool automatic, drd_attn_kernel *k) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k, sg = c->subgroup_size;
@@ -384,7 +392,7 @@ static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool auto
   /* keys per tile: a multiple of CN and CK (S columns, P.V steps), CM (Q staging) and T */
   const uint32_t unit_mn = cm / gcd_u32(cm, step) * step, unit = unit_mn / gcd_u32(unit_mn, t) * t;
   const uint32_t br = ns * tms * cm;
-  uint32_t bc = k->bc ? k->bc : ns >= 2 ? 64 : 32;
+  uint32_t bc = k->bc ? k->bc : unit > 16 ? unit : 16;
   while (bc && (bc % unit || cm_shared(ns, br, bc, dhp) > c->max_shared_memory)) bc = k->bc ? 0 : bc / 2;
   if (!bc) return false;
   *k = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .wg = (uint32_t)wg, .br = br, .bc = bc,

@@ -87,14 +87,26 @@ layout(std430, binding = 6) writeonly buffer SO { float slot_o[]; };   // [slots
 layout(std430, binding = 7) writeonly buffer SML { vec2 slot_ml[]; };  // [slots, B, H] (m, l) f32
 layout(push_constant) uniform Push { drd_pc_attn pc; };
 
+// Shared memory. coopMatLoad and coopMatStore need 16-byte-aligned addresses (Vulkan: the
+// lesser of 16 bytes and a row's natural alignment; rows here are 16 halves or more). The row
+// strides and fragment offsets below keep to that (SK even, SS % 4 == 0, SP % 8 == 0, column
+// steps of CN and CK), but where each array starts is the driver's choice: SPIR-V gives
+// workgroup variables no offsets, and a driver may pack them in any order. So every array's
+// size is a multiple of 16 bytes (BC % 8 == 0; the per-row and per-subgroup arrays padded),
+// which keeps every start 16-byte aligned whatever the order. On an H200 (driver 580) with
+// raise_s[NS] unpadded, every workgroup of 1 or 2 subgroups (4 or 8 bytes of flags) gave
+// garbage (errors up to 1e3, NaN) while 4 subgroups (16 bytes) passed: the driver had put a
+// small array ahead of the matrix arrays. lavapipe loads from any address, so only a GPU
+// shows this.
+const uint BRP = (BR + 3u) / 4u * 4u, NSP = (NS + 3u) / 4u * 4u; // padded to 16 bytes
 shared f16vec4 ks[BC * SK];  // [BC, SK] K tile (first: Q staging)
 shared f16vec4 vs[BC * SK];  // [BC, SK] V tile
-shared uint kvalid[BC];      // 1 when the tile position holds a real key (< N)
 shared float ss[BR * SS];    // [BR, SS] S; a subgroup's rows double as its accumulator scratch
 shared float16_t ps[BR * SP]; // [BR, SP] P
-shared float alpha_s[BR];    // rescale factor of each row (when its subgroup rescales)
-shared vec2 ml_s[BR];        // final (m, l) of each row
-shared uint raise_s[NS];     // per subgroup: some row's max rose by more than SLACK in this tile
+shared uint kvalid[BC];      // 1 when the tile position holds a real key (< N)
+shared float alpha_s[BRP];   // rescale factor of each row (when its subgroup rescales)
+shared vec2 ml_s[BRP];       // final (m, l) of each row
+shared uint raise_s[NSP];    // per subgroup: some row's max rose by more than SLACK in this tile
 
 // Column group c4 (4 columns) of head h in token row `row`, zeros past DH (as attn_common.glsl).
 vec4 load_row(uint base, uint c4, bool kv_v) {

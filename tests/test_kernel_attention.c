@@ -339,17 +339,20 @@ int main(void) {
 
   /* Coopmat tiles beyond this device's automatic choice (coopmat only): several row tiles
    * per subgroup, T > 1 softmax lanes per row (the H100's choice), Q staged in several
-   * rounds (BR > 2 BC), one subgroup per block, eager rescaling (every tile that raises a
-   * row's max rescales: the round trip through shared memory on every path), an odd dh
-   * padded to the matrix shape, and base-220m's shape at a few thousand tokens. */
+   * rounds (BR > 2 BC), one subgroup per block, 32 and 64 keys per tile (the automatic
+   * choice takes 16), eager rescaling (every tile that raises a row's max rescales: the round trip
+   * through shared memory on every path), an odd dh padded to the matrix shape, and
+   * base-220m's shape at a few thousand tokens. One and two subgroups per workgroup matter
+   * beyond lavapipe: their small per-subgroup arrays once shifted the matrix arrays off 16
+   * bytes on NVIDIA (see attn_hsa_cm.comp), which lavapipe cannot show. */
   if (caps->coopmat_m) {
     static const struct {
       uint32_t ns, tms, bc, t, eager;
       int hp; /* 0 tiny, 1 base, 2 small */
       uint32_t N, H, dh;
     } forced[] = {
-        {1, 2, 0, 0, 0, 0, 200, 2, 64},  {2, 1, 0, 2, 0, 0, 129, 3, 16},  {1, 1, 0, 4, 1, 0, 333, 2, 64},
-        {4, 2, 16, 2, 0, 1, 1100, 2, 64}, {2, 2, 0, 0, 1, 1, 1100, 2, 64}, {1, 1, 0, 0, 1, 2, 700, 2, 64},
+        {1, 2, 32, 0, 0, 0, 200, 2, 64}, {2, 1, 64, 2, 0, 0, 129, 3, 16}, {1, 1, 32, 4, 1, 0, 333, 2, 64},
+        {4, 2, 16, 2, 0, 1, 1100, 2, 64}, {2, 2, 64, 0, 1, 1, 1100, 2, 64}, {1, 1, 0, 0, 1, 2, 700, 2, 64},
         {0, 0, 0, 0, 0, 0, 100, 3, 10},   {0, 0, 0, 0, 0, 1, 3001, 4, 64},
     };
     const drd_hparams *hps[] = {&tiny, &base, &small};
