@@ -18,6 +18,7 @@
 #                     the process is killed TORCH_GRACE (default 120) seconds later
 #   TORCH_TIMED_STEPS timed steps per (N, mode) (default 5, spread over the STEPS schedule)
 #   TORCH_MODES       default eager,compile
+#   TORCH_NS          the N list of the PyTorch runs, in the order run (default N_LIST)
 #   DRDIFF_TIMEOUT    seconds for each engine run (default 240)
 #   DRDIFF_BENCH_ARGS more arguments for the engine run (e.g. --no-profile: drdiff bench runs
 #                     a third, profiled generation per N for the per-op breakdown otherwise)
@@ -65,7 +66,7 @@ engine drdiff "${DRDIFF_BENCH_ARGS:-}"
 t0=$SECONDS
 PYTHONPATH="$ROOT/models${PYTHONPATH:+:$PYTHONPATH}" \
   timeout $((TORCH_TIME_LIMIT + TORCH_GRACE)) "$PY" -m drdiff.bench_torch --config base-220m \
-  -n "$NS" --steps "$STEPS" --timed-steps "$TORCH_TIMED_STEPS" --modes "$TORCH_MODES" \
+  -n "${TORCH_NS:-$NS}" --steps "$STEPS" --timed-steps "$TORCH_TIMED_STEPS" --modes "$TORCH_MODES" \
   --device cuda --dtype fp16 --time-limit "$TORCH_TIME_LIMIT" --json "$OUT/torch.json" 2> "$OUT/torch.log"
 echo "torch: exit $? after $((SECONDS - t0)) s (log: $OUT/torch.log)" >&2
 
