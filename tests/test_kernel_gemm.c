@@ -34,6 +34,16 @@ static double compare(const float *got, const float *want, const float *scale, s
   return worst;
 }
 
+/* records drd_op_gemm_ex(cfg, g) alone and runs it to completion */
+static void run_gemm(drd_context *ctx, const drd_gemm_config *cfg, const drd_gemm_args *g) {
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_gemm_ex(s, cfg, g), "gemm");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+}
+
 /* cfg NULL: drd_op_gemm's own choice */
 static void run_case(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
                      uint32_t K, drd_dtype wtype, bool with_bias) {
@@ -64,12 +74,9 @@ static void run_case(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg,
   } else {
     bw = drd_test_buffer_f32(ctx, w, nw);
   }
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_gemm_config(s, cfg, &ba, &bw, wtype, with_bias ? &bb : NULL, &bc, M, N, K), "gemm");
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
+  drd_gemm_args g = {.A = &ba, .atype = DRD_DTYPE_F32, .W = &bw, .wtype = wtype, .bias = with_bias ? &bb : NULL,
+                     .C = &bc, .M = M, .N = N, .K = K};
+  run_gemm(ctx, cfg, &g);
   drd_test_download_f32(ctx, &bc, got, nc);
 
   size_t bad;
@@ -150,12 +157,7 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
   drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
                      .bias = &bb, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_gemm_ex(s, cfg, &g), "gemm_ex");
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
+  run_gemm(ctx, cfg, &g);
   drd_test_download_f32(ctx, &bc, got, nc);
   size_t bad;
   double err = compare(got, want, scale, nc, &bad);
