@@ -212,7 +212,8 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->t};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
-  s->f16_acts = ctx->caps.coopmat_m != 0 && f16_model;
+  /* the copy only where the layers' GEMMs run on cooperative matrices (not for a few rows) */
+  s->f16_acts = f16_model && drd_gemm_pick_for(ctx, N, hp->d, hp->d, DRD_DTYPE_F16).kind == DRD_GEMM_COOPMAT;
   if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));

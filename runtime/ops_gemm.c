@@ -68,10 +68,10 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
 
 /* The cooperative-matrix kernel for f16 weights (gemm_cm.comp): the largest tile of which the
  * problem has enough to fill a large GPU, NULL when the device has no usable cooperative
- * matrices or none of the tiles fits. H200 (driver 580, 16 x 16 x 16), GPU TFLOP/s at
- * 16384x1024x1024 / 32768x2304x1024 / 4096^3 (docs/performance.md): 256x128x32 in 4 x 2
- * subgroups 133 / 143 / 160; 128x128x64 in 2 x 4: 124 / 138 / 134; 128x128x32: 100 / 112 /
- * 111; 64x64x32 in 2 x 2: 97 / 105 / 102. The small tiles are for small problems and for
+ * matrices or none of the tiles fits. H200 (driver 580, 16 x 16 x 16), GPU TFLOP/s with f16 A
+ * (what the engine feeds it) at 16384x1024x1024 / 32768x2304x1024 / 4096^3
+ * (docs/performance.md): 256x128x32 in 4 x 2 subgroups 188 / 192 / 243; 128x128x64 in 2 x 4
+ * 178 / 188 / 234; 128x128x32 127 / 143 / 150. The small tiles are for small problems and for
  * devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
   static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2},
