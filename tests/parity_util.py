@@ -31,3 +31,72 @@ def explain_differences(state_path, E, prompt_len, ref, got, rel=1e-4, max_share
     ok = worst <= rel and len(diff) <= max(1, int(max_share * len(ref)))
     return ok, (f"{len(diff)}/{len(ref)} tokens differ; largest logit gap {worst:.2e} relative "
                 f"({'near-ties, accepted' if ok else 'NOT near-ties'})")
+
+
+def routing_margins(model_path, x, u):
+    """[L, N] float64: how far each row's top-p expert choice (SPEC section 6) is from
+    flipping, in the float64 PyTorch reference fed the same input. A choice flips when a
+    running sum that decides the count crosses p, or when the last chosen and the first
+    unchosen probability swap; the margin is the smallest such distance, in probability."""
+    import torch
+    from drdiff import model as M
+
+    net, cfg, _ = M.load_model(model_path)
+    net = net.double()
+    margins = []
+
+    def record(block, b):
+        probs = torch.softmax(block.ffn_gate_inp(b), dim=-1)
+        s = torch.sort(probs, dim=-1, descending=True).values
+        cum = torch.cumsum(s, dim=-1)
+        k = cfg.kmax
+        m = torch.full(s.shape[:1], float("inf"), dtype=s.dtype)
+        if cfg.route_p < 1:
+            count = ((cum < cfg.route_p).sum(-1) + 1).clamp(1, k)
+            if k > 1:
+                m = (cum[:, :k - 1] - cfg.route_p).abs().min(-1).values
+        else:
+            count = torch.full_like(m, k, dtype=torch.long)
+        has_next = count < s.shape[1]
+        last = s.gather(1, (count - 1)[:, None])[:, 0]
+        nxt = s.gather(1, count.clamp(max=s.shape[1] - 1)[:, None])[:, 0]
+        m = torch.where(has_next, torch.minimum(m, last - nxt), m)
+        margins.append(m.numpy())
+        return plain_des(block, b)
+
+    plain_des = M.Block.des
+    M.Block.des = record
+    try:
+        with torch.no_grad():
+            net(torch.from_numpy(x.astype(np.float64).reshape(-1, cfg.de)), u)
+    finally:
+        M.Block.des = plain_des
+    return np.array(margins), M.hsa_mask(x.size // cfg.de, cfg.hsa)
+
+
+def explain_forward_error(model_path, x, u, ref, got, tol, tie=1e-3, max_share=0.1):
+    """Returns (ok, message) for a forward whose error exceeds tol somewhere. Top-p routing
+    is discontinuous: where the reference's choice for a row is within `tie` of flipping
+    (rounding in f16 moves router probabilities by about the f16 forward error, ~5e-4),
+    the engines may pick different experts and that row's output, and what attends to it
+    in later layers, legitimately differs by O(1). Accepted only if every row over tol is
+    reached from such a near-tie through the HSA pattern of the layers after it, and
+    those rows are at most `max_share` of all."""
+    margins, mask = routing_margins(model_path, x, u)
+    n = mask.shape[0]
+    err = np.abs(got.reshape(n, -1) - ref.reshape(n, -1)).max(1) / max(np.max(np.abs(ref)), 1e-30)
+    bad = set(np.nonzero(~(err <= tol))[0].tolist())
+    reached = np.zeros(n, dtype=bool)
+    ties = []
+    for layer, row in zip(*np.nonzero(margins < tie)):
+        ties.append(f"layer {layer} row {row} margin {margins[layer, row]:.1e}")
+        spread = np.zeros(n, dtype=bool)
+        spread[row] = True
+        for _ in range(layer + 1, margins.shape[0]):
+            spread |= mask[:, spread].any(1)
+        reached |= spread
+    unexplained = sorted(r for r in bad if not reached[r])
+    ok = not unexplained and len(bad) <= max(1, int(max_share * n))
+    return ok, (f"{len(bad)}/{n} rows over {tol:g}; routing near-ties: {', '.join(ties) or 'none'}; "
+                + ("all reached from a near-tie, accepted" if ok else
+                   f"NOT explained (rows {unexplained[:10]})"))

@@ -1,7 +1,8 @@
 """End to end on fresh random `tiny` models: the Vulkan engine against the C reference
 engine (CPU). f32 weights: identical tokens at N in every HSA regime (<= 32, 33-64, 65-128,
 > 128), orders 1-3, both grids, SAS on and off, prompts empty and not. f16 weights: x0_hat
-within 1e-2 relative and at least 99% equal tokens. The validation layer is on
+within 1e-2 relative (except rows reached from a top-p routing near-tie, see
+parity_util.explain_forward_error) and at least 99% equal tokens. The validation layer is on
 (DRDIFF_VALIDATE=1) and any message fails the run."""
 import os
 import random
@@ -12,7 +13,7 @@ import tempfile
 import numpy as np
 
 from engine_cmd import engine_cmd
-from parity_util import embeddings, explain_differences
+from parity_util import embeddings, explain_differences, explain_forward_error
 
 BIN = os.environ["DRDIFF_BIN"]
 TOOLS = os.environ["DRDIFF_TOOLS"]
@@ -106,7 +107,10 @@ def main():
                 err = float(np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30))
                 print(f"f16 forward N={n} u={u}: relative error {err:.2e}")
                 if not err <= 1e-2:
-                    failures.append(f"f16 forward N={n} u={u}: relative error {err:.2e} > 1e-2")
+                    ok, why = explain_forward_error(models["f16"], x, u, ref, got, 1e-2)
+                    print(f"f16 forward N={n} u={u}: {why}")
+                    if not ok:
+                        failures.append(f"f16 forward N={n} u={u}: relative error {err:.2e} > 1e-2: {why}")
     same = total = 0
     for args in cases[::3]:
         a, b = generate(models["f16"], "cpu", args), generate(models["f16"], "vulkan", args)
