@@ -130,8 +130,15 @@ static int parse(int argc, char **argv, options *o) {
 
 /* ------------------------------------------------------------------ measurement */
 
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 typedef struct step_clock {
   double *elapsed; /* [steps] seconds since the first step began, at the end of each step */
+  double cpu_first, cpu_last; /* this process's CPU seconds at the end of the first and last step */
   drd_context *profile_ctx; /* non-NULL: snapshot the profile after the last step */
   drd_profile_op *ops;
   uint32_t n_ops;
@@ -140,6 +147,8 @@ typedef struct step_clock {
 static int on_step(uint32_t step, uint32_t steps, double elapsed, void *user) {
   step_clock *c = user;
   if (c->elapsed) c->elapsed[step - 1] = elapsed;
+  if (step == 1) c->cpu_first = cpu_seconds();
+  if (step == steps) c->cpu_last = cpu_seconds();
   /* after the last step, before the rounding: the profile then holds the steps alone (and
    * the one noise dispatch before them) */
   if (c->profile_ctx && step == steps) {
@@ -148,12 +157,6 @@ static int on_step(uint32_t step, uint32_t steps, double elapsed, void *user) {
     c->n_ops = c->ops ? drd_profile_ops(c->profile_ctx, c->ops, n) : 0;
   }
   return 0;
-}
-
-static double cpu_seconds(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -211,7 +214,11 @@ static drd_status time_one(drd_context *ctx, const drd_model *model, const drd_h
     const double once = res.seconds_total - elapsed[S - 1];
     run->gen_s_20 = 20 * median + (once > 0 ? once : 0);
     run->tokens_per_s = run->N / run->gen_s_20;
-    run->host_cpu_ms_per_step = 1e3 * cpu / S;
+    /* the steps between the first step's end and the last's are the steady state: their CPU
+     * time is the per-step cost; the rest is paid once per generation */
+    const double steps_cpu = S > 1 ? (clock.cpu_last - clock.cpu_first) / (S - 1) : cpu;
+    run->host_cpu_ms_per_step = 1e3 * steps_cpu;
+    run->host_cpu_ms_once = 1e3 * (cpu - S * steps_cpu);
     bench_flops fl;
     s = bench_flops_count(hp, run->N, S, &fl);
     if (s == DRD_OK) {

@@ -37,7 +37,11 @@ typedef struct bench_run {
   double flops_per_step;   /* mean over the timed steps (SAS included where active) */
   double tflops;           /* FLOPs of the timed generation / gen_s, in 1e12 */
   uint64_t device_bytes;
-  double host_cpu_ms_per_step; /* user + system time of this process / steps */
+  double host_cpu_ms_per_step; /* user + system time of this process from the end of the first
+                                * timed step to the end of the last, / (steps - 1): the
+                                * per-step cost alone (with one step: the whole generation) */
+  double host_cpu_ms_once;     /* the rest of the generation's CPU time: what it costs once
+                                * (the first step's submission, noise, rounding, read-back) */
   drd_profile_op *ops;     /* [n_ops] GPU time by op over the profiled steps, or NULL */
   uint32_t n_ops;
 } bench_run;

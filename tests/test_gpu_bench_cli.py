@@ -45,6 +45,8 @@ def check_report(rep, ns, steps):
         for key in positive:
             if not isinstance(run_.get(key), (int, float)) or not run_[key] > 0:
                 failures.append(f"N={n}: {key} = {run_.get(key)!r}, want > 0")
+        if not isinstance(run_.get("host_cpu_ms_once"), (int, float)):
+            failures.append(f"N={n}: host_cpu_ms_once = {run_.get('host_cpu_ms_once')!r}, want a number")
         steps_ms = run_.get("step_ms_all", [])
         if len(steps_ms) != steps or not all(t > 0 for t in steps_ms):
             failures.append(f"N={n}: step_ms_all = {steps_ms}, want {steps} positive times")
