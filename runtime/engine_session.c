@@ -21,7 +21,7 @@ struct drd_gpu_session {
   drd_buffer ring[3];           /* [N, de] f32 D_{i-1}, D_{i-2}, D_{i-3} by step index mod 3 */
   drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
   drd_buffer prompt;            /* [max(P, 1)] i32 */
-  drd_buffer h, a, q, k, v, o, t; /* [N, d] f32 residual stream, normed, q/k/v, attention, temp */
+  drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   drd_buffer feats;             /* [dt] f32 time features */
@@ -41,7 +41,7 @@ struct drd_gpu_session {
 static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
   uint64_t n = N;
   /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not) */
-  return 4 * (n * hp->de * 4 + n * hp->d * 7 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d;
+  return 4 * (n * hp->de * 4 + n * hp->d * 6 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d;
 }
 
 uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
@@ -98,6 +98,13 @@ static drd_status to_f16(drd_gpu_session *s, drd_seq *q, const drd_buffer *src) 
   return s->f16_acts ? drd_op_to_f16(q, src, &s->a16, (uint64_t)s->N * s->gm->hp.d) : DRD_OK;
 }
 
+/* a = RMSNorm(h) * w, and a16 = f16(a) in the same pass when the session keeps the copy */
+static drd_status norm(drd_gpu_session *s, drd_seq *q, const drd_gpu_tensor *w) {
+  const drd_hparams *hp = &s->gm->hp;
+  return s->f16_acts ? drd_op_rmsnorm_f16(q, &s->h, &w->buf, &s->a, &s->a16, s->N, hp->d, hp->norm_eps)
+                     : drd_op_rmsnorm(q, &s->h, &w->buf, &s->a, s->N, hp->d, hp->norm_eps);
+}
+
 /* Records D = f(x, u) of SPEC 4 into `out`. With `split`, the recording is cut into a new
  * part after every layers_per_submit layers (*qp then points at the current part). */
 static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, double u, const drd_buffer *out) {
@@ -113,11 +120,9 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   DRD_CHECK(drd_op_gemm(q, &s->te1, &gm->time2_w.buf, gm->time2_w.type, &gm->time2_b.buf, &s->te2, 1, d, d));
   DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &gm->in_proj_b.buf, &s->te2, &s->bias, d, 0));
   DRD_CHECK(drd_op_gemm(q, &s->x, &gm->in_proj_w.buf, gm->in_proj_w.type, &s->bias, &s->h, N, d, hp->de));
-  uint64_t nd = (uint64_t)N * d;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
-    DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->attn_norm.buf, &s->a, N, d, hp->norm_eps));
-    DRD_CHECK(to_f16(s, q, &s->a));
+    DRD_CHECK(norm(s, q, &L->attn_norm));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, d, d, false));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, d, d, false));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, d, d, false));
@@ -127,10 +132,9 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     DRD_CHECK(to_f16(s, q, &s->o));
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, d, d, true));
-    DRD_CHECK(drd_op_rmsnorm(q, &s->h, &L->ffn_norm.buf, &s->a, N, d, hp->norm_eps));
-    DRD_CHECK(to_f16(s, q, &s->a));
-    DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->t, N, &s->des));
-    DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &s->h, &s->t, &s->h, nd, 0));
+    DRD_CHECK(norm(s, q, &L->ffn_norm));
+    /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
+    DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
     uint32_t k = s->shape.layers_per_submit;
     if (split && k && (l + 1) % k == 0 && l + 1 < hp->L) {
       DRD_CHECK(drd_seq_end(q));
@@ -138,8 +142,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
       q = *qp;
     }
   }
-  DRD_CHECK(drd_op_rmsnorm(q, &s->h, &gm->out_norm.buf, &s->a, N, d, hp->norm_eps));
-  DRD_CHECK(to_f16(s, q, &s->a));
+  DRD_CHECK(norm(s, q, &gm->out_norm));
   DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, hp->de, d, false));
 cleanup:
   return status;
@@ -210,7 +213,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   for (int r = 0; r < 3; r++) DRD_CHECK(alloc(s, &s->ring[r], nde));
   DRD_CHECK(alloc(s, &s->tokens, (uint64_t)N * 4));
   DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
-  drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->t};
+  drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
   /* the copy only where the layers' GEMMs run on cooperative matrices (not for a few rows) */
   s->f16_acts = f16_model && drd_gemm_pick_for(ctx, N, hp->d, hp->d, DRD_DTYPE_F16).kind == DRD_GEMM_COOPMAT;
@@ -258,7 +261,7 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s->step_end);
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
-                        &s->k, &s->v, &s->o, &s->t, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
+                        &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
   drd_attention_plan_free(ctx, &s->attn);

@@ -48,6 +48,12 @@ uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols);
 drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                           uint32_t rows, uint32_t cols, float eps);
 
+/* drd_op_rmsnorm that also writes out16 = f16(out) ([rows, cols] f16, round to nearest even):
+ * the same bits as drd_op_rmsnorm then drd_op_to_f16, one pass fewer over out.
+ * UNSUPPORTED without 16-bit storage. */
+drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
+                              const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps);
+
 /* Row-wise softmax, max-subtracted. x, out: [rows, cols] f32 (out may alias x). One row must
  * fit in one binding. */
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,

@@ -350,11 +350,11 @@ cleanup:
 
 drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *out,
                           uint32_t T, drd_des_scratch *s) {
-  return drd_op_des_ffn_ex(q, w, b, NULL, out, T, s);
+  return drd_op_des_ffn_ex(q, w, b, NULL, out, T, s, false);
 }
 
 drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
-                             const drd_buffer *out, uint32_t T, drd_des_scratch *s) {
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *s, bool accumulate) {
   drd_status status = check_weights(w);
   if (status != DRD_OK) return status;
   DRD_CHECK(check_scratch(w, s));
@@ -399,7 +399,8 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     }
     DRD_CHECK(record_gemm(q, w, s, 2, drd_in(&s->h), 0, false));
 
-    drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4)};
+    drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4),
+                             .accumulate = accumulate};
     drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
     drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d, s->wg_combine), &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(q, p_combine, bc, 4, &pc, gx, gy, 1, "des_combine"));

@@ -10,7 +10,7 @@
  *   des_scatter  (token, slot) pairs into expert-sorted order, ascending token in an expert
  *   des_gemm1    per tile of one expert: gather b rows, h = SiLU(b Wg^T) * (b Wu^T)   [indirect]
  *   des_gemm2    y = h Wd^T                                                           [indirect]
- *   des_combine  out[t] = sum over slots, in slot order, of w * y[pair]
+ *   des_combine  out[t] (+)= sum over slots, in slot order, of w * y[pair]
  *
  * Determinism: no float atomics; pair positions come from counts, not from atomic order;
  * every reduction has a fixed order. The same inputs give the same bits on one device.
@@ -105,9 +105,11 @@ drd_status drd_op_des_ffn(drd_seq *s, const drd_des_weights *w, const drd_buffer
 
 /* The same, with b16: an f16 copy of b ([T, d], or NULL) that the cooperative-matrix gate/up
  * GEMM reads instead of rounding b itself (the same values, half the bytes and no
- * conversion); the router still reads b. Ignored by the scalar kernels. */
+ * conversion); the router still reads b. Ignored by the scalar kernels. With accumulate,
+ * out += DES(b) (the residual connection, in the combine: the same f32 sum as adding the
+ * plain result afterwards, without its pass over out). */
 drd_status drd_op_des_ffn_ex(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
-                             const drd_buffer *out, uint32_t T, drd_des_scratch *scratch);
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *scratch, bool accumulate);
 
 /* The routing part alone, for tests: from scratch->logits [T, E] (T <= chunk_T) to sel, wts,
  * probs, counts, offsets, tile_expert, pair_tok, pos and args. */

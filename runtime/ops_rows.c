@@ -1,4 +1,4 @@
-/* Row kernels (shaders/rmsnorm_f32.comp, shaders/softmax_f32.comp): one workgroup per row,
+/* Row kernels (shaders/rmsnorm_{f32,f16}.comp, shaders/softmax_f32.comp): one workgroup per row,
  * chunked over rows so that every binding fits the device's range. Both share the chunking
  * loop below; RMSNorm binds its weight vector as an extra middle binding. */
 #include "ops.h"
@@ -15,31 +15,39 @@ uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols) {
   return wg;
 }
 
-/* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax). */
+/* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL
+ * (the rmsnorm_f16 kernel's extra output). */
 static drd_status record_rows(drd_seq *s, const char *op, const char *shader, const drd_buffer *x,
-                              const drd_buffer *w, const drd_buffer *out, uint32_t rows, uint32_t cols, float eps) {
+                              const drd_buffer *w, const drd_buffer *out, const drd_buffer *out16, uint32_t rows,
+                              uint32_t cols, float eps) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
   if (rows == 0 || cols == 0) return DRD_OK;
   uint64_t row_bytes = (uint64_t)cols * 4, range = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
-  if (x->size < rows * row_bytes || out->size < rows * row_bytes || (w && w->size < row_bytes))
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: buffers smaller than [%u, %u] f32", op, rows, cols);
+  if (x->size < rows * row_bytes || out->size < rows * row_bytes || (w && w->size < row_bytes) ||
+      (out16 && out16->size < rows * row_bytes / 2))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: buffers smaller than [%u, %u]", op, rows, cols);
   /* a binding starts up to align - 4 bytes before its row: one row plus that slack must fit */
   if (row_bytes + align > range)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "%s: a row of %u floats exceeds the %llu-byte binding range", op, cols,
                     (unsigned long long)range);
-  uint32_t wg = drd_row_wg(ctx, cols), n_binds = w ? 3 : 2;
+  uint32_t wg = drd_row_wg(ctx, cols), n_binds = out16 ? 4 : w ? 3 : 2;
   drd_pipeline *p;
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, n_binds, sizeof(drd_pc_rows), 1, &wg}, &p));
   for (uint64_t r0 = 0, rc; r0 < rows; r0 += rc) {
     uint64_t off = r0 * row_bytes;
     rc = (range - off % align) / row_bytes;
     if (rc > rows - r0) rc = rows - r0;
-    uint32_t xs, os;
+    uint32_t xs, os, hs = 0;
     drd_bind in = drd_bind_span(ctx, x, off, rc * row_bytes, false, &xs);
     drd_bind o = drd_bind_span(ctx, out, off, rc * row_bytes, true, &os);
-    drd_bind binds[3] = {in, w ? drd_in_range(w, 0, row_bytes) : o, o};
-    drd_pc_rows pc = {.rows = (uint32_t)rc, .cols = cols, .x_off = xs / 4, .o_off = os / 4, .eps = eps};
+    /* the f16 range is half the f32 one, so it fits wherever that does; rounded up to whole
+     * words, since the shader declares 16-bit elements of a 4-byte-granular binding */
+    drd_bind h = out16 ? drd_bind_span(ctx, out16, off / 2, (rc * row_bytes / 2 + 3) / 4 * 4, true, &hs) : o;
+    if (out16 && h.offset + h.range > out16->size) h.range = out16->size - h.offset;
+    drd_bind binds[4] = {in, w ? drd_in_range(w, 0, row_bytes) : o, o, h};
+    drd_pc_rows pc = {.rows = (uint32_t)rc, .cols = cols, .x_off = xs / 4, .o_off = os / 4, .eps = eps,
+                      .h_off = hs / 2};
     uint32_t gx, gy;
     drd_grid_1d(ctx, rc, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(s, p, binds, n_binds, &pc, gx, gy, 1, op));
@@ -51,10 +59,18 @@ cleanup:
 drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                           uint32_t rows, uint32_t cols, float eps) {
   if (!w) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm: no weight vector");
-  return record_rows(s, "rmsnorm", "rmsnorm_f32", x, w, out, rows, cols, eps);
+  return record_rows(s, "rmsnorm", "rmsnorm_f32", x, w, out, NULL, rows, cols, eps);
+}
+
+drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
+                              const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps) {
+  if (!w || !out16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm_f16: no weight vector or f16 output");
+  if (!drd_seq_context(s)->caps.storage_16bit)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_f16: the device has no 16-bit storage");
+  return record_rows(s, "rmsnorm", "rmsnorm_f16", x, w, out, out16, rows, cols, eps);
 }
 
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,
                                uint32_t cols) {
-  return record_rows(s, "softmax", "softmax_f32", x, NULL, out, rows, cols, 0.0f);
+  return record_rows(s, "softmax", "softmax_f32", x, NULL, out, NULL, rows, cols, 0.0f);
 }

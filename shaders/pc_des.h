@@ -77,10 +77,11 @@ DRD_PC_STRUCT(drd_pc_des_gemm) {
   uint a_off;      /* element offset of b[0, 0] in its binding (GEMM1) */
 };
 
-/* out[t, c] = sum over slots (in slot order) of w[t, s] * y[pos[t, s], c]. */
+/* out[t, c] (+)= sum over slots (in slot order) of w[t, s] * y[pos[t, s], c]. */
 DRD_PC_STRUCT(drd_pc_des_combine) {
   uint T, d, kmax;
-  uint o_off; /* element offset of out[0, 0] in its binding */
+  uint o_off;      /* element offset of out[0, 0] in its binding */
+  uint accumulate; /* nonzero: out += the sum (out + sum, one f32 add) */
 };
 
 #endif

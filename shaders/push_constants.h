@@ -18,14 +18,15 @@ DRD_PC_STRUCT(drd_pc_eltwise) {
   float alpha;
 };
 
-/* Row ops (RMSNorm, softmax) on [rows, cols] f32. x_off / o_off: element offsets of row 0
- * inside the bound ranges (bindings start at an aligned byte offset at or before it). */
+/* Row ops (RMSNorm, softmax) on [rows, cols] f32. x_off / o_off / h_off: element offsets of
+ * row 0 inside the bound ranges (bindings start at an aligned byte offset at or before it). */
 DRD_PC_STRUCT(drd_pc_rows) {
   uint rows;
   uint cols;
   uint x_off;
   uint o_off;
-  float eps; /* RMSNorm only */
+  float eps;  /* RMSNorm only */
+  uint h_off; /* rmsnorm_f16: the f16 copy's */
 };
 
 /* GEMM tile of C[M, N] = A[M, K] W[N, K]^T (+ bias[N]). Offsets are in elements of each

@@ -448,7 +448,7 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
     drd_seq *q16;
     drd_test_check(drd_seq_begin(ctx, &q16), "seq_begin");
     drd_test_check(drd_op_to_f16(q16, &bb, &b16, (uint64_t)T * d), "to_f16");
-    drd_test_check(drd_op_des_ffn_ex(q16, &w, &bb, &b16, &bo16, T, &s), "des_ffn_ex");
+    drd_test_check(drd_op_des_ffn_ex(q16, &w, &bb, &b16, &bo16, T, &s, false), "des_ffn_ex");
     drd_test_check(drd_seq_end(q16), "seq_end");
     drd_test_check(drd_seq_run(q16), "seq_run");
     drd_test_download_f32(ctx, &bo16, got2, (size_t)T * d);
@@ -463,6 +463,28 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
   drd_test_check(drd_seq_run(q), "seq_run 2");
   drd_test_download_f32(ctx, &bo, got2, (size_t)T * d);
   EXPECT(memcmp(got, got2, sizeof(float) * T * d) == 0, "%s: a replay gave different bits", what);
+
+  /* accumulate: out = r + DES(b) must be, bit for bit, the host's f32 sum r + (the plain run) */
+  {
+    float *r = malloc(sizeof(float) * T * d), *acc = malloc(sizeof(float) * T * d);
+    drd_fill_uniform(rng, r, (size_t)T * d, -4.0f, 4.0f);
+    drd_buffer br = drd_test_buffer_f32(ctx, r, (size_t)T * d);
+    drd_seq *qa;
+    drd_test_check(drd_seq_begin(ctx, &qa), "seq_begin");
+    drd_test_check(drd_op_des_ffn_ex(qa, &w, &bb, NULL, &br, T, &s, true), "des_ffn_ex accumulate");
+    drd_test_check(drd_seq_end(qa), "seq_end");
+    drd_test_check(drd_seq_run(qa), "seq_run");
+    drd_test_download_f32(ctx, &br, acc, (size_t)T * d);
+    size_t bad = 0;
+    for (size_t i = 0; i < (size_t)T * d; i++) {
+      volatile float want = r[i] + got[i]; /* one f32 rounding, as the kernel's */
+      bad += memcmp(&acc[i], (const float *)&want, sizeof want) != 0;
+    }
+    EXPECT(bad == 0, "%s: accumulate: %zu of %u values are not r + DES(b)", what, bad, T * d);
+    drd_seq_destroy(qa);
+    drd_buffer_destroy(ctx, &br);
+    free(r), free(acc);
+  }
 
   if (c->replay) { /* record once, replay with new inputs */
     drd_fill_uniform(rng, b, (size_t)T * d, -1.0f, 1.0f);

@@ -1,16 +1,58 @@
 /* RMSNorm kernel against the host reference: odd row lengths (shorter and longer than a
  * workgroup), in place, chunking under a 64 KiB binding range, and the clear error for a row
- * longer than one binding. */
+ * longer than one binding. Where the device has 16-bit storage, every case also runs
+ * drd_op_rmsnorm_f16: its f32 output must be bit-identical to drd_op_rmsnorm's and its f16
+ * copy the host's nearest-even rounding of that output, bit for bit, with a poisoned guard
+ * half past the end left untouched. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "dtype.h"
 #include "ref_ops.h"
 #include "util_gpu.h"
 #include "util_rand.h"
 
 static int failures;
 
+
+/* drd_op_rmsnorm_f16 on x (host copy) against `plain`, drd_op_rmsnorm's output for it. */
+static void run_f16(drd_context *ctx, const float *x, const drd_buffer *bw, const float *plain, uint32_t rows,
+                    uint32_t cols, float eps, bool in_place) {
+  size_t n = (size_t)rows * cols;
+  uint64_t bytes = (n * 2 + 2 + 3) / 4 * 4; /* n halves, a guard, whole words */
+  float *got = malloc(n * 4);
+  uint16_t *want16 = malloc(n * 2), *got16 = malloc(bytes);
+  drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bh;
+  drd_buffer bo = in_place ? bx : drd_test_buffer_f32(ctx, NULL, n);
+  drd_test_check(drd_buffer_create(ctx, bytes, &bh), "buffer");
+  drd_test_check(drd_buffer_fill(ctx, &bh, 0xABCDABCDu), "poison");
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_rmsnorm_f16(s, &bx, bw, &bo, &bh, rows, cols, eps), "rmsnorm_f16");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_download_f32(ctx, &bo, got, n);
+  drd_test_check(drd_buffer_download(ctx, &bh, 0, got16, bytes), "download");
+  drd_f32_to_f16_row(got, want16, n);
+  size_t bad32 = 0, bad16 = 0;
+  for (size_t i = 0; i < n; i++) {
+    bad32 += memcmp(&got[i], &plain[i], 4) != 0;
+    bad16 += got16[i] != want16[i];
+  }
+  if (bad32 || bad16 || got16[n] != 0xABCD) {
+    fprintf(stderr, "FAIL rmsnorm_f16 [%u, %u]%s: %zu f32 values differ from rmsnorm's, %zu halves from their "
+            "rounding%s\n", rows, cols, in_place ? " in place" : "", bad32, bad16,
+            got16[n] != 0xABCD ? ", the guard half was overwritten" : "");
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &bx);
+  if (!in_place) drd_buffer_destroy(ctx, &bo);
+  drd_buffer_destroy(ctx, &bh);
+  free(got), free(want16), free(got16);
+}
 
 static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t cols, bool in_place) {
   size_t n = (size_t)rows * cols;
@@ -29,6 +71,8 @@ static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t col
   drd_test_check(drd_seq_run(s), "seq_run");
   drd_seq_destroy(s);
   drd_test_download_f32(ctx, &bo, got, n);
+  /* x was overwritten in place: the f16 variant starts again from the host copy */
+  if (drd_context_caps(ctx)->storage_16bit) run_f16(ctx, x, &bw, got, rows, cols, eps, in_place);
   size_t bad;
   double err = drd_compare_f32(got, want, n, &bad);
   /* f32 sum of squares vs the reference's f64: ~1e-7 relative for these lengths */

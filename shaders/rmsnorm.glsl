@@ -1,0 +1,43 @@
+// RMSNorm over rows: out[r, c] = x[r, c] / sqrt(mean_c(x[r, :]^2) + eps) * w[c], shared by
+// rmsnorm_f32.comp and rmsnorm_f16.comp. With RMSNORM_F16 the kernel also writes f16(out)
+// (round to nearest even) to binding 3: the copy the cooperative-matrix GEMMs read, made
+// here instead of by a separate pass over out (runtime/ops_rows.c).
+// One workgroup per row; each invocation walks the row with stride WG, so the same
+// invocation reads and writes an element (out may alias x).
+#extension GL_GOOGLE_include_directive : require
+#include "push_constants.h"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 256; // a power of two
+
+layout(std430, binding = 0) readonly buffer X { float x[]; };  // [rows, cols] f32 (from x_off)
+layout(std430, binding = 1) readonly buffer W { float w[]; };  // [cols] f32
+layout(std430, binding = 2) writeonly buffer O { float o[]; }; // [rows, cols] f32 (from o_off)
+#ifdef RMSNORM_F16
+layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // [rows, cols] f16 (from h_off)
+#endif
+layout(push_constant) uniform Push { drd_pc_rows pc; };
+
+shared float red_buf[WG];
+#include "row_reduce.glsl"
+
+void main() {
+  uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (row >= pc.rows) return; // uniform per workgroup: no barrier is skipped by half a group
+  uint lid = gl_LocalInvocationID.x;
+  uint xb = pc.x_off + row * pc.cols, ob = pc.o_off + row * pc.cols;
+  float ss = 0.0;
+  for (uint c = lid; c < pc.cols; c += WG) {
+    float v = x[xb + c];
+    ss = fma(v, v, ss);
+  }
+  ss = wg_reduce_sum(ss);
+  float inv = inversesqrt(ss / float(pc.cols) + pc.eps);
+  for (uint c = lid; c < pc.cols; c += WG) {
+    float v = x[xb + c] * inv * w[c];
+    o[ob + c] = v;
+#ifdef RMSNORM_F16
+    o16[pc.h_off + row * pc.cols + c] = float16_t(v);
+#endif
+  }
+}
