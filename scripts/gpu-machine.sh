@@ -112,10 +112,10 @@ def load(p):
     try: return {r["N"]: r for r in json.load(open(p))["runs"]}
     except Exception as e: return {}
 cm, sc = load(sys.argv[1]), load(sys.argv[2])
-print("engine base-220m: N coopmat-ms scalar-ms coopmat-TFLOP/s host-ms top ops")
+print("engine base-220m: N coopmat-ms scalar-ms coopmat-TFLOP/s host-ms/step host-ms-once top ops")
 for n, r in sorted(cm.items()):
     ops = ", ".join(f'{o["name"]} {o["share"]*100:.0f}%' for o in r.get("ops", [])[:5])
-    print(f'  {n} {r.get("step_ms_median", 0):.1f} {sc.get(n, {}).get("step_ms_median", 0):.1f} {r.get("tflops", 0):.1f} {r.get("host_cpu_ms_per_step", 0):.2f} {ops}')
+    print(f'  {n} {r.get("step_ms_median", 0):.1f} {sc.get(n, {}).get("step_ms_median", 0):.1f} {r.get("tflops", 0):.1f} {r.get("host_cpu_ms_per_step", 0):.2f} {r.get("host_cpu_ms_once", 0):.2f} {ops}')
 PYEOF
 )")
 fi

@@ -111,8 +111,12 @@ def main():
                     print(f"f16 forward N={n} u={u}: {why}")
                     if not ok:
                         failures.append(f"f16 forward N={n} u={u}: relative error {err:.2e} > 1e-2: {why}")
+    # every case: f16 rounding flips a top-p routing choice now and then, and one flip moves a
+    # handful of neighbouring tokens at once (CI seed 156259547: 4 of one case's 99, all in
+    # rows whose final state differs by 5e-2 .. 5e-1); over a third of the cases that alone
+    # came near 1 %, over all of them such a cluster is one of ~1100 tokens
     same = total = 0
-    for args in cases[::3]:
+    for args in cases:
         a, b = generate(models["f16"], "cpu", args), generate(models["f16"], "vulkan", args)
         if a is not None and b is not None:
             same += sum(x == y for x, y in zip(a, b))
