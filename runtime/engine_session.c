@@ -270,6 +270,15 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s);
 }
 
+/* fn (submit or wait) on each recorded part of step i (0-based), in order */
+static drd_status step_parts(drd_gpu_session *s, uint32_t i, drd_status (*fn)(drd_seq *)) {
+  for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) {
+    drd_status status = fn(s->parts[part]);
+    if (status != DRD_OK) return status;
+  }
+  return DRD_OK;
+}
+
 drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64_t seed,
                                int (*progress)(uint32_t, uint32_t, double, void *), void *user,
                                volatile int *cancel, int32_t *tokens_out) {
@@ -284,12 +293,18 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   DRD_CHECK(drd_seq_end(init));
   DRD_CHECK(drd_seq_run(init));
   double t0 = drd_now_s();
+  /* Step i + 1 is queued before step i is waited for, so the GPU runs the steps back to back
+   * rather than idling while the host wakes up from each fence and submits the next; the
+   * progress callback and cancellation still act between steps (a cancel lets at most the
+   * one queued step finish). */
+  if (steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, 0, drd_seq_submit));
   for (uint32_t i = 0; i < steps; i++) {
     if (cancel && *cancel) {
       status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
       goto cleanup;
     }
-    for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) DRD_CHECK(drd_seq_run(s->parts[part]));
+    if (i + 1 < steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, i + 1, drd_seq_submit));
+    DRD_CHECK(step_parts(s, i, drd_seq_wait));
     if (progress && progress(i + 1, steps, drd_now_s() - t0, user)) {
       status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
       goto cleanup;
@@ -298,6 +313,9 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   DRD_CHECK(drd_seq_run(s->final));
   DRD_CHECK(drd_buffer_download(ctx, &s->tokens, (uint64_t)P * 4, tokens_out, (uint64_t)s->shape.G * 4));
 cleanup:
+  /* nothing stays in flight: the parts are submitted again by the next run (after a loss
+   * or a hang there is nothing to wait for, and the status already says so) */
+  for (uint32_t part = 0; part < s->n_parts && !ctx->lost; part++) drd_seq_wait(s->parts[part]);
   drd_seq_destroy(init);
   return status;
 }

@@ -292,14 +292,19 @@ drd_context *drd_seq_context(const drd_seq *s) { return s->ctx; }
 
 drd_status drd_seq_end(drd_seq *s) {
   drd_status status = DRD_OK;
-  /* make every shader write visible to the host (mapped memory reads) and to transfers */
+  /* make every shader write visible to the host (mapped memory reads), to transfers, and to
+   * the dispatches of whatever is submitted next on the queue (a barrier's scopes reach
+   * across submissions in queue order), which may be queued before this one completes */
   VkMemoryBarrier mb = {
       .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
       .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-      .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT,
+      .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
+                       VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_INDIRECT_COMMAND_READ_BIT,
   };
   vkCmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+                       VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT,
+                       0, 1, &mb, 0, NULL, 0, NULL);
   VK_CHECK(vkEndCommandBuffer(s->cb));
   s->ended = true;
   s->n_pending = 0;
@@ -308,14 +313,29 @@ cleanup:
 }
 
 drd_status drd_seq_run(drd_seq *s) {
+  drd_status status = drd_seq_submit(s);
+  return status == DRD_OK ? drd_seq_wait(s) : status;
+}
+
+drd_status drd_seq_submit(drd_seq *s) {
   drd_status status = DRD_OK;
   drd_context *ctx = s->ctx;
-  if (!s->ended) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_run: sequence not ended");
+  if (!s->ended) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence not ended");
+  if (s->in_flight) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence still in flight");
   if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
   VK_CHECK(vkResetFences(ctx->device, 1, &s->fence));
   VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cb};
   VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, s->fence));
   s->in_flight = true;
+cleanup:
+  return status;
+}
+
+drd_status drd_seq_wait(drd_seq *s) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = s->ctx;
+  if (!s->in_flight) return DRD_OK;
+  if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
   DRD_CHECK(drd_fence_wait(ctx, s->fence));
   s->in_flight = false;
   if (s->queries && s->n_queries) {

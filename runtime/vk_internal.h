@@ -201,6 +201,13 @@ drd_status drd_seq_end(drd_seq *s);
 drd_context *drd_seq_context(const drd_seq *s);
 /* Submits the recorded sequence and waits (at most the context's timeout). */
 drd_status drd_seq_run(drd_seq *s);
+/* drd_seq_run in two halves, so that the next sequence can be queued before this one is
+ * waited for: the GPU then runs them back to back instead of idling while the host wakes
+ * up from a fence. Sequences run in submission order, and each ends with a barrier that
+ * makes its writes visible to the next one's dispatches. A sequence must be waited for
+ * before it is submitted again; waiting for one not in flight does nothing. */
+drd_status drd_seq_submit(drd_seq *s);
+drd_status drd_seq_wait(drd_seq *s);
 void drd_seq_destroy(drd_seq *s);
 
 /* The largest byte range one descriptor may cover on this context, rounded down to the
