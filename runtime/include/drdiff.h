@@ -157,7 +157,8 @@ const drd_device_caps *drd_context_caps(const drd_context *ctx);
 /* Number of validation messages seen since the context was made (0 without validation). */
 uint32_t drd_context_validation_messages(const drd_context *ctx);
 /* Asks the generation running on ctx (if any) to stop after its current denoising step; it
- * returns DRD_ERROR_CANCELLED and the context stays usable. Safe from any thread. */
+ * returns DRD_ERROR_CANCELLED and the context stays usable (the one step already queued
+ * behind the current one may still run on the GPU first). Safe from any thread. */
 void drd_context_cancel(drd_context *ctx);
 /* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
 void drd_profile_report(drd_context *ctx);
