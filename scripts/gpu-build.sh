@@ -4,6 +4,8 @@
 # validation layer (gzipped) and Vulkan loader in build-gpu/vklayer/, object files and
 # archives removed and binaries stripped so that the carried tree stays under the device
 # tool's 64 MiB. Needs scripts/fetch-debian13-tools.sh's .deps/debian13 (install-deps.sh).
+# PREV=<git revision> also builds that revision's drdiff (a temporary worktree) into
+# build-gpu/drdiff-prev, for gpu-machine.sh's `ab` section: before and after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=.deps/debian13/root
@@ -17,5 +19,15 @@ sed 's#"library_path": "[^"]*"#"library_path": "./libVkLayer_khronos_validation.
   $D/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json > $B/vklayer/VkLayer_khronos_validation.json
 find $B -name '*.o' -delete
 find $B -name '*.a' -delete
-strip $B/drdiff $B/tests/test_* $B/tests/tool_* 2>/dev/null || true
+if [ -n "${PREV:-}" ]; then
+  wt=$(mktemp -d /tmp/drdiff-prev.XXXXXX)
+  git worktree add -q --detach "$wt" "$PREV"
+  ln -s "$PWD/.deps" "$wt/.deps"
+  cmake -S "$wt" -B "$wt/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$wt/build" -j"$(nproc)" --target drdiff >/dev/null
+  cp "$wt/build/drdiff" $B/drdiff-prev
+  git rev-parse --short "$PREV" > $B/drdiff-prev.rev
+  git worktree remove --force "$wt"
+fi
+strip $B/drdiff $B/drdiff-prev $B/tests/test_* $B/tests/tool_* 2>/dev/null || true
 du -sh $B

@@ -8,7 +8,7 @@
 # which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
 # driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
 # vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [bench] [gen] [compare] [des] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [bench] [gen] [compare] [des] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -98,6 +98,31 @@ if [[ $what == *attn* ]]; then
   done
   DRDIFF_TEST_BENCH=1 timeout 150 $B/tests/test_kernel_sas > "$OUT/sas-bench.log" 2>&1
   summary+=("sas bench: $(grep -iE 'bench|ms' "$OUT/sas-bench.log" | tail -6 | tr '\n' ' ')")
+fi
+
+if [[ $what == *ab* ]] && [ -x $B/drdiff-prev ]; then
+  # before / after in one run: the drdiff of another revision (PREV= of gpu-build.sh) against
+  # this one, alternating (prev, new, prev, new) so that drift hits both alike
+  ns=${AB_NS:-1024,4096,16384}
+  for round in 1 2; do
+    for bin in drdiff-prev drdiff; do
+      timeout 150 $B/$bin bench --config base-220m -n "$ns" --steps "${BENCH_STEPS:-5}" --json --no-profile \
+        > "$OUT/ab-$bin-$round.json" 2>>"$OUT/ab.log"
+    done
+  done
+  summary+=("$($PY - "$OUT" "$(cat $B/drdiff-prev.rev 2>/dev/null)" <<'PYEOF'
+import json, sys, os
+def load(name):
+    try: return {r["N"]: r for r in json.load(open(os.path.join(sys.argv[1], name)))["runs"]}
+    except Exception: return {}
+runs = {(b, k): load(f"ab-{b}-{k}.json") for b in ("drdiff-prev", "drdiff") for k in (1, 2)}
+print(f"before ({sys.argv[2] or 'prev'}) / after, base-220m ms per step (rounds 1, 2) and host CPU ms/step:")
+for n in sorted(runs[("drdiff", 1)]):
+    cell = lambda b: " ".join(f'{runs[(b, k)].get(n, {}).get("step_ms_median", 0):.2f}' for k in (1, 2))
+    cpu = runs[("drdiff", 1)][n].get("host_cpu_ms_per_step", 0)
+    print(f"  N={n}: before {cell('drdiff-prev')}  after {cell('drdiff')}  host {cpu:.2f}")
+PYEOF
+)")
 fi
 
 if [[ $what == *engine* ]]; then
