@@ -41,18 +41,13 @@ const bool A16 = DES_GEMM_MODE == 2 || A16_SPEC;      // h is always f16
 shared uint tok_s[BM]; // token of each tile row, DRD_DES_NONE for padding
 #endif
 uint row0, n0, wb1, wb2;
+#include "des_a_row.glsl"
 
 // VEC: K is a multiple of 8 and every element offset aligned, so k .. k+7 (k < K) are whole
 // 16-byte vectors; otherwise element by element, 0 past K.
 uvec4 cm_load_a(uint m, uint k) {
-#if DES_GEMM_MODE == 1
-  uint t = tok_s[m];
-  bool row_ok = t != DRD_DES_NONE;
-  uint base = pc.a_off + (row_ok ? t : 0u) * pc.K;
-#else
-  bool row_ok = true;
-  uint base = (row0 + m) * pc.K;
-#endif
+  bool row_ok;
+  uint base = des_a_row(m, row_ok);
   if (!row_ok) return uvec4(0);
   if (VEC) {
     if (k >= pc.K) return uvec4(0);

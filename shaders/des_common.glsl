@@ -128,17 +128,12 @@ vec4 ra[LA], r1[LW];
 vec4 r2[LW];
 #endif
 uint row0, n0, wb1, wb2;
+#include "des_a_row.glsl"
 
 // elements k .. k+3 of A's tile row m; 0 past K or for a padding row
 vec4 load_a(uint m, uint k) {
-#if DES_GEMM_MODE == 1
-  uint t = tok_s[m];
-  bool row_ok = t != DRD_DES_NONE;
-  uint base = pc.a_off + (row_ok ? t : 0u) * pc.K;
-#else
-  bool row_ok = true;
-  uint base = (row0 + m) * pc.K;
-#endif
+  bool row_ok;
+  uint base = des_a_row(m, row_ok);
   if (VEC4) {
     vec4 v = a_mat4[(base + min(k, pc.K - 4)) >> 2];
     return row_ok && k < pc.K ? v : vec4(0.0);
