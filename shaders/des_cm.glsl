@@ -41,7 +41,7 @@ const bool A16 = DES_GEMM_MODE == 2 || A16_SPEC;      // h is always f16
 shared uint tok_s[BM]; // token of each tile row, DRD_DES_NONE for padding
 #endif
 uint row0, n0, wb1, wb2;
-#include "des_a_row.glsl"
+#include "des_tile.glsl"
 
 // VEC: K is a multiple of 8 and every element offset aligned, so k .. k+7 (k < K) are whole
 // 16-byte vectors; otherwise element by element, 0 past K.
@@ -98,22 +98,6 @@ void cm_emit(uint m, uint n, float v) {
 #endif
 
 void main() {
-  const uint tile = gl_WorkGroupID.y;
-  uint e_rel;
-  if (pc.expert == DRD_DES_NONE) { // all experts, one dispatch: tiles are laid end to end
-    e_rel = tile_expert[tile];
-    row0 = tile * BM;
-  } else { // one expert: its weights, or a chunk of them, are what is bound
-    e_rel = 0u;
-    row0 = seg_off[pc.expert] + tile * BM;
-  }
-  n0 = pc.n_base + gl_WorkGroupID.x * BN;
-  if (n0 >= pc.n_end) return; // surplus tiles of a short last chunk: uniform per workgroup
-  wb1 = pc.w_off + e_rel * pc.w_estride;
-  wb2 = pc.w2_off + e_rel * pc.w_estride;
-#if DES_GEMM_MODE == 1
-  for (uint r = gl_LocalInvocationID.x; r < BM; r += WG) tok_s[r] = pair_tok[row0 + r];
-  barrier();
-#endif
+  if (!des_tile_begin()) return;
   cm_gemm_tile(pc.K);
 }

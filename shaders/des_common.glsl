@@ -128,7 +128,7 @@ vec4 ra[LA], r1[LW];
 vec4 r2[LW];
 #endif
 uint row0, n0, wb1, wb2;
-#include "des_a_row.glsl"
+#include "des_tile.glsl"
 
 // elements k .. k+3 of A's tile row m; 0 past K or for a padding row
 vec4 load_a(uint m, uint k) {
@@ -218,23 +218,7 @@ uint col_of(uint tx, uint j) { return VN ? ((j / 4) * TX + tx) * 4 + j % 4 : tx 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
   const uint tx = lid % TX, ty = lid / TX;
-  const uint tile = gl_WorkGroupID.y;
-  uint e_rel;
-  if (pc.expert == DRD_DES_NONE) { // all experts, one dispatch: tiles are laid end to end
-    e_rel = tile_expert[tile];
-    row0 = tile * BM;
-  } else { // one expert: its weights, or a chunk of them, are what is bound
-    e_rel = 0u;
-    row0 = seg_off[pc.expert] + tile * BM;
-  }
-  n0 = pc.n_base + gl_WorkGroupID.x * BN;
-  if (n0 >= pc.n_end) return; // surplus tiles of a short last chunk: uniform per workgroup
-  wb1 = pc.w_off + e_rel * pc.w_estride;
-  wb2 = pc.w2_off + e_rel * pc.w_estride;
-#if DES_GEMM_MODE == 1
-  for (uint r = lid; r < BM; r += WG) tok_s[r] = pair_tok[row0 + r];
-  barrier();
-#endif
+  if (!des_tile_begin()) return;
 
   float acc1[TM * TN];
 #if DES_GEMM_MODE == 1
