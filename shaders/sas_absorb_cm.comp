@@ -6,8 +6,8 @@
 //   1. computes its CM x VT logits into its rows of Ss;
 //   2. runs the online softmax on them (T invocations per row, log domain with inv_tau as
 //      the scalar kernel): tile maximum, new running max mn, rescale factor alpha =
-//      exp(m - mn), P = exp(z - mn) rounded to f16 into Ps; l sums the rounded P, so the
-//      result normalises exactly the weights the product used;
+//      exp(m - mn), P = exp(z - mn) rounded to f16 into Ps; l sums the rounded P (read back
+//      from Ps), so the result normalises exactly the weights the product used;
 //   3. for each block of CN embedding columns, multiplies P by the tile's E block into a
 //      fresh accumulator, stores it to its scratch, and folds it into the running sum:
 //      acc = acc * alpha[row] + y.
@@ -160,15 +160,21 @@ void main() {
       vec4 z = Ss[srow * SS4 + q] * pc.inv_tau, p = vec4(0.0);
       [[unroll]] for (uint u = 0; u < 4u; u++)
         if (v0 + 4u * q + u < ve) p[u] = exp(z[u] - mn);
-      f16vec4 ph = f16vec4(p);
-      l += float(ph.x);
-      l += float(ph.y);
-      l += float(ph.z);
-      l += float(ph.w);
-      Ps[srow * SP4 + q] = ph;
+      Ps[srow * SP4 + q] = f16vec4(p);
     }
     if (t == 0u) alpha_s[srow] = alpha;
     sync_subgroup(); // P and alpha are visible; the logits have been read (the scratch is free)
+    // l sums the f16 P the product reads, loaded back from Ps: NVIDIA's compiler (driver 580)
+    // dropped the round trip of float(f16vec4(p)) and summed the unrounded p, so a row whose
+    // weight is all on one token (p = exp(z - mn) = 1 - 2^-16 after an FMA contraction,
+    // rounded to 1 for the product) came out scaled by 1 + 2^-16 (test_kernel_sas on an H200).
+    for (uint g = 0; g < CG; g++) {
+      vec4 ph = vec4(Ps[srow * SP4 + t + T * g]);
+      l += ph.x;
+      l += ph.y;
+      l += ph.z;
+      l += ph.w;
+    }
 
     const vec4 al0 = row_vals(0, false), al1 = row_vals(1, false);
     if (PREG) {

@@ -189,6 +189,7 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
   const bool cm = kind == DRD_SAS_COOPMAT, e16 = etype == DRD_DTYPE_F16;
   uint32_t split_len = V; /* the longest running sum (one split at most the whole vocabulary) */
   double worst = 0, num = 0, den = 1e-30;
+  char worst_at[256] = "";
   size_t bad = 0;
   double *z = malloc(sizeof(double) * V), *eps = malloc(sizeof(double) * V), *y = malloc(sizeof(double) * de);
   double *spread = malloc(sizeof(double) * de), *mag = malloc(sizeof(double) * de);
@@ -216,6 +217,7 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
       z[v] = exp(z[v] - zmax); /* unnormalised weight */
       l += z[v];
     }
+    const double pmax = 1 / l; /* the largest weight (exp(0) / l) */
     for (uint32_t k = 0; k < de; k++) y[k] = spread[k] = mag[k] = cm_tol[k] = 0;
     for (uint32_t v = 0; v < V; v++)
       for (uint32_t k = 0; k < de; k++) y[k] += z[v] / l * p.E[(size_t)v * de + k];
@@ -269,7 +271,14 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
         bad++;
       }
       if (isfinite(diff)) {
-        worst = fmax(worst, diff / tol);
+        if (diff / tol > worst) {
+          worst = diff / tol;
+          snprintf(worst_at, sizeof worst_at,
+                   "row %u col %u: got %.9g want %.9g, tol %.3g = f32 model %.3g + f16 weights %.3g (max weight %.3g); "
+                   "weighted mean: f64 %.9g, the kernel's (got - (1 - gamma) D) / gamma %.9g",
+                   r, k, got[i], want[i], tol, tol - gamma * cm_tol[k], gamma * cm_tol[k], pmax, y[k],
+                   ((double)got[i] - (1 - (double)gamma) * d[k]) / gamma);
+        }
         num = fmax(num, diff);
       }
       den = fmax(den, fabs(want[i]));
@@ -284,6 +293,9 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
             "prompt rows %s, rel err %.3g, worst err/tol %.3g\n",
             kind_name(kind), V, de, rows, row_first, e16 ? "f16" : "f32", gamma, tau, cfg ? "forced" : "auto",
             cfg ? cfg->splits : 0, bad, changed ? "CHANGED" : "ok", num / den, worst);
+    fprintf(stderr, "  worst: %s\n", worst_at);
+    if (cfg)
+      fprintf(stderr, "  config: ct %u, rg %u, tr %u, vt %u, splits %u\n", cfg->ct, cfg->rg, cfg->tr, cfg->vt, cfg->splits);
     failures++;
   } else if (getenv("DRDIFF_TEST_VERBOSE")) {
     fprintf(stderr, "ok absorb %s V=%u de=%u rows=%u %s gamma=%g tau=%g: rel err %.3g, err/tol %.3g\n",
@@ -563,6 +575,11 @@ int main(void) {
                 i % 4 < 2 ? 0.1f : 1.0f, &cm_shapes[i], 2);
     round_case(ctx, &rng, V, cm_des[i], 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &cm_shapes[i], 2);
   }
+  /* the first shape's hard case (f16 E, de 128, tau 0.1) in one split: blended in the kernel,
+   * no merge */
+  static const drd_sas_config cm_direct = {0, 4, 0, 64, 1, DRD_SAS_COOPMAT};
+  if (drd_sas_config_ok(ctx, &cm_direct, 128))
+    absorb_case(ctx, &rng, 1000, 128, 37, 4, DRD_DTYPE_F16, 0.5f, 0.1f, &cm_direct, 2);
   /* the large vocabulary with f32 embeddings on the op's choice for de = 16 (coopmat where
    * available: its loop-limit split lengths on llvmpipe) */
   absorb_case(ctx, &rng, 32768, 16, 40, 0, DRD_DTYPE_F32, 1.0f, 0.1f, NULL, 1);
