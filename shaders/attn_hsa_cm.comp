@@ -12,8 +12,8 @@
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
 //      and stores S to its own f32 scratch rows;
 //   3. T invocations per row run the online softmax on the scratch (row max through
-//      shuffles) and write P = exp2(S - m) as f16; l sums the rounded P, so that out = o / l
-//      normalises exactly the weights the product used;
+//      shuffles) and write P = exp2(S - m) as f16; l sums the rounded P (read back from ps),
+//      so that out = o / l normalises exactly the weights the product used;
 //   4. O += P V on the subgroup's accumulators, which stay in registers across tiles.
 // Accumulator elements have no known owner under coopmat 1, so O cannot be rescaled per row
 // in registers. Instead a row's reference max m is raised lazily: only when some row of the
@@ -59,6 +59,8 @@ const uint KQ = DHP / CK, JS = BC / CN;  // S = Q K^T: k-steps, matrices per row
 const uint KP = BC / CK, TNO = DHP / CN; // O += P V: k-steps, matrices per row tile
 const uint RPL = (RS * T + SG - 1) / SG; // softmax rows per invocation
 const uint CPL = BC / T;                 // softmax columns per invocation
+const uint LKV = (BC * D4 + WG - 1) / WG; // K/V tile vec4s per invocation
+const uint LKW = (LKV + 31u) / 32u;       // words of their key flags
 const float NEG = -1.0e30;               // as in attn_common.glsl: exp2(NEG - m) == 0, never NaN
 
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
@@ -162,6 +164,28 @@ void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h
   sync_subgroup(); // read before the next store
 }
 
+// This invocation's elements e = lid + i * WG of the K/V tile at key position p0 (the listed
+// blocks c0.. back to back), rounded to f16, and in bit i of ok whether e's key is real (< N:
+// the last block may be partial; positions past npos give zeros, their logits masked).
+void load_kv(uint p0, uint c0, uint npos, uint h, uint lid, out f16vec4 nk[LKV], out f16vec4 nv[LKV], out uint ok[LKW]) {
+  [[unroll]] for (uint w = 0; w < LKW; w++) ok[w] = 0u;
+  [[unroll]] for (uint i = 0; i < LKV; i++) {
+    uint e = lid + i * WG, j = e / D4, c4 = e % D4, p = p0 + j;
+    vec4 kk = vec4(0.0), vv = vec4(0.0);
+    if (e < BC * D4 && p < npos) {
+      uint key = col[c0 + p / pc.B - pc.col_base] * pc.B + p % pc.B;
+      if (key < pc.N) {
+        uint base = pc.kv_off + (key - pc.kv_row0) * pc.H * DH + h * DH;
+        kk = load_row(base, c4, false);
+        vv = load_row(base, c4, true);
+        ok[i / 32u] |= 1u << (i % 32u);
+      }
+    }
+    nk[i] = f16vec4(kk);
+    nv[i] = f16vec4(vv);
+  }
+}
+
 void main() {
   const uint lid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
   const uint h = gl_WorkGroupID.z;
@@ -200,27 +224,25 @@ void main() {
   [[unroll]] for (uint x = 0; x < RPL; x++) m_[x] = NEG, l_[x] = 0.0;
 
   const uint npos = (c1 - c0) * pc.B; // key positions: the listed blocks back to back
+  // The next tile's K and V (f16) and key flags wait in registers while the current tile is
+  // multiplied out, so the global loads overlap the arithmetic instead of preceding it.
+  f16vec4 nk_[LKV], nv_[LKV];
+  uint nok[LKW]; // bit i: element lid + i * WG holds a real key
+  load_kv(0u, c0, npos, h, lid, nk_, nv_, nok);
   for (uint p0 = 0; p0 < npos; p0 += BC) {
-    // 1. The K and V tiles, rounded to f16 (zeros past the keys and past DH).
+    // 1. The K and V tiles into shared memory (zeros past the keys and past DH).
     barrier(); // the previous tile (or the Q staging) has been consumed
-    for (uint e = lid; e < BC * D4; e += WG) {
-      uint j = e / D4, c4 = e % D4, p = p0 + j;
-      vec4 kk = vec4(0.0), vv = vec4(0.0);
-      bool ok = false;
-      if (p < npos) {
-        uint key = col[c0 + p / pc.B - pc.col_base] * pc.B + p % pc.B;
-        ok = key < pc.N; // the last block may be partial
-        if (ok) {
-          uint base = pc.kv_off + (key - pc.kv_row0) * pc.H * DH + h * DH;
-          kk = load_row(base, c4, false);
-          vv = load_row(base, c4, true);
-        }
+    [[unroll]] for (uint i = 0; i < LKV; i++) {
+      uint e = lid + i * WG;
+      if (e < BC * D4) {
+        uint j = e / D4, c4 = e % D4;
+        ks[j * SK + c4] = nk_[i];
+        vs[j * SK + c4] = nv_[i];
+        if (c4 == 0u) kvalid[j] = (nok[i / 32u] >> (i % 32u)) & 1u;
       }
-      ks[j * SK + c4] = f16vec4(kk);
-      vs[j * SK + c4] = f16vec4(vv);
-      if (c4 == 0u) kvalid[j] = ok ? 1u : 0u;
     }
     barrier();
+    if (p0 + BC < npos) load_kv(p0 + BC, c0, npos, h, lid, nk_, nv_, nok);
 
     // 2. S = Q K^T for the subgroup's rows; K B fragments are shared by its row tiles.
     for (uint j = 0; j < JS; j++) {
@@ -276,12 +298,17 @@ void main() {
       }
       for (uint y = 0; y < CPL; y++) {
         uint c = t + T * y;
-        float16_t p = float16_t(kvalid[c] != 0u ? exp2(ss[sc + r * SS + c] - m_[x]) : 0.0);
-        l_[x] += float(p);
-        ps[(sr0 + r) * SP + c] = p;
+        ps[(sr0 + r) * SP + c] = float16_t(kvalid[c] != 0u ? exp2(ss[sc + r * SS + c] - m_[x]) : 0.0);
       }
     }
     sync_subgroup(); // P and alpha are visible; S has been read (the scratch is free)
+    // l sums the f16 P the product reads, loaded back from ps: NVIDIA's compiler (driver 580)
+    // may drop the round trip float(float16_t(p)) and sum the unrounded p (sas_absorb_cm.comp).
+    [[unroll]] for (uint x = 0; x < RPL; x++) {
+      uint r = rl0 + x * (SG / T);
+      if (r < RS)
+        for (uint y = 0; y < CPL; y++) l_[x] += float(ps[(sr0 + r) * SP + t + T * y]);
+    }
 
     if (rescale && p0 != 0u) {
 #define O_RESCALE(t, j) if (t < TMS && j < TNO) o##t##j = rescaled(o##t##j, sr0 + t * CM, sc, lane);
