@@ -22,6 +22,10 @@ typedef struct bench_flops {
  * not fit. */
 drd_status bench_flops_count(const drd_hparams *hp, uint32_t N, uint32_t steps, bench_flops *out);
 
+/* Which of the steps of an S-step generation run SAS (flags[i] = 1; flags may be NULL) and how
+ * many, from the solver plan the engine builds (order 2, time-uniform grid). */
+drd_status bench_sas_steps(const drd_hparams *hp, uint32_t steps, uint8_t *flags, uint32_t *count);
+
 /* What one N measured. */
 typedef struct bench_run {
   uint32_t N;
@@ -30,9 +34,14 @@ typedef struct bench_run {
   double setup_s;          /* the warm-up's seconds_setup */
   int setup_has_weights;   /* the first N's set-up also uploads weights and compiles pipelines */
   double *step_s;          /* [steps] wall seconds of every timed step */
-  double step_ms_median;
+  double step_ms_median;   /* median over the timed steps */
+  double step_ms_plain;    /* median over the timed steps without SAS (all when none has it) */
+  double step_ms_sas;      /* median over the timed steps with SAS absorption; 0 when none */
+  uint32_t sas_steps_20;   /* steps of a 20-step generation with SAS */
   double gen_s;            /* the timed generation (steps denoising steps, no set-up) */
-  double gen_s_20;         /* 20 x median step + the once-per-generation part of gen_s */
+  double gen_s_20;         /* a 20-step generation: sas_steps_20 x step_ms_sas + the rest x
+                            * step_ms_plain + the once-per-generation part of gen_s (with no
+                            * SAS step timed, step_ms_plain for all 20: an underestimate) */
   double tokens_per_s;     /* N / gen_s_20 */
   double flops_per_step;   /* mean over the timed steps (SAS included where active) */
   double tflops;           /* FLOPs of the timed generation / gen_s, in 1e12 */

@@ -52,11 +52,18 @@ drd_status bench_flops_count(const drd_hparams *hp, uint32_t N, uint32_t steps, 
   out->sas = 2 * 2 * n * V * de;
   out->round = 2 * n * V * de;
 
-  /* which steps run SAS: the solver plan the engine builds for this request */
+  return bench_sas_steps(hp, steps, NULL, &out->sas_steps);
+}
+
+drd_status bench_sas_steps(const drd_hparams *hp, uint32_t steps, uint8_t *flags, uint32_t *count) {
+  /* the solver plan the engine builds for this request */
   drd_solver_plan plan;
-  st = drd_solver_plan_make(hp->schedule, DRD_GRID_TIME_UNIFORM, steps, 2, hp->sas_gamma, hp->sas_start, &plan);
-  out->sas_steps = 0;
-  for (uint32_t i = 0; st == DRD_OK && i < steps; i++) out->sas_steps += plan.step[i].sas != 0;
+  drd_status st = drd_solver_plan_make(hp->schedule, DRD_GRID_TIME_UNIFORM, steps, 2, hp->sas_gamma, hp->sas_start, &plan);
+  *count = 0;
+  for (uint32_t i = 0; st == DRD_OK && i < steps; i++) {
+    if (flags) flags[i] = plan.step[i].sas != 0;
+    *count += plan.step[i].sas != 0;
+  }
   drd_solver_plan_free(&plan);
   return st;
 }

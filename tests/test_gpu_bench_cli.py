@@ -52,6 +52,17 @@ def check_report(rep, ns, steps):
             failures.append(f"N={n}: step_ms_all = {steps_ms}, want {steps} positive times")
         elif not min(steps_ms) <= run_["step_ms_median"] <= max(steps_ms):
             failures.append(f"N={n}: median {run_['step_ms_median']} outside {steps_ms}")
+        else:
+            # steps without and with SAS apart, and the 20-step estimate made of them
+            plain, sas_ms, n20 = run_.get("step_ms_plain"), run_.get("step_ms_sas"), run_.get("sas_steps_20")
+            lo, hi = min(steps_ms), max(steps_ms)
+            if not isinstance(n20, int) or not 0 <= n20 <= 20:
+                failures.append(f"N={n}: sas_steps_20 = {n20!r}, want 0..20")
+            elif not (isinstance(plain, (int, float)) and lo <= plain <= hi) or \
+                    not (isinstance(sas_ms, (int, float)) and (sas_ms == 0 or lo <= sas_ms <= hi)):
+                failures.append(f"N={n}: step_ms_plain {plain!r} / step_ms_sas {sas_ms!r} not among {steps_ms}")
+            elif run_["gen_s_20"] < 1e-3 * ((20 - n20) * plain + n20 * (sas_ms or plain)) * (1 - 1e-9):
+                failures.append(f"N={n}: gen_s_20 {run_['gen_s_20']} below its steps' sum")
         ops = run_.get("ops", [])
         if rep.get("profiled"):
             share = sum(o["share"] for o in ops)
