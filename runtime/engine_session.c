@@ -297,11 +297,13 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
    * rather than idling while the host wakes up from each fence and submits the next; the
    * progress callback and cancellation still act between steps (a cancel lets at most the
    * one queued step finish). */
-  /* The host sleeps through most of each step before it waits on the step's fence: the wait
-   * cost the process about 1.5 % of a step in CPU time on NVIDIA's driver (H200, driver 580,
-   * at every N: docs/performance.md). A step takes about as long as the one before it (the
-   * same work; only SAS steps are longer), so it sleeps until 3/4 of the last step's time
-   * past the previous step's end; step i + 1 is queued meanwhile, so the GPU never waits. */
+  /* The host sleeps through most of each step before it waits on the step's fence, so that a
+   * driver that polls in the wait polls briefly: on an H200 (driver 580) the process's CPU
+   * time fell from 1.0-1.6 % of a step to 0.8-1.2 % (docs/performance.md; the rest is not the
+   * wait). A step takes about as long as the one before it (the same work; SAS steps ~10 %
+   * longer), so it sleeps until 3/4 of the last step's time past the previous step's end;
+   * step i + 1 is queued meanwhile, so the GPU does not wait. An oversleep shortens the next
+   * measured step, so the estimate comes back down by itself. */
   double prev_end = 0, last_step = 0;
   if (steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, 0, drd_seq_submit));
   for (uint32_t i = 0; i < steps; i++) {
