@@ -9,7 +9,8 @@ DRDIFF_DISABLE_COOPMAT=1) and torch.json (python3 -m drdiff.bench_torch); any of
 be missing, truncated or hold failed runs: those cells print "-" and the reasons are listed
 under the table. One Markdown row per N: ms per step of each, the time ratios ours/eager and
 ours/compiled (below 1: the engine is faster), TFLOP/s (FLOPs per step over the median
-step) and memory (engine: device bytes; PyTorch: peak allocated). Standard
+step) and memory (engine: device bytes; PyTorch: peak allocated); then, where the files
+say which steps ran SAS absorption, the median of those steps on each side. Standard
 library only, so any python3 runs it.
 """
 import argparse
@@ -62,6 +63,24 @@ def runs_by_n(doc, mode=None):
 
 def ms(r):
     return _num(r.get("step_ms_median")) if r else None
+
+
+def sas_ms(r):
+    """Median of the timed steps that ran SAS absorption: the engine's step_ms_sas (0: none
+    timed), PyTorch's step_ms_all where step_sas is true; None when there are none."""
+    if not r:
+        return None
+    if "step_ms_sas" in r:
+        v = _num(r.get("step_ms_sas"))
+        return v if v else None
+    flags, times = r.get("step_sas"), r.get("step_ms_all")
+    if not isinstance(flags, list) or not isinstance(times, list):
+        return None
+    t = sorted(x for x, f in zip(times, flags) if f is True and _num(x) is not None)
+    if not t:
+        return None
+    k = len(t)
+    return t[k // 2] if k % 2 else 0.5 * (t[k // 2 - 1] + t[k // 2])
 
 
 def tflops(r):
@@ -124,6 +143,22 @@ def table(ours, scalar, torch_doc):
         ft = next((_num(r.get("flops_per_step")) for r in (re_, rc) if r), None)
         if fo and ft and abs(fo - ft) > 0.01 * max(fo, ft):
             notes.append(f"N={n}: FLOPs per step differ: ours {fo:.4g}, torch {ft:.4g}")
+    # the steps that run SAS absorption (longer: logits against the whole vocabulary), apart
+    sas_rows = []
+    for n in ns:
+        ro, rs, re_, rc = o.get(n), s.get(n), e.get(n), c.get(n)
+        v = [sas_ms(ro), sas_ms(rs), sas_ms(re_), sas_ms(rc)]
+        if any(x is not None for x in v):
+            sas_rows.append("| " + " | ".join([str(n)] + [fmt(x, ".2f") for x in v] +
+                                              [fmt(ratio(v[0], v[2]), ".2f"),
+                                               fmt(ratio(v[0], v[3]), ".2f")]) + " |")
+    if sas_rows:
+        lines.append("")
+        lines.append("Steps with SAS absorption, median ms (the table above: all timed steps):")
+        lines.append("")
+        lines.append("| N | ours ms | scalar ms | eager ms | compiled ms | ours/eager | ours/compiled |")
+        lines.append("|" + "---|" * 7)
+        lines.extend(sas_rows)
     for label, errs in (("ours", o_err), ("ours scalar", s_err), ("eager", e_err),
                         ("compiled", c_err)):
         for n, msg in errs:

@@ -266,13 +266,14 @@ def table_from_fake_files():
     write(os.path.join(d, "drdiff.json"), {
         "device": "GPU X", "driver": "1.2", "runs": [
             {"N": 1024, "step_ms_median": 10.0, "flops_per_step": 5e11, "tflops": 50.0,
-             "device_bytes": 2 * 2**30},
+             "device_bytes": 2 * 2**30, "step_ms_sas": 12.0},
             {"N": 4096, "step_ms_median": 30.0, "flops_per_step": 2e12},
             {"N": 65536, "error": "out of device memory"}]})
     # torch.json cut off by a kill, after a log line: only complete objects count
     torch_doc = {"device": "GPU X", "torch": "2.11", "dtype": "fp16", "runs": [
         {"N": 1024, "mode": "eager", "step_ms_median": 20.0, "flops_per_step": 5e11,
-         "tflops": 25.0, "peak_mem_bytes": 3 * 2**30},
+         "tflops": 25.0, "peak_mem_bytes": 3 * 2**30, "step_ms_all": [19.0, 20.0, 30.0, 21.0, 26.0],
+         "step_sas": [False, False, True, False, True]},
         {"N": 1024, "mode": "compile", "step_ms_median": 8.0, "flops_per_step": 5e11,
          "tflops": 62.5, "peak_mem_bytes": 2**30},
         {"N": 4096, "mode": "eager", "step_ms_median": 90.0, "flops_per_step": 2e12},
@@ -283,8 +284,14 @@ def table_from_fake_files():
     text = bench_table.table(bench_table.load(os.path.join(d, "drdiff.json")),
                              bench_table.load(os.path.join(d, "drdiff-scalar.json")),
                              bench_table.load(os.path.join(d, "torch.json")))
-    rows = {int(l.split("|")[1]): [c.strip() for c in l.split("|")[2:-1]]
-            for l in text.splitlines() if l.startswith("| ") and l.split("|")[1].strip().isdigit()}
+    main_text, _, sas_text = text.partition("Steps with SAS absorption")
+
+    def parse(t):
+        return {int(l.split("|")[1]): [c.strip() for c in l.split("|")[2:-1]]
+                for l in t.splitlines() if l.startswith("| ") and l.split("|")[1].strip().isdigit()}
+    rows, sas_rows = parse(main_text), parse(sas_text)
+    # SAS steps: ours 12, no scalar, eager the median of 30 and 26, no compiled SAS data
+    assert sas_rows == {1024: ["12.00", "-", "28.00", "-", "0.43", "-"]}, sas_text
     assert sorted(rows) == [1024, 4096, 16384, 65536], text
     # ours, scalar, eager, compiled ms; ours/eager, ours/compiled; TFLOP/s x4; MiB x3
     assert rows[1024] == ["10.00", "-", "20.00", "8.00", "0.50", "1.25", "50.0", "-", "25.0",
