@@ -5,7 +5,8 @@
  * time from timestamps when DRDIFF_PROFILE=1, and the relative error of 64 sampled outputs
  * against an f64 host dot product (a sanity check, not a test).
  * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
- * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning;
+ * cm,bm,bn,bk,wm,wn[,stages] (cooperative-matrix kernel; stages 2: double-buffered slices)
+ * overrides the configuration, for tuning;
  * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only). */
 #include <math.h>
 #include <stdio.h>
@@ -52,13 +53,14 @@ int main(int argc, char **argv) {
     if (sscanf(tile + 3, "%u,%u", &cfg.tm, &cfg.tn) != 2) tile = "bad";
   } else if (tile && !strncmp(tile, "cm,", 3)) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_COOPMAT};
-    if (sscanf(tile + 3, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
+    int got = sscanf(tile + 3, "%u,%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn, &cfg.stages);
+    if (got != 5 && got != 6) tile = "bad";
   } else if (tile) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_TILED};
     if (sscanf(tile, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
   }
   if (tile && !strcmp(tile, "bad")) {
-    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn or cm,bm,bn,bk,wm,wn\n");
+    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn or cm,bm,bn,bk,wm,wn[,stages]\n");
     return 2;
   }
 
