@@ -84,8 +84,8 @@ typedef enum drd_gemm_kind {
 typedef struct drd_gemm_config {
   drd_gemm_kind kind;
   uint32_t bm, bn, bk, tm, tn;
-  uint32_t stages; /* cooperative-matrix kernel: shared slice buffers, 0 or 1 (one, two barriers
-                    * per K step) or 2 (double-buffered: one barrier per K step) */
+  uint32_t double_buffer; /* cooperative-matrix kernel: 1 = two shared slice buffers (one barrier
+                           * per K step), 0 = one (two barriers per K step) */
 } drd_gemm_config;
 /* The general form: C (+)= A W^T + bias with A f32 or f16 (f16: the cooperative-matrix
  * kernel only, which takes f16 weights only) and, with accumulate, C added to instead of

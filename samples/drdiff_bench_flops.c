@@ -58,7 +58,8 @@ drd_status bench_flops_count(const drd_hparams *hp, uint32_t N, uint32_t steps, 
 drd_status bench_sas_steps(const drd_hparams *hp, uint32_t steps, uint8_t *flags, uint32_t *count) {
   /* the solver plan the engine builds for this request */
   drd_solver_plan plan;
-  drd_status st = drd_solver_plan_make(hp->schedule, DRD_GRID_TIME_UNIFORM, steps, 2, hp->sas_gamma, hp->sas_start, &plan);
+  drd_status st =
+      drd_solver_plan_make(hp->schedule, DRD_GRID_TIME_UNIFORM, steps, 2, hp->sas_gamma, hp->sas_start, &plan);
   *count = 0;
   for (uint32_t i = 0; st == DRD_OK && i < steps; i++) {
     if (flags) flags[i] = plan.step[i].sas != 0;

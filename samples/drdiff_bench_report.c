@@ -24,8 +24,8 @@ void bench_print_table(FILE *f, const bench_report *r) {
       continue;
     }
     fprintf(f, "%8u %9.3f %9.3f %9.3f %10.4f %10.4f %10.1f %11.3f %8.4f %10.1f %11.2f %11.2f\n", x->N, x->setup_s,
-            x->step_ms_plain, x->step_ms_sas, x->gen_s, x->gen_s_20, x->tokens_per_s, x->flops_per_step * 1e-9, x->tflops,
-            x->device_bytes / 1048576.0, x->host_cpu_ms_per_step, x->host_cpu_ms_once);
+            x->step_ms_plain, x->step_ms_sas, x->gen_s, x->gen_s_20, x->tokens_per_s, x->flops_per_step * 1e-9,
+            x->tflops, x->device_bytes / 1048576.0, x->host_cpu_ms_per_step, x->host_cpu_ms_once);
   }
   fprintf(f,
           "\nsetup s: the warm-up's set-up (the first N also uploads the weights and compiles pipelines);\n"
@@ -79,11 +79,12 @@ void bench_print_json(FILE *f, const bench_report *r) {
             i ? ", " : "", x->N, x->setup_s, x->setup_has_weights ? "true" : "false", x->step_ms_median);
     for (uint32_t k = 0; k < r->steps; k++) fprintf(f, "%s%.6f", k ? ", " : "", 1e3 * x->step_s[k]);
     fprintf(f,
-            "], \"step_ms_plain\": %.6f, \"step_ms_sas\": %.6f, \"sas_steps_20\": %u, \"gen_s\": %.6f, \"gen_s_20\": %.6f, \"tokens_per_s\": %.3f, \"flops_per_step\": %.6e, "
-            "\"tflops\": %.6e, \"device_bytes\": %llu, \"host_cpu_ms_per_step\": %.4f, "
-            "\"host_cpu_ms_once\": %.4f, \"ops\": [",
+            "], \"step_ms_plain\": %.6f, \"step_ms_sas\": %.6f, \"sas_steps_20\": %u, \"gen_s\": %.6f, "
+            "\"gen_s_20\": %.6f, \"tokens_per_s\": %.3f, \"flops_per_step\": %.6e, \"tflops\": %.6e, "
+            "\"device_bytes\": %llu, \"host_cpu_ms_per_step\": %.4f, \"host_cpu_ms_once\": %.4f, \"ops\": [",
             x->step_ms_plain, x->step_ms_sas, x->sas_steps_20, x->gen_s, x->gen_s_20, x->tokens_per_s,
-            x->flops_per_step, x->tflops, (unsigned long long)x->device_bytes, x->host_cpu_ms_per_step, x->host_cpu_ms_once);
+            x->flops_per_step, x->tflops, (unsigned long long)x->device_bytes, x->host_cpu_ms_per_step,
+            x->host_cpu_ms_once);
     const double all = ops_total_ns(x);
     for (uint32_t k = 0; k < x->n_ops; k++) {
       fprintf(f, "%s{\"name\": ", k ? ", " : "");

@@ -167,7 +167,8 @@ void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h
 // This invocation's elements e = lid + i * WG of the K/V tile at key position p0 (the listed
 // blocks c0.. back to back), rounded to f16, and in bit i of ok whether e's key is real (< N:
 // the last block may be partial; positions past npos give zeros, their logits masked).
-void load_kv(uint p0, uint c0, uint npos, uint h, uint lid, out f16vec4 nk[LKV], out f16vec4 nv[LKV], out uint ok[LKW]) {
+void load_kv(uint p0, uint c0, uint npos, uint h, uint lid, out f16vec4 nk[LKV], out f16vec4 nv[LKV],
+             out uint ok[LKW]) {
   [[unroll]] for (uint w = 0; w < LKW; w++) ok[w] = 0u;
   [[unroll]] for (uint i = 0; i < LKV; i++) {
     uint e = lid + i * WG, j = e / D4, c4 = e % D4, p = p0 + j;

@@ -295,7 +295,8 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
             cfg ? cfg->splits : 0, bad, changed ? "CHANGED" : "ok", num / den, worst);
     fprintf(stderr, "  worst: %s\n", worst_at);
     if (cfg)
-      fprintf(stderr, "  config: ct %u, rg %u, tr %u, vt %u, splits %u\n", cfg->ct, cfg->rg, cfg->tr, cfg->vt, cfg->splits);
+      fprintf(stderr, "  config: ct %u, rg %u, tr %u, vt %u, splits %u\n", cfg->ct, cfg->rg, cfg->tr, cfg->vt,
+              cfg->splits);
     failures++;
   } else if (getenv("DRDIFF_TEST_VERBOSE")) {
     fprintf(stderr, "ok absorb %s V=%u de=%u rows=%u %s gamma=%g tau=%g: rel err %.3g, err/tol %.3g\n",

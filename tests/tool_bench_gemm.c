@@ -53,8 +53,10 @@ int main(int argc, char **argv) {
     if (sscanf(tile + 3, "%u,%u", &cfg.tm, &cfg.tn) != 2) tile = "bad";
   } else if (tile && !strncmp(tile, "cm,", 3)) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_COOPMAT};
-    int got = sscanf(tile + 3, "%u,%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn, &cfg.stages);
-    if (got != 5 && got != 6) tile = "bad";
+    uint32_t stages = 1;
+    int got = sscanf(tile + 3, "%u,%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn, &stages);
+    if ((got != 5 && got != 6) || stages < 1 || stages > 2) tile = "bad";
+    cfg.double_buffer = stages == 2;
   } else if (tile) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_TILED};
     if (sscanf(tile, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
@@ -134,9 +136,11 @@ int main(int argc, char **argv) {
   uint32_t sgs = ctx->caps.subgroup_size;
   static const char *kinds[] = {"tiled", "subgroup", "coopmat"};
   printf("{\"M\": %u, \"N\": %u, \"K\": %u, \"wtype\": \"%s\", \"device\": \"%s\", \"kernel\": \"%s\", "
-         "\"tile\": \"%ux%ux%u/%ux%u\", \"a\": \"%s\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
+         "\"tile\": \"%ux%ux%u/%ux%u%s\", \"a\": \"%s\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, "
+         "\"gflops\": %.2f",
          M, N, K, f16 ? "f16" : "f32", ctx->caps.name, kinds[cfg.kind], sg ? sgs * cfg.tm : cfg.bm,
-         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, a16 ? "f16" : "f32", reps, warm_ms, ms, flop / (ms * 1e6));
+         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, cfg.double_buffer ? " x2" : "", a16 ? "f16" : "f32",
+         reps, warm_ms, ms, flop / (ms * 1e6));
   if (gpu_ms > 0) printf(", \"gpu_ms\": %.3f, \"gpu_gflops\": %.2f", gpu_ms, flop / (gpu_ms * 1e6));
   printf(", \"check_rel_err\": %.3g}\n", c ? err / ref_max : -1.0);
   fflush(stdout);
