@@ -84,8 +84,6 @@ typedef enum drd_gemm_kind {
 typedef struct drd_gemm_config {
   drd_gemm_kind kind;
   uint32_t bm, bn, bk, tm, tn;
-  uint32_t double_buffer; /* cooperative-matrix kernel: 1 = two shared slice buffers (one barrier
-                           * per K step), 0 = one (two barriers per K step) */
 } drd_gemm_config;
 /* The general form: C (+)= A W^T + bias with A f32 or f16 (f16: the cooperative-matrix
  * kernel only, which takes f16 weights only) and, with accumulate, C added to instead of
@@ -114,18 +112,16 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg, const drd_
                               uint32_t N, uint32_t K);
 
 /* Cooperative-matrix tiles (shaders/cm_gemm.glsl), shared by gemm_cm and the DES grouped
- * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up),
- * stages slice buffers (1 or 2). */
+ * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up). */
 #define DRD_CM_SPEC 10u
 /* Whether the tile fits the device's cooperative-matrix shape, workgroup limits and shared
  * memory (extra_shared: bytes the includer adds). */
 bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                    uint32_t n_b, uint32_t stages, uint64_t extra_shared);
+                    uint32_t n_b, uint64_t extra_shared);
 /* Bytes of shared memory cm_gemm.glsl declares for the tile. */
 uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                            uint32_t n_b, uint32_t stages);
-/* Its specialization constants 0..9 (cm_gemm.glsl); returns DRD_CM_SPEC. The includer adds
- * its own constant 10, then 11: the stages. */
+                            uint32_t n_b);
+/* Its specialization constants 0..9 (cm_gemm.glsl); returns DRD_CM_SPEC. */
 uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
                      bool vec4, uint32_t spec[DRD_CM_SPEC]);
 

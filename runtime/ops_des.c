@@ -88,7 +88,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
   if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
   if (cm) {
     /* gate/up: two weight slices and accumulators, and the row tokens */
-    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 1, 4ull * bm))
+    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 4ull * bm))
       return false;
   } else {
     if (bm % tm || bn % tn) return false;
@@ -291,10 +291,9 @@ static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_de
   uint32_t vec4 = pc->K % 4 == 0 && pc->a_off % 4 == 0 && pc->w_off % 4 == 0 && pc->w2_off % 4 == 0;
   if (s->cm) { /* 8-element (16-byte) loads: b rows, h rows and weights 16-byte aligned */
     bool vec = pc->K % 8 == 0 && pc->a_off % (a16 ? 8 : 4) == 0 && pc->w_off % 8 == 0 && pc->w2_off % 8 == 0;
-    uint32_t spec[DRD_CM_SPEC + 2];
+    uint32_t spec[DRD_CM_SPEC + 1];
     uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, s->tm, s->tn, vec, spec);
     spec[n++] = a16; /* des_cm.glsl A16_SPEC */
-    spec[n++] = 1;   /* one slice buffer (cm_gemm.glsl STAGES) */
     return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
   }
   uint32_t spec[7] = {(s->bm / s->tm) * (s->bn / s->tn), s->bm, s->bn, s->bk, s->tm, s->tn, vec4};

@@ -11,28 +11,25 @@ static uint32_t tiled_wg(const drd_gemm_config *c) { return (c->bm / c->tm) * (c
 static uint32_t tiled_shared(const drd_gemm_config *c) { return c->bk * (c->bm + 4 + c->bn + 4) * 4; }
 
 bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                    uint32_t n_b, uint32_t stages, uint64_t extra_shared) {
+                    uint32_t n_b, uint64_t extra_shared) {
   const drd_device_caps *c = &ctx->caps;
   uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k;
-  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 8 || !stages ||
-      stages > 2)
-    return false;
+  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 8) return false;
   /* matrices per subgroup along m and n: cm_gemm.glsl writes at most 4 x 4 out; more than 16
    * accumulators (both B operands together) would not stay in registers */
   uint32_t tmw = bm / (wm * cm), tnw = bn / (wn * cn);
   uint64_t wg = (uint64_t)wm * wn * c->subgroup_size;
   return tmw <= 4 && tnw <= 4 && tmw * tnw * n_b <= 16 && wg <= c->max_workgroup_invocations &&
          wg <= c->max_workgroup_size[0] &&
-         drd_cm_tile_shared(ctx, bm, bn, bk, wm, wn, n_b, stages) + extra_shared <= c->max_shared_memory;
+         drd_cm_tile_shared(ctx, bm, bn, bk, wm, wn, n_b) + extra_shared <= c->max_shared_memory;
 }
 
 uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                            uint32_t n_b, uint32_t stages) {
+                            uint32_t n_b) {
   const drd_device_caps *c = &ctx->caps;
-  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves (stages sets of
-   * them), and one f32 accumulator per subgroup and B for the epilogue */
-  return 2ull * (bk + 8) * (bm + (uint64_t)n_b * bn) * stages +
-         4ull * n_b * wm * wn * c->coopmat_m * c->coopmat_n;
+  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves, and one f32
+   * accumulator per subgroup and B for the epilogue */
+  return 2ull * (bk + 8) * (bm + (uint64_t)n_b * bn) + 4ull * n_b * wm * wn * c->coopmat_m * c->coopmat_n;
 }
 
 uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
@@ -46,9 +43,7 @@ uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t 
 
 bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
   const drd_device_caps *caps = &ctx->caps;
-  if (c->kind == DRD_GEMM_COOPMAT)
-    return caps->storage_16bit && drd_cm_tile_ok(ctx, c->bm, c->bn, c->bk, c->tm, c->tn, 1, 1 + !!c->double_buffer, 0);
-  if (c->double_buffer) return false; /* the scalar kernels have one slice buffer */
+  if (c->kind == DRD_GEMM_COOPMAT) return caps->storage_16bit && drd_cm_tile_ok(ctx, c->bm, c->bn, c->bk, c->tm, c->tn, 1, 0);
   if (!c->tm || !c->tn || c->tm * c->tn > 256) return false; /* beyond any register budget */
   if (c->kind == DRD_GEMM_SUBGROUP) {
     /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
@@ -79,10 +74,10 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * 178 / 188 / 234; 128x128x32 127 / 143 / 150. The small tiles are for small problems and for
  * devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
-  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2, 0},
-                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4, 0},
-                                       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2, 0},
-                                       {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2, 0}};
+  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2},
+                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4},
+                                       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},
+                                       {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};
   for (size_t i = 0; i < sizeof cm / sizeof *cm; i++) {
     uint64_t tiles = (uint64_t)((M + cm[i].bm - 1) / cm[i].bm) * ((N + cm[i].bn - 1) / cm[i].bn);
     bool last = i + 1 == sizeof cm / sizeof *cm;
@@ -106,7 +101,7 @@ drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, ui
   /* CPU devices: 2 x 8 per invocation (16 rows x 64 columns per subgroup of 8): ~11-13 GFLOP/s
    * on lavapipe with 2 cores at 1024^3 and 4096^3 where the tiled kernel gets ~6; larger
    * micro-tiles were no faster within the noise and take seconds longer to compile. */
-  drd_gemm_config sg = {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8, 0};
+  drd_gemm_config sg = {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8};
   if (drd_gemm_config_ok(ctx, &sg)) return sg;
   /* GPUs, largest first. 128 x 128 with 8 x 8 micro-tiles reuses each shared-memory value 8
    * times; on an H100 at 4096^3 bk 32 gave 35.7 TFLOP/s, bk 16 31.6 and bk 8 33.0 (f32 FMA, no
@@ -114,12 +109,10 @@ drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, ui
    * 16 KiB get bk 8. Problems too small to give 256 such tiles use 64 x 64 tiles so that more
    * workgroups run at once (H100 at 1024^3: 25.3 TFLOP/s against 17.0 with 128 x 128; at
    * 2048^3 the two are 32.8 and 33.8) and fewer rows are wasted at the edges. */
-  static const drd_gemm_config big[] = {{DRD_GEMM_TILED, 128, 128, 32, 8, 8, 0},
-                                        {DRD_GEMM_TILED, 128, 128, 16, 8, 8, 0},
-                                        {DRD_GEMM_TILED, 128, 128, 8, 8, 8, 0}};
-  static const drd_gemm_config small[] = {{DRD_GEMM_TILED, 64, 64, 16, 8, 8, 0},
-                                          {DRD_GEMM_TILED, 64, 64, 8, 8, 8, 0},
-                                          {DRD_GEMM_TILED, 32, 32, 8, 4, 4, 0}};
+  static const drd_gemm_config big[] = {
+      {DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 16, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8}};
+  static const drd_gemm_config small[] = {
+      {DRD_GEMM_TILED, 64, 64, 16, 8, 8}, {DRD_GEMM_TILED, 64, 64, 8, 8, 8}, {DRD_GEMM_TILED, 32, 32, 8, 4, 4}};
   uint64_t big_tiles = (uint64_t)((M + 127) / 128) * ((N + 127) / 128);
   if (big_tiles >= 256)
     for (size_t i = 0; i < sizeof big / sizeof *big; i++)
@@ -164,8 +157,8 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
   bool cm_only = wtype != DRD_DTYPE_F16 || es == 2; /* what only one of the kernels takes */
   if (!drd_gemm_config_ok(ctx, &cfg) || (cfg.kind == DRD_GEMM_COOPMAT && wtype != DRD_DTYPE_F16) ||
       (cfg.kind != DRD_GEMM_COOPMAT && es == 2))
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u%s does not fit this device%s",
-                    (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn, cfg.double_buffer ? " double-buffered" : "",
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device%s",
+                    (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn,
                     cm_only ? " (f16 A needs the cooperative-matrix kernel, which needs f16 weights)" : "");
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
@@ -225,10 +218,9 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
         if (cm) {
           /* 8-element (16-byte) loads need K % 8 and 16-byte-aligned offsets */
           bool vec = K % 8 == 0 && pc.a_off % (es == 2 ? 8 : 4) == 0 && pc.w_off % 8 == 0;
-          uint32_t spec[DRD_CM_SPEC + 2];
+          uint32_t spec[DRD_CM_SPEC + 1];
           uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec, spec);
           spec[n++] = es == 2; /* A16 */
-          spec[n++] = 1 + !!cfg.double_buffer; /* STAGES */
           DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), n, spec}, &p));
         } else if (sg) {
           /* 4-element loads need aligned rows: K and both offsets multiples of 4 */

@@ -9,10 +9,8 @@
 // (the device's f16 * f16 + f32 shape, CK deep). The K loop stages BK-wide slices of A and
 // B in shared memory as f16 (A arrives as f32 and is rounded here, once per element), rows
 // padded by 8 halves (16 bytes) so that the rows a matrix load reads together start in
-// different banks; while a slice is multiplied out, the next one is already loaded into
-// registers. STAGES = 1: one slice buffer, so a K step waits twice (the slice stored, the
-// slice consumed); STAGES = 2: two, the next slice is stored into the other one while this
-// one is read, and a K step waits once (twice the shared memory).
+// different banks; while a slice is
+// multiplied out, the next one is already loaded into registers.
 // Epilogue: each subgroup stores one accumulator at a time into its own shared scratch and
 // its invocations hand the elements to cm_emit (bias, activation, bounds), so any M, N
 // works and the includer decides what is written where.
@@ -41,8 +39,6 @@ layout(constant_id = 6) const uint CM = 16;      // cooperative-matrix shape M x
 layout(constant_id = 7) const uint CN = 16;
 layout(constant_id = 8) const uint CK = 16;
 layout(constant_id = 9) const bool VEC = false; // 16-byte global loads (see the includer)
-// (constant 10 is the includer's)
-layout(constant_id = 11) const uint STAGES = 1;  // slice buffers: 1 or 2
 
 const uint TMW = BM / (WM * CM), TNW = BN / (WN * CN); // matrices per subgroup along m, n
 const uint SA = BK + 8;                                // shared row stride in halves
@@ -60,11 +56,11 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 // coopMatLoad offsets and strides then count uvec4s: half k of row m is
 // As[(m * SA + k) / 8], half (k % 8).
 const uint SA8 = SA / 8;
-shared uvec4 As[STAGES * BM * SA8]; // A[m0 + m, k0 + k], buffer b from b * BM * SA8
-shared uvec4 Bs[STAGES * BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N, from b * BN * SA8
+shared uvec4 As[BM * SA8]; // A[m0 + m, k0 + k]
+shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
 shared float Cs[WM * WN * CM * CN]; // one accumulator per subgroup, row-major, for the epilogue
 #ifdef CM_DUAL
-shared uvec4 Bs2[STAGES * BN * SA8];
+shared uvec4 Bs2[BN * SA8];
 shared float Cs2[WM * WN * CM * CN];
 #endif
 
@@ -106,19 +102,17 @@ void cm_load_step(uint k0, uint lid) {
   }
 }
 
-// the registers into slice buffer `buf`
-void cm_store_step(uint lid, uint buf) {
-  const uint a0 = buf * BM * SA8, b0 = buf * BN * SA8;
+void cm_store_step(uint lid) {
   [[unroll]] for (uint l = 0; l < LA; l++) {
     uint g = lid + l * WG;
-    if (g < GA) As[a0 + (g / G8) * SA8 + g % G8] = cm_ra[l];
+    if (g < GA) As[(g / G8) * SA8 + g % G8] = cm_ra[l];
   }
   [[unroll]] for (uint l = 0; l < LB; l++) {
     uint g = lid + l * WG;
     if (g < GB) {
-      Bs[b0 + (g / G8) * SA8 + g % G8] = cm_rb[l];
+      Bs[(g / G8) * SA8 + g % G8] = cm_rb[l];
 #ifdef CM_DUAL
-      Bs2[b0 + (g / G8) * SA8 + g % G8] = cm_rb2[l];
+      Bs2[(g / G8) * SA8 + g % G8] = cm_rb2[l];
 #endif
     }
   }
@@ -173,21 +167,13 @@ void cm_gemm_tile(uint K) {
 
   const uint steps = (K + BK - 1) / BK;
   cm_load_step(0, lid);
-  if (STAGES > 1) {
-    cm_store_step(lid, 0);
-    barrier();
-  }
   for (uint s = 0; s < steps; s++) {
-    const uint buf = STAGES > 1 ? s & 1u : 0u, ab = buf * BM * SA8, bb = buf * BN * SA8;
-    if (STAGES == 1) {
-      cm_store_step(lid, 0);
-      barrier();
-    }
+    cm_store_step(lid);
+    barrier();
     if (s + 1 < steps) cm_load_step((s + 1) * BK, lid);
     [[unroll]] for (uint kk = 0; kk < BK; kk += CK) {
       CM_A a0, a1, a2, a3;
-#define CM_LOAD_A(i)                                                                                       \
-  if (CM_I(i)) coopMatLoad(a##i, As, ab + ((wm0 + i * CM) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutRowMajor);
+#define CM_LOAD_A(i) if (CM_I(i)) coopMatLoad(a##i, As, ((wm0 + i * CM) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutRowMajor);
       CM_LOAD_A(0) CM_LOAD_A(1) CM_LOAD_A(2) CM_LOAD_A(3)
       CM_B b;
 #define CM_MAD(i, j) if (CM_I(i)) c##i##j = coopMatMulAdd(a##i, b, c##i##j);
@@ -195,24 +181,21 @@ void cm_gemm_tile(uint K) {
 #ifdef CM_DUAL
 #define CM_COL(j)                                                                                          \
   if (CM_J(j)) {                                                                                           \
-    coopMatLoad(b, Bs, bb + ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);  \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);       \
     CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
-    coopMatLoad(b, Bs2, bb + ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor); \
+    coopMatLoad(b, Bs2, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);      \
     CM_MAD2(0, j) CM_MAD2(1, j) CM_MAD2(2, j) CM_MAD2(3, j)                                                \
   }
 #else
 #define CM_COL(j)                                                                                          \
   if (CM_J(j)) {                                                                                           \
-    coopMatLoad(b, Bs, bb + ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);  \
+    coopMatLoad(b, Bs, ((wn0 + j * CN) * SA + kk) / 8, SA8, gl_CooperativeMatrixLayoutColumnMajor);       \
     CM_MAD(0, j) CM_MAD(1, j) CM_MAD(2, j) CM_MAD(3, j)                                                    \
   }
 #endif
       CM_COL(0) CM_COL(1) CM_COL(2) CM_COL(3)
     }
-    // two buffers: the next slice into the other one, which every subgroup finished reading
-    // before the last barrier
-    if (STAGES > 1 && s + 1 < steps) cm_store_step(lid, buf ^ 1u);
-    barrier(); // one buffer: the next store overwrites this slice; two: the next slice is stored
+    barrier(); // the next store overwrites the slices
   }
 
 #ifdef CM_DUAL

@@ -5,8 +5,7 @@
  * time from timestamps when DRDIFF_PROFILE=1, and the relative error of 64 sampled outputs
  * against an f64 host dot product (a sanity check, not a test).
  * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
- * cm,bm,bn,bk,wm,wn[,stages] (cooperative-matrix kernel; stages 2: double-buffered slices)
- * overrides the configuration, for tuning;
+ * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning;
  * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only). */
 #include <math.h>
 #include <stdio.h>
@@ -53,16 +52,13 @@ int main(int argc, char **argv) {
     if (sscanf(tile + 3, "%u,%u", &cfg.tm, &cfg.tn) != 2) tile = "bad";
   } else if (tile && !strncmp(tile, "cm,", 3)) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_COOPMAT};
-    uint32_t stages = 1;
-    int got = sscanf(tile + 3, "%u,%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn, &stages);
-    if ((got != 5 && got != 6) || stages < 1 || stages > 2) tile = "bad";
-    cfg.double_buffer = stages == 2;
+    if (sscanf(tile + 3, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
   } else if (tile) {
     cfg = (drd_gemm_config){.kind = DRD_GEMM_TILED};
     if (sscanf(tile, "%u,%u,%u,%u,%u", &cfg.bm, &cfg.bn, &cfg.bk, &cfg.tm, &cfg.tn) != 5) tile = "bad";
   }
   if (tile && !strcmp(tile, "bad")) {
-    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn or cm,bm,bn,bk,wm,wn[,stages]\n");
+    fprintf(stderr, "DRDIFF_GEMM_TILE: want bm,bn,bk,tm,tn or sg,tm,tn or cm,bm,bn,bk,wm,wn\n");
     return 2;
   }
 
@@ -136,11 +132,9 @@ int main(int argc, char **argv) {
   uint32_t sgs = ctx->caps.subgroup_size;
   static const char *kinds[] = {"tiled", "subgroup", "coopmat"};
   printf("{\"M\": %u, \"N\": %u, \"K\": %u, \"wtype\": \"%s\", \"device\": \"%s\", \"kernel\": \"%s\", "
-         "\"tile\": \"%ux%ux%u/%ux%u%s\", \"a\": \"%s\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, "
-         "\"gflops\": %.2f",
+         "\"tile\": \"%ux%ux%u/%ux%u\", \"a\": \"%s\", \"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
          M, N, K, f16 ? "f16" : "f32", ctx->caps.name, kinds[cfg.kind], sg ? sgs * cfg.tm : cfg.bm,
-         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, cfg.double_buffer ? " x2" : "", a16 ? "f16" : "f32",
-         reps, warm_ms, ms, flop / (ms * 1e6));
+         sg ? sgs * cfg.tn : cfg.bn, sg ? 4 : cfg.bk, cfg.tm, cfg.tn, a16 ? "f16" : "f32", reps, warm_ms, ms, flop / (ms * 1e6));
   if (gpu_ms > 0) printf(", \"gpu_ms\": %.3f, \"gpu_gflops\": %.2f", gpu_ms, flop / (gpu_ms * 1e6));
   printf(", \"check_rel_err\": %.3g}\n", c ? err / ref_max : -1.0);
   fflush(stdout);
