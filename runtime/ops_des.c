@@ -102,6 +102,15 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
   s->bm = bm;
   if (pass_bytes(s, ctx->alloc.alignment, 1, &rows) > drd_max_bind_range(ctx)) return false; /* padding alone overflows */
   s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn, s->cm = cm;
+  s->tm2 = tm, s->tn2 = tn;
+  if (cm) {
+    /* The down GEMM has one weight operand, so each subgroup can hold twice the matrices: the
+     * fewest subgroups that keep within 4 x 4 each. H200 (driver 580), dense 16384x1024x1024
+     * on a 128 x 128 x 32 tile: 2 x 2 subgroups 184 TFLOP/s, 2 x 4 125 (docs/performance.md). */
+    uint32_t tm2 = bm / (4 * c->coopmat_m), tn2 = bn / (4 * c->coopmat_n);
+    tm2 = tm2 ? tm2 : 1, tn2 = tn2 ? tn2 : 1;
+    if (drd_cm_tile_ok(ctx, bm, bn, bk, tm2, tn2, 1, 0)) s->tm2 = tm2, s->tn2 = tn2;
+  }
   return true;
 }
 
@@ -287,12 +296,12 @@ drd_status drd_op_des_route(drd_seq *q, const drd_des_weights *w, uint32_t T, dr
 /* The grouped-GEMM pipeline for one dispatch: vector loads (a specialization constant) when K
  * and every element offset allow them. */
 static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_des_scratch *s, const drd_pc_des_gemm *pc,
-                                bool a16, drd_pipeline **p) {
+                                int mode, bool a16, drd_pipeline **p) {
   uint32_t vec4 = pc->K % 4 == 0 && pc->a_off % 4 == 0 && pc->w_off % 4 == 0 && pc->w2_off % 4 == 0;
   if (s->cm) { /* 8-element (16-byte) loads: b rows, h rows and weights 16-byte aligned */
     bool vec = pc->K % 8 == 0 && pc->a_off % (a16 ? 8 : 4) == 0 && pc->w_off % 8 == 0 && pc->w2_off % 8 == 0;
     uint32_t spec[DRD_CM_SPEC + 1];
-    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, s->tm, s->tn, vec, spec);
+    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, mode == 1 ? s->tm : s->tm2, mode == 1 ? s->tn : s->tn2, vec, spec);
     spec[n++] = a16; /* des_cm.glsl A16_SPEC */
     return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
   }
@@ -324,7 +333,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
     drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets),
                      drd_in_range(w1, 0, bytes), drd_in_range(w2, 0, bytes), drd_out(o)};
     uint64_t rec = mode == 1 ? DRD_DES_ARGS_GEMM1 : DRD_DES_ARGS_GEMM2;
-    DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, a16, &p));
+    DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, mode, a16, &p));
     return drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op);
   }
   const uint32_t rows = mode == 1 ? s->rows1 : s->rows2;
@@ -340,7 +349,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
                             .a_off = a_off};
       drd_bind b[7] = {a, drd_in(&s->pair_tok), drd_in(&s->tile_expert), drd_in(&s->offsets), bw1, bw2, drd_out(o)};
       uint64_t rec = (mode == 1 ? DRD_DES_ARGS_FIXED : DRD_DES_ARGS_FIXED + w->E) + e;
-      DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, a16, &p));
+      DRD_CHECK(gemm_pipeline(ctx, name, s, &pc, mode, a16, &p));
       DRD_CHECK(drd_seq_dispatch_indirect(q, p, b, 7, &pc, &s->args, rec * 12, op));
     }
   }

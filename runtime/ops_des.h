@@ -68,6 +68,7 @@ typedef struct drd_des_scratch {
   uint32_t max_T, chunk_T;
   uint32_t bm, bn, bk, tm, tn;  /* grouped-GEMM tile */
   int cm;                       /* cooperative-matrix kernels (des_gemm*_cm): tm x tn subgroups */
+  uint32_t tm2, tn2;            /* the down GEMM's subgroups (cm: one weight operand, fewer may do) */
   uint32_t tb;                  /* tokens per route/scatter block */
   uint32_t wg_logits, wg_scan, wg_combine;
   uint32_t max_rows, max_tiles, max_blocks;

@@ -501,7 +501,7 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
   }
   fprintf(stderr, "  %-72s err %.2e  ambiguous %u/%u (gpu logits %u)  tile %ux%ux%u/%ux%u%s", what, err, n_skip, T,
           amb_gpu, s.bm, s.bn, s.bk, s.tm, s.tn, s.cm ? " coopmat" : "");
-  if (s.cm) fprintf(stderr, " (error / bound %.2f)", cm_worst);
+  if (s.cm) fprintf(stderr, " (down %ux%u; error / bound %.2f)", s.tm2, s.tn2, cm_worst);
   fprintf(stderr, "\n");
 
   drd_seq_destroy(q);
