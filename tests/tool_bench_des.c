@@ -1,8 +1,9 @@
 /* DES FFN benchmark: tool_bench_des T d dff E kmax p [f16|f32] [reps]
  * Random b [T, d] and weights (router and experts f16 or f32, default f16), one recorded
- * sequence holding the whole MoE FFN, one warm-up run, then `reps` runs (default 10). Prints
- * one JSON line: wall-clock milliseconds per FFN around drd_seq_run, the (token, slot) pairs
- * the router produced, and GFLOP/s counting 6 d dff per pair (gate, up and down products);
+ * sequence holding the whole MoE FFN (the cooperative-matrix path reading an f16 copy of b,
+ * as in the engine), one warm-up run, then `reps` runs (default 10). Prints one JSON line:
+ * wall-clock milliseconds per FFN around drd_seq_run, the (token, slot) pairs the router
+ * produced, and GFLOP/s counting 6 d dff per pair (gate, up and down products);
  * with DRDIFF_PROFILE=1 also the GPU time per dispatch kind from timestamps.
  * DRDIFF_DES_TILE=bm,bn,bk,tm,tn (scalar kernels) or cm,bm,bn,bk,wm,wn (cooperative-matrix
  * kernels, wm x wn subgroups) overrides the grouped-GEMM tile, for tuning. */
@@ -76,6 +77,15 @@ int main(int argc, char **argv) {
   float *b = malloc((size_t)T * d * 4);
   if (!b) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
   drd_fill_uniform(&rng, b, (size_t)T * d, -1, 1);
+  /* As in the engine, the cooperative-matrix gate/up GEMM reads an f16 copy of b (16-byte
+   * loads; converting f32 b in the kernel made it 1.5x slower on an H200): b holds values f16
+   * represents exactly, so that the copy and the f32 b the router reads agree. */
+  uint16_t *b16h = f16 ? malloc((size_t)T * d * 2) : NULL;
+  if (f16 && !b16h) drd_test_check(DRD_ERROR_OUT_OF_HOST_MEMORY, "malloc");
+  if (f16) {
+    drd_f32_to_f16_row(b, b16h, (size_t)T * d);
+    drd_f16_to_f32_row(b16h, b, (size_t)T * d);
+  }
   drd_buffer bb = drd_test_buffer_f32(ctx, b, (size_t)T * d), bo = drd_test_buffer_f32(ctx, NULL, (size_t)T * d);
   const size_t nw = (size_t)E * dff * d;
   float *router, *gate, *up, *down;
@@ -89,9 +99,16 @@ int main(int argc, char **argv) {
   drd_des_scratch s;
   drd_test_check(drd_des_scratch_create(ctx, &w, &sd, &s), "scratch");
 
+  drd_buffer bb16 = {0};
+  if (f16 && s.cm) {
+    drd_test_check(drd_buffer_create(ctx, (uint64_t)T * d * 2, &bb16), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &bb16, 0, b16h, (uint64_t)T * d * 2), "upload b16");
+  }
+  free(b16h);
+
   drd_seq *q;
   drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
-  drd_test_check(drd_op_des_ffn(q, &w, &bb, &bo, T, &s), "des_ffn");
+  drd_test_check(drd_op_des_ffn_ex(q, &w, &bb, bb16.size ? &bb16 : NULL, &bo, T, &s, false), "des_ffn");
   drd_test_check(drd_seq_end(q), "seq_end");
   double t0 = now_ms();
   drd_test_check(drd_seq_run(q), "warm-up");
@@ -143,7 +160,7 @@ int main(int argc, char **argv) {
 
   drd_seq_destroy(q);
   drd_des_scratch_destroy(ctx, &s);
-  drd_buffer *bufs[] = {&bb, &bo, &wr, &wg, &wu, &wd};
+  drd_buffer *bufs[] = {&bb, &bb16, &bo, &wr, &wg, &wu, &wd};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_context_destroy(ctx);
   free(b), free(router), free(gate), free(up), free(down), free(logits), free(prof0), free(bs), free(ref), free(got);
