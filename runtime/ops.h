@@ -85,9 +85,13 @@ typedef struct drd_gemm_config {
   drd_gemm_kind kind;
   uint32_t bm, bn, bk, tm, tn;
 } drd_gemm_config;
+typedef struct drd_rope_table drd_rope_table; /* ops_attention.h */
 /* The general form: C (+)= A W^T + bias with A f32 or f16 (f16: the cooperative-matrix
  * kernel only, which takes f16 weights only) and, with accumulate, C added to instead of
- * overwritten (a residual connection in the GEMM's epilogue). cfg NULL: drd_gemm_pick_for's. */
+ * overwritten (a residual connection in the GEMM's epilogue). With rope, C = RoPE(A W^T +
+ * bias) over heads of rope->dh columns, rows at positions 0..M-1 (drd_op_rope's): in the
+ * cooperative-matrix kernel's epilogue where each subgroup's columns are whole heads, else by
+ * drd_op_rope after the product (not with accumulate). cfg NULL: drd_gemm_pick_for's. */
 typedef struct drd_gemm_args {
   const drd_buffer *A; /* [M, K] */
   drd_dtype atype;     /* DRD_DTYPE_F32 or DRD_DTYPE_F16 */
@@ -97,8 +101,12 @@ typedef struct drd_gemm_args {
   const drd_buffer *C;    /* [M, N] f32 */
   uint32_t M, N, K;
   bool accumulate;
+  const drd_rope_table *rope; /* or NULL */
 } drd_gemm_args;
 drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg, const drd_gemm_args *args);
+/* Whether drd_op_gemm_ex with configuration cfg applies RoPE of head dim dh in its epilogue
+ * (given no split K and a table within one binding), rather than by drd_op_rope after it. */
+bool drd_gemm_rope_fuses(const drd_context *ctx, const drd_gemm_config *cfg, uint32_t dh);
 
 /* The configuration drd_op_gemm uses for this problem and weight type on this context. */
 drd_gemm_config drd_gemm_pick_for(const drd_context *ctx, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype);

@@ -2,6 +2,7 @@
  * device's type and limits, the W variant from its features, and chunking of tensors larger
  * than one binding. */
 #include "ops.h"
+#include "ops_attention.h"
 #include "push_constants.h"
 
 #include <string.h>
@@ -71,8 +72,10 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * matrices or none of the tiles fits. H200 (driver 580, 16 x 16 x 16), GPU TFLOP/s with f16 A
  * (what the engine feeds it) at 16384x1024x1024 / 32768x2304x1024 / 4096^3
  * (docs/performance.md): 256x128x32 in 4 x 2 subgroups 188 / 192 / 243; 128x128x64 in 2 x 4
- * 178 / 188 / 234; 128x128x32 127 / 143 / 150. The small tiles are for small problems and for
- * devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
+ * 178 / 188 / 234; 128x128x32 in 2 x 4 127 / 143 / 150, in 2 x 2 184 / - / 245, but where
+ * 128 x 128 is chosen (4096 rows of base-220m: 256 tiles) 2 x 2 made the step 7 % slower: half
+ * the subgroups per SM (2026-12-02). The small tiles are for small problems and for devices
+ * with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
   static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2},
                                        {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4},
@@ -124,6 +127,17 @@ drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, ui
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+bool drd_gemm_rope_fuses(const drd_context *ctx, const drd_gemm_config *cfg, uint32_t dh) {
+  /* each subgroup's columns whole heads, a head's halves whole matrices, and the second
+   * accumulator scratch (cm_gemm.glsl's Cs2) within shared memory */
+  const drd_device_caps *c = &ctx->caps;
+  return cfg->kind == DRD_GEMM_COOPMAT && dh >= 2 && dh % 2 == 0 && c->coopmat_n && cfg->tn &&
+         (cfg->bn / cfg->tn) % dh == 0 && (dh / 2) % c->coopmat_n == 0 &&
+         drd_cm_tile_shared(ctx, cfg->bm, cfg->bn, cfg->bk, cfg->tm, cfg->tn, 1) +
+                 4ull * cfg->tm * cfg->tn * c->coopmat_m * c->coopmat_n <=
+             c->max_shared_memory;
+}
+
 drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd_dtype wtype,
                        const drd_buffer *bias, const drd_buffer *C, uint32_t M, uint32_t N, uint32_t K) {
   return drd_op_gemm_config(s, NULL, A, W, wtype, bias, C, M, N, K);
@@ -160,6 +174,12 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: kernel %d tile %ux%ux%u / %ux%u does not fit this device%s",
                     (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn,
                     cm_only ? " (f16 A needs the cooperative-matrix kernel, which needs f16 weights)" : "");
+  bool cm = cfg.kind == DRD_GEMM_COOPMAT;
+  const drd_rope_table *rope = g->rope;
+  if (rope && (rope->dh < 2 || rope->dh % 2 || N % rope->dh || g->accumulate || M > (1u << 24)))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: RoPE needs N a multiple of an even head dim, M <= 2^24 and "
+                    "no accumulate (N=%u, dh=%u, M=%u)", N, rope ? rope->dh : 0, M);
+  bool rope_fused = rope && drd_gemm_rope_fuses(ctx, &cfg, rope->dh) && rope->buf.size <= drd_max_bind_range(ctx);
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
   if (sg) {
@@ -172,7 +192,6 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
    * the shader (core GLSL), for devices or runs (DRDIFF_DISABLE_F16) without it */
   static const char *shaders[2][3] = {{"gemm_f32", "gemm_f16", "gemm_f16pack"},
                                       {"gemm_sg_f32", "gemm_sg_f16", "gemm_sg_f16pack"}};
-  bool cm = cfg.kind == DRD_GEMM_COOPMAT;
   const char *shader = cm ? "gemm_cm" : shaders[sg][wtype == DRD_DTYPE_F32 ? 0 : ctx->caps.storage_16bit ? 1 : 2];
 
   /* Chunk sizes. A binding starts up to align - 4 bytes before its data (drd_bind_span), so
@@ -193,6 +212,8 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
   if (nc < N && nc >= bn) nc = nc / bn * bn;
   mc = min64(mc, (uint64_t)ctx->caps.max_workgroup_count[1] * bm);
   nc = min64(nc, (uint64_t)ctx->caps.max_workgroup_count[0] * bn);
+  /* the epilogue rotates whole sums of whole heads: no split K, N chunks of whole heads */
+  if (rope_fused && (kc < K || (nc < N && nc % rope->dh))) rope_fused = false;
 
   for (uint64_t k0 = 0; k0 < K; k0 += kc) {
     uint64_t kn = min64(kc, K - k0);
@@ -201,7 +222,7 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
       for (uint64_t n0 = 0; n0 < N; n0 += nc) {
         uint64_t nn = min64(nc, N - n0);
         uint32_t as, wsk, cs, bs = 0;
-        drd_bind binds[4];
+        drd_bind binds[5];
         binds[0] = drd_bind_span(ctx, A, (m0 * K + k0) * es, ((mn - 1) * K + kn) * es, false, &as);
         binds[1] = drd_bind_span(ctx, W, (n0 * K + k0) * ws, ((nn - 1) * K + kn) * ws, false, &wsk);
         if (ws == 2) binds[1].range = (binds[1].range + 3) & ~(VkDeviceSize)3; /* whole words */
@@ -213,15 +234,19 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
             .lda = K, .ldw = K, .ldc = N,
             .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
             .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 || g->accumulate ? DRD_GEMM_ACCUMULATE : 0),
+            .rope_pos0 = (uint32_t)m0,
         };
+        /* gemm_cm's RoPE table; without RoPE it never reads binding 4: A's range stands in */
+        binds[4] = rope_fused ? drd_in(&rope->buf) : binds[0];
         drd_pipeline *p;
         if (cm) {
           /* 8-element (16-byte) loads need K % 8 and 16-byte-aligned offsets */
           bool vec = K % 8 == 0 && pc.a_off % (es == 2 ? 8 : 4) == 0 && pc.w_off % 8 == 0;
-          uint32_t spec[DRD_CM_SPEC + 1];
+          uint32_t spec[DRD_CM_SPEC + 2];
           uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec, spec);
-          spec[n++] = es == 2; /* A16 */
-          DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), n, spec}, &p));
+          spec[n++] = es == 2;                           /* A16 */
+          spec[n++] = rope_fused ? rope->dh / 2 : 0;     /* ROPE_HALF */
+          DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 5, sizeof(drd_pc_gemm), n, spec}, &p));
         } else if (sg) {
           /* 4-element loads need aligned rows: K and both offsets multiples of 4 */
           uint32_t vec4 = K % 4 == 0 && pc.a_off % 4 == 0 && pc.w_off % 4 == 0;
@@ -232,10 +257,11 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
           DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 4, sizeof(drd_pc_gemm), 6, spec}, &p));
         }
         uint32_t gx = (uint32_t)((nn + bn - 1) / bn), gy = (uint32_t)((mn + bm - 1) / bm);
-        DRD_CHECK(drd_seq_dispatch(s, p, binds, 4, &pc, gx, gy, 1, "gemm"));
+        DRD_CHECK(drd_seq_dispatch(s, p, binds, cm ? 5 : 4, &pc, gx, gy, 1, "gemm"));
       }
     }
   }
+  if (rope && !rope_fused) DRD_CHECK(drd_op_rope(s, rope, C, C, M, N / rope->dh));
 cleanup:
   return status;
 }

@@ -13,14 +13,19 @@
 // multiplied out, the next one is already loaded into registers.
 // Epilogue: each subgroup stores one accumulator at a time into its own shared scratch and
 // its invocations hand the elements to cm_emit (bias, activation, bounds), so any M, N
-// works and the includer decides what is written where.
+// works and the includer decides what is written where. Pairs of accumulators go to cm_emit2
+// together: with CM_DUAL an accumulator and its B2 twin; with CM_ROPE (specialization
+// constant ROPE_HALF > 0) a matrix of the first half of a head and the matrix ROPE_HALF
+// columns on, whose elements RoPE rotates together (the host makes each subgroup's columns
+// whole heads, ROPE_HALF a multiple of CN).
 //
 // The includer defines (after including this file, which declares them):
 //   uvec4 cm_load_a(uint m, uint k)   tile row m of A, elements k .. k+7 as packed halves
 //                                     (0 past K / for padding rows)
 //   uvec4 cm_load_b(uint n, uint k)   tile row n of B, elements k .. k+7 (0 past K or N)
 //   uvec4 cm_load_b2(uint n, uint k)  the same for B2 (CM_DUAL only)
-//   void cm_emit(uint m, uint n, float v[, float v2])  one output element, tile-relative
+//   void cm_emit(uint m, uint n, float v)               one output element, tile-relative
+//   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_DUAL, CM_ROPE)
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -39,6 +44,11 @@ layout(constant_id = 6) const uint CM = 16;      // cooperative-matrix shape M x
 layout(constant_id = 7) const uint CN = 16;
 layout(constant_id = 8) const uint CK = 16;
 layout(constant_id = 9) const bool VEC = false; // 16-byte global loads (see the includer)
+// (constant 10 is the includer's)
+#ifdef CM_ROPE
+layout(constant_id = 11) const uint ROPE_HALF = 0; // half the head dim; 0: no RoPE
+const uint CM_ROPE_HP = ROPE_HALF / CN;            // matrices from a column to its partner
+#endif
 
 const uint TMW = BM / (WM * CM), TNW = BN / (WN * CN); // matrices per subgroup along m, n
 const uint SA = BK + 8;                                // shared row stride in halves
@@ -61,7 +71,9 @@ shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
 shared float Cs[WM * WN * CM * CN]; // one accumulator per subgroup, row-major, for the epilogue
 #ifdef CM_DUAL
 shared uvec4 Bs2[BN * SA8];
-shared float Cs2[WM * WN * CM * CN];
+shared float Cs2[WM * WN * CM * CN]; // the second accumulator of a pair
+#elif defined(CM_ROPE)
+shared float Cs2[ROPE_HALF > 0u ? WM * WN * CM * CN : 4u];
 #endif
 
 // f16 halves of 8 f32 values, packed as a slice group (a vector conversion and bit casts:
@@ -75,9 +87,11 @@ uvec4 cm_load_a(uint m, uint k);
 uvec4 cm_load_b(uint n, uint k);
 #ifdef CM_DUAL
 uvec4 cm_load_b2(uint n, uint k);
-void cm_emit(uint m, uint n, float v, float v2);
 #else
 void cm_emit(uint m, uint n, float v);
+#endif
+#if defined(CM_DUAL) || defined(CM_ROPE)
+void cm_emit2(uint m, uint n, float v, float v2);
 #endif
 
 uvec4 cm_ra[LA], cm_rb[LB];
@@ -130,29 +144,33 @@ void cm_store_step(uint lid) {
 #define CM_EACH_J(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
 #define CM_EACH(X) CM_EACH_J(X, 0) CM_EACH_J(X, 1) CM_EACH_J(X, 2) CM_EACH_J(X, 3)
 
-// one accumulator (and its CM_DUAL twin) through the subgroup's scratch to cm_emit
-#ifdef CM_DUAL
-void cm_out(uint m0, uint n0, CM_C acc, CM_C acc2) {
-#else
+// one accumulator through the subgroup's scratch to cm_emit
+#ifndef CM_DUAL
 void cm_out(uint m0, uint n0, CM_C acc) {
-#endif
   const uint cs = gl_SubgroupID * CM * CN;
   coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
-#ifdef CM_DUAL
-  coopMatStore(acc2, Cs2, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
-#endif
   subgroupMemoryBarrierShared();
   subgroupBarrier();
-  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize) {
-#ifdef CM_DUAL
-    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e], Cs2[cs + e]);
-#else
-    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
-#endif
-  }
+  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize) cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
   subgroupMemoryBarrierShared();
   subgroupBarrier(); // the next store overwrites the scratch
 }
+#endif
+
+// two accumulators through the subgroup's two scratches to cm_emit2
+#if defined(CM_DUAL) || defined(CM_ROPE)
+void cm_out2(uint m0, uint n0, CM_C acc, CM_C acc2) {
+  const uint cs = gl_SubgroupID * CM * CN;
+  coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(acc2, Cs2, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+    cm_emit2(m0 + e / CN, n0 + e % CN, Cs[cs + e], Cs2[cs + e]);
+  subgroupMemoryBarrierShared();
+  subgroupBarrier(); // the next store overwrites the scratch
+}
+#endif
 
 void cm_gemm_tile(uint K) {
   const uint lid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
@@ -199,8 +217,24 @@ void cm_gemm_tile(uint K) {
   }
 
 #ifdef CM_DUAL
-#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j, d##i##j);
+#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out2(wm0 + i * CM, wn0 + j * CN, c##i##j, d##i##j);
 #else
+#ifdef CM_ROPE
+  if (ROPE_HALF > 0u) {
+    // matrix j of the first half of a head with matrix j + CM_ROPE_HP (conditions on
+    // specialization constants: the driver keeps one branch)
+#define CM_ROPE_OUT(i, j)                                                                                  \
+  if (CM_I(i) && CM_J(j) && j % (2u * CM_ROPE_HP) < CM_ROPE_HP) {                                         \
+    CM_C p = c##i##0;                                                                                      \
+    if (j + CM_ROPE_HP == 1u) p = c##i##1;                                                                 \
+    if (j + CM_ROPE_HP == 2u) p = c##i##2;                                                                 \
+    if (j + CM_ROPE_HP == 3u) p = c##i##3;                                                                 \
+    cm_out2(wm0 + i * CM, wn0 + j * CN, c##i##j, p);                                                       \
+  }
+    CM_EACH(CM_ROPE_OUT)
+    return;
+  }
+#endif
 #define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j);
 #endif
   CM_EACH(CM_OUT)

@@ -88,7 +88,7 @@ uvec4 cm_load_b2(uint n, uint k) { return load_w(true, n, k); }
 
 float silu(float x) { return x / (1.0 + exp(-x)); }
 
-void cm_emit(uint m, uint n, float g, float u) {
+void cm_emit2(uint m, uint n, float g, float u) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = float16_t(silu(g) * u); // padding rows: 0
 }
 #else

@@ -1,8 +1,10 @@
 #version 450
 // GEMM C = A W^T (+ bias) on cooperative matrices: A [M, K] f32 rounded to f16 on its way to
-// shared memory (or f16 already, A16), W [N, K] f16, f32 accumulation (cm_gemm.glsl). Same
-// bindings and push constants as gemm_f16.comp; drd_op_gemm picks it for f16 weights on
-// devices with VK_KHR_cooperative_matrix.
+// shared memory (or f16 already, A16), W [N, K] f16, f32 accumulation (cm_gemm.glsl). The
+// bindings and push constants of gemm_f16.comp, and a RoPE table: drd_op_gemm picks it for f16
+// weights on devices with VK_KHR_cooperative_matrix. With ROPE_HALF > 0 the epilogue applies
+// rotate-half RoPE to every head of 2 * ROPE_HALF columns (after the bias), as rope_f32.comp
+// does, so the q and k projections need no pass of their own.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_16bit_storage : require
 #include "push_constants.h"
@@ -15,8 +17,10 @@ layout(std430, binding = 1) readonly buffer W { float16_t w[]; };   // [N, ldw] 
 layout(std430, binding = 1) readonly buffer W8 { uvec4 w8[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; }; // [N] f32 from bias_off (a dummy without bias)
 layout(std430, binding = 3) buffer C { float c[]; };                // [M, ldc] f32 from c_off
+layout(std430, binding = 4) readonly buffer RopeTab { vec2 rope_tab[]; }; // [3, ROPE_HALF, 256] (cos, sin) (a dummy without RoPE)
 layout(push_constant) uniform Push { drd_pc_gemm pc; };
 
+#define CM_ROPE
 #include "cm_gemm.glsl"
 layout(constant_id = 10) const bool A16 = false; // A holds f16
 
@@ -58,6 +62,25 @@ void cm_emit(uint m, uint n, float v) {
   uint ci = pc.c_off + m * pc.ldc + n;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c[ci];
   c[ci] = v;
+}
+
+vec2 cmul(vec2 a, vec2 b) { return vec2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+
+// Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
+// by the angle of row m's position: the arithmetic of rope_f32.comp, on the sums with bias.
+void cm_emit2(uint m, uint n, float x1, float x2) {
+  m += m0, n += n0;
+  const uint n2 = n + ROPE_HALF;
+  if (m >= pc.M || n2 >= pc.N) return; // N is a whole number of heads
+  if ((pc.flags & DRD_GEMM_BIAS) != 0) x1 += bias[pc.bias_off + n], x2 += bias[pc.bias_off + n2];
+  const uint i = n % (2u * ROPE_HALF), pos = pc.rope_pos0 + m;
+  vec2 e0 = rope_tab[i * 256u + (pos & 255u)];
+  vec2 e1 = rope_tab[(ROPE_HALF + i) * 256u + ((pos >> 8) & 255u)];
+  vec2 e2 = rope_tab[(2u * ROPE_HALF + i) * 256u + ((pos >> 16) & 255u)];
+  vec2 cs = cmul(cmul(e0, e1), e2);
+  const uint ci = pc.c_off + m * pc.ldc;
+  c[ci + n] = x1 * cs.x - x2 * cs.y;
+  c[ci + n2] = x1 * cs.y + x2 * cs.x;
 }
 
 void main() {

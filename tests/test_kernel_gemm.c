@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "dtype.h"
+#include "ops_attention.h"
 #include "ref_ops.h"
 #include "util_gpu.h"
 #include "util_rand.h"
@@ -175,6 +176,78 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
   free(abs_a), free(abs_w), free(abs_b), free(a16h), free(w16);
 }
 
+/* C = RoPE(A W^T + bias) (drd_gemm_args.rope) against drd_ref_gemm then drd_ref_rope_apply:
+ * f16 A and weights where the configuration is a cooperative-matrix one (the engine's case),
+ * else f32 A. A rotation mixes an element with its partner, so the error scale of both is the
+ * sum of their product scales; the tolerance is run_case_ex's plus a few ulps of the rotation.
+ * *fused: whether the epilogue did it (drd_gemm_rope_fuses). */
+static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
+                          uint32_t K, uint32_t dh, bool with_bias, int *fused) {
+  const float theta = 10000.0f;
+  drd_gemm_config u = cfg ? *cfg : drd_gemm_pick_for(ctx, M, N, K, DRD_DTYPE_F16);
+  const bool a16 = u.kind == DRD_GEMM_COOPMAT;
+  size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
+  float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4), *want = malloc(nc * 4);
+  float *got = malloc(nc * 4), *scale = malloc(nc * 4), *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4);
+  float *abs_b = malloc((size_t)N * 4);
+  uint16_t *a16h = malloc(na * 2), *w16 = malloc(nw * 2);
+  double *cs = malloc((size_t)M * dh * sizeof(double)); /* [M, dh / 2, 2] */
+  drd_fill_uniform(rng, a, na, -1, 1);
+  drd_fill_uniform(rng, w, nw, -1, 1);
+  drd_fill_uniform(rng, bias, N, -4, 4);
+  drd_f32_to_f16_row(w, w16, nw);
+  drd_f16_to_f32_row(w16, w, nw);
+  drd_f32_to_f16_row(a, a16h, na);
+  if (a16) drd_f16_to_f32_row(a16h, a, na); /* the values the GPU reads */
+  drd_test_check(drd_ref_gemm(a, w, with_bias ? bias : NULL, want, M, N, K), "drd_ref_gemm");
+  drd_ref_rope_table(M, dh, theta, cs);
+  drd_ref_rope_apply(want, M, N / dh, dh, cs);
+  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
+  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
+  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
+  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, scale, M, N, K), "drd_ref_gemm");
+  for (size_t m = 0; m < M; m++)
+    for (size_t n = 0; n < N; n++)
+      if (n % dh < dh / 2) {
+        float sum = scale[m * N + n] + scale[m * N + n + dh / 2];
+        scale[m * N + n] = scale[m * N + n + dh / 2] = sum;
+      }
+
+  drd_rope_table table;
+  drd_test_check(drd_rope_table_create(ctx, dh, theta, &table), "rope table");
+  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, NULL, nc);
+  if (a16) {
+    drd_test_check(drd_buffer_create(ctx, na * 2, &ba), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a16h, na * 2), "upload");
+  } else {
+    ba = drd_test_buffer_f32(ctx, a, na);
+  }
+  drd_test_check(drd_buffer_create(ctx, nw * 2, &bw), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
+  drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
+                     .bias = with_bias ? &bb : NULL, .C = &bc, .M = M, .N = N, .K = K, .rope = &table};
+  run_gemm(ctx, &u, &g);
+  drd_test_download_f32(ctx, &bc, got, nc);
+  size_t bad;
+  double err = compare(got, want, scale, nc, &bad);
+  double tol = 1.5e-6 + 1e-8 * sqrt((double)K) + (a16 ? 0.0 : ldexp(1.0, -11)) + 1e-6;
+  if (err / tol > worst) worst = err / tol;
+  cases++;
+  bool f = drd_gemm_rope_fuses(ctx, &u, dh);
+  *fused += f;
+  if (bad || !(err <= tol)) {
+    fprintf(stderr, "FAIL gemm+rope M=%u N=%u K=%u dh=%u%s kernel %d %ux%ux%u/%ux%u (%s): rel err %.3g (tol %.3g), "
+            "%zu non-finite\n", M, N, K, dh, with_bias ? " bias" : "", (int)u.kind, u.bm, u.bn, u.bk, u.tm, u.tn,
+            f ? "in the epilogue" : "separate pass", err, tol, bad);
+    failures++;
+  }
+  drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
+  for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
+  drd_rope_table_destroy(ctx, &table);
+  free(a), free(w), free(bias), free(want), free(got), free(scale), free(abs_a), free(abs_w), free(abs_b);
+  free(a16h), free(w16), free(cs);
+}
+
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
@@ -204,10 +277,13 @@ int main(void) {
    * 4 (the subgroup kernel's element-wise and vector loads), each variant on one shape to keep
    * the number of pipelines (compiled by lavapipe at ~1 s each) down */
   static const drd_gemm_config all[] = {
-      {DRD_GEMM_TILED, 128, 128, 32, 8, 8}, {DRD_GEMM_TILED, 128, 128, 16, 8, 8}, {DRD_GEMM_TILED, 128, 128, 8, 8, 8},
-      {DRD_GEMM_TILED, 64, 64, 16, 8, 8},   {DRD_GEMM_TILED, 64, 64, 8, 8, 8},    {DRD_GEMM_TILED, 32, 32, 8, 4, 4},
-      {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},   {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4},   {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4},
-      {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2}, {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}, {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2}};
+      {DRD_GEMM_TILED, 128, 128, 32, 8, 8},   {DRD_GEMM_TILED, 128, 128, 16, 8, 8},
+      {DRD_GEMM_TILED, 128, 128, 8, 8, 8},    {DRD_GEMM_TILED, 64, 64, 16, 8, 8},
+      {DRD_GEMM_TILED, 64, 64, 8, 8, 8},      {DRD_GEMM_TILED, 32, 32, 8, 4, 4},
+      {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},     {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4},
+      {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4}, {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 2},
+      {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},   {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2},
+      {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2}};
   uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     const drd_gemm_config *c = &all[i];
@@ -227,6 +303,27 @@ int main(void) {
     if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
     for (int v = 0; v < 4; v++)
       run_case_ex(ctx, &rng, &all[i], all[i].bm + 3, all[i].bn * 2 - 1, v & 1 ? 200 : 97, v & 1, v & 2);
+  }
+  /* RoPE on the product (the q and k projections): the automatic choice, every
+   * cooperative-matrix tile above, head dims whose halves are whole matrices or not, partial
+   * tiles and heads past N; where the device has cooperative matrices some case must run in
+   * the epilogue (a tile whose subgroups span whole heads: 64 x 64 / 2 x 2 with 8 x 8 matrices,
+   * 256 x 128 / 4 x 2 with 16 x 16) */
+  int rope_fused = 0, rope_cases = cases;
+  static const uint32_t dhs[] = {16, 32, 64};
+  for (int i = 0; i < 3; i++) {
+    run_case_rope(ctx, &rng, NULL, 300, 5 * dhs[i], 97, dhs[i], true, &rope_fused);
+    for (size_t t = 0; t < sizeof all / sizeof *all; t++)
+      if (all[t].kind == DRD_GEMM_COOPMAT && drd_gemm_config_ok(ctx, &all[t]))
+        run_case_rope(ctx, &rng, &all[t], all[t].bm + 3, 3 * dhs[i], 64, dhs[i], i & 1, &rope_fused);
+  }
+  static const drd_gemm_config wide = {DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2};
+  if (drd_gemm_config_ok(ctx, &wide))
+    for (int i = 0; i < 3; i++) run_case_rope(ctx, &rng, &wide, 517, 7 * dhs[i], 200, dhs[i], true, &rope_fused);
+  fprintf(stderr, "test_kernel_gemm: RoPE in the epilogue in %d of %d cases\n", rope_fused, cases - rope_cases);
+  if (drd_context_caps(ctx)->coopmat_m && !rope_fused) {
+    fprintf(stderr, "FAIL: no RoPE case ran in the cooperative-matrix epilogue\n");
+    failures++;
   }
   int rc = drd_test_finish(ctx);
 
@@ -254,6 +351,14 @@ int main(void) {
     run_case_ex(ctx, &rng, &cmc, 37, 45, 20000, true, true); /* f16 A split over K */
     run_case_ex(ctx, &rng, &cmc, 130, 140, 1001, true, false);
   }
+  /* RoPE with row chunks (positions from rope_pos0: 256 rows of 64 f32 fill a binding) and
+   * past 2^16 positions (the table's third level), fused where the tile allows */
+  int chunk_fused = 0;
+  static const drd_gemm_config cm64 = {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2};
+  const drd_gemm_config *rc_cfg = drd_gemm_config_ok(ctx, &cm64) ? &cm64 : NULL;
+  run_case_rope(ctx, &rng, rc_cfg, 700, 64, 40, 16, true, &chunk_fused);
+  run_case_rope(ctx, &rng, rc_cfg, 66000, 16, 8, 16, false, &chunk_fused);
+  fprintf(stderr, "test_kernel_gemm: row-chunked RoPE in the epilogue in %d of 2 cases\n", chunk_fused);
   rc |= drd_test_finish(ctx);
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
