@@ -65,7 +65,7 @@ if [[ $what == *gemm* ]]; then
       env "$sw" DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
     done
   done
-  for tile in ${GEMM_TILES-cm,128,128,32,2,4 cm,128,128,64,2,4 cm,256,128,32,4,2 cm,64,64,32,2,2}; do
+  for tile in ${GEMM_TILES-cm,256,128,32,4,2 cm,128,256,32,2,4 cm,128,128,32,2,2 cm,128,128,64,2,4 cm,64,64,32,2,2}; do
     for sh in 16384x1024x1024 4096x4096x4096; do
       IFS=x read -r M N K <<< "$sh"
       DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 \
