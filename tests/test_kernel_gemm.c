@@ -121,6 +121,19 @@ static void run_shape(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg
   for (int v = 0; v < 4; v++) run_case(ctx, rng, cfg, M, N, K, v & 1 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, v & 2);
 }
 
+/* A on the device as f16 halves (a16h) when a16, else as f32 (a), and the f16 W */
+static void upload_a_w(drd_context *ctx, bool a16, const uint16_t *a16h, const float *a, size_t na,
+                       const uint16_t *w16, size_t nw, drd_buffer *ba, drd_buffer *bw) {
+  if (a16) {
+    drd_test_check(drd_buffer_create(ctx, na * 2, ba), "buffer");
+    drd_test_check(drd_buffer_upload(ctx, ba, 0, a16h, na * 2), "upload");
+  } else {
+    *ba = drd_test_buffer_f32(ctx, a, na);
+  }
+  drd_test_check(drd_buffer_create(ctx, nw * 2, bw), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, bw, 0, w16, nw * 2), "upload");
+}
+
 /* drd_op_gemm_ex's two extras on the cooperative-matrix kernel: A already in f16 (then every
  * product is exact in f32 and only the f32 accumulation rounds: the f32 tolerance applies)
  * and accumulate (C += A W^T + bias onto random C). */
@@ -148,14 +161,7 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
     for (size_t i = 0; i < nc; i++) want[i] += c0[i], scale[i] += fabsf(c0[i]);
 
   drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, accumulate ? c0 : NULL, nc);
-  if (a16) {
-    drd_test_check(drd_buffer_create(ctx, na * 2, &ba), "buffer");
-    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a16h, na * 2), "upload");
-  } else {
-    ba = drd_test_buffer_f32(ctx, a, na);
-  }
-  drd_test_check(drd_buffer_create(ctx, nw * 2, &bw), "buffer");
-  drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
+  upload_a_w(ctx, a16, a16h, a, na, w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
                      .bias = &bb, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
   run_gemm(ctx, cfg, &g);
@@ -216,14 +222,7 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   drd_rope_table table;
   drd_test_check(drd_rope_table_create(ctx, dh, theta, &table), "rope table");
   drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, NULL, nc);
-  if (a16) {
-    drd_test_check(drd_buffer_create(ctx, na * 2, &ba), "buffer");
-    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a16h, na * 2), "upload");
-  } else {
-    ba = drd_test_buffer_f32(ctx, a, na);
-  }
-  drd_test_check(drd_buffer_create(ctx, nw * 2, &bw), "buffer");
-  drd_test_check(drd_buffer_upload(ctx, &bw, 0, w16, nw * 2), "upload");
+  upload_a_w(ctx, a16, a16h, a, na, w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
                      .bias = with_bias ? &bb : NULL, .C = &bc, .M = M, .N = N, .K = K, .rope = &table};
   run_gemm(ctx, &u, &g);
