@@ -301,7 +301,8 @@ static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_de
   if (s->cm) { /* 8-element (16-byte) loads: b rows, h rows and weights 16-byte aligned */
     bool vec = pc->K % 8 == 0 && pc->a_off % (a16 ? 8 : 4) == 0 && pc->w_off % 8 == 0 && pc->w2_off % 8 == 0;
     uint32_t spec[DRD_CM_SPEC + 1];
-    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, mode == 1 ? s->tm : s->tm2, mode == 1 ? s->tn : s->tn2, vec, spec);
+    const uint32_t tm = mode == 1 ? s->tm : s->tm2, tn = mode == 1 ? s->tn : s->tn2;
+    uint32_t n = drd_cm_spec(ctx, s->bm, s->bn, s->bk, tm, tn, vec, spec);
     spec[n++] = a16; /* des_cm.glsl A16_SPEC */
     return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
   }

@@ -47,7 +47,7 @@ layout(constant_id = 9) const bool VEC = false; // 16-byte global loads (see the
 // (constant 10 is the includer's)
 #ifdef CM_ROPE
 layout(constant_id = 11) const uint ROPE_HALF = 0; // half the head dim; 0: no RoPE
-const uint CM_ROPE_HP = ROPE_HALF / CN;            // matrices from a column to its partner
+const uint CM_ROPE_HP = ROPE_HALF > 0u ? ROPE_HALF / CN : 1u; // matrices from a column to its partner
 #endif
 
 const uint TMW = BM / (WM * CM), TNW = BN / (WN * CN); // matrices per subgroup along m, n
@@ -151,7 +151,8 @@ void cm_out(uint m0, uint n0, CM_C acc) {
   coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
   subgroupMemoryBarrierShared();
   subgroupBarrier();
-  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize) cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
+  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
   subgroupMemoryBarrierShared();
   subgroupBarrier(); // the next store overwrites the scratch
 }

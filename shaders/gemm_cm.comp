@@ -17,7 +17,8 @@ layout(std430, binding = 1) readonly buffer W { float16_t w[]; };   // [N, ldw] 
 layout(std430, binding = 1) readonly buffer W8 { uvec4 w8[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; }; // [N] f32 from bias_off (a dummy without bias)
 layout(std430, binding = 3) buffer C { float c[]; };                // [M, ldc] f32 from c_off
-layout(std430, binding = 4) readonly buffer RopeTab { vec2 rope_tab[]; }; // [3, ROPE_HALF, 256] (cos, sin) (a dummy without RoPE)
+// [3, ROPE_HALF, 256] (cos, sin) of rope_f32.comp (a dummy without RoPE)
+layout(std430, binding = 4) readonly buffer RopeTab { vec2 rope_tab[]; };
 layout(push_constant) uniform Push { drd_pc_gemm pc; };
 
 #define CM_ROPE

@@ -140,10 +140,12 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < nc; i++) memcpy(bs + (size_t)i * d, got + (size_t)(i * (T / nc)) * d, (size_t)d * 4);
   double check = drd_rel_error(bs, ref, (size_t)nc * d);
   printf("{\"T\": %u, \"d\": %u, \"dff\": %u, \"E\": %u, \"kmax\": %u, \"p\": %.3f, \"wtype\": \"%s\", "
-         "\"device\": \"%s\", \"tile\": \"%s%ux%ux%u/%ux%u down %ux%u\", \"weights\": \"%s\", \"passes\": %u, \"pairs\": %llu, "
+         "\"device\": \"%s\", \"tile\": \"%s%ux%ux%u/%ux%u down %ux%u\", \"weights\": \"%s\", \"passes\": %u, "
+         "\"pairs\": %llu, "
          "\"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
          T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name,
-         s.cm ? "cm " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2, s.fused1 && s.fused2 ? "whole" : "per-expert", (T + s.chunk_T - 1) / s.chunk_T,
+         s.cm ? "cm " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2, s.fused1 && s.fused2 ? "whole" : "per-expert",
+         (T + s.chunk_T - 1) / s.chunk_T,
          (unsigned long long)pairs, reps, warm_ms, ms, flop / (ms * 1e6));
   if (ctx->n_profile) {
     double total = 0;
