@@ -128,14 +128,13 @@ drd_gemm_config drd_gemm_pick(const drd_context *ctx, uint32_t M, uint32_t N, ui
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 bool drd_gemm_rope_fuses(const drd_context *ctx, const drd_gemm_config *cfg, uint32_t dh) {
-  /* each subgroup's columns whole heads, a head's halves whole matrices, and the second
-   * accumulator scratch (cm_gemm.glsl's Cs2) within shared memory */
+  /* each subgroup's columns whole heads, a head's halves whole matrices, and the tile with
+   * the second accumulator scratch (cm_gemm.glsl's Cs2: one matrix per subgroup) fitting */
   const drd_device_caps *c = &ctx->caps;
   return cfg->kind == DRD_GEMM_COOPMAT && dh >= 2 && dh % 2 == 0 && c->coopmat_n && cfg->tn &&
          (cfg->bn / cfg->tn) % dh == 0 && (dh / 2) % c->coopmat_n == 0 &&
-         drd_cm_tile_shared(ctx, cfg->bm, cfg->bn, cfg->bk, cfg->tm, cfg->tn, 1) +
-                 4ull * cfg->tm * cfg->tn * c->coopmat_m * c->coopmat_n <=
-             c->max_shared_memory;
+         drd_cm_tile_ok(ctx, cfg->bm, cfg->bn, cfg->bk, cfg->tm, cfg->tn, 1,
+                        4ull * cfg->tm * cfg->tn * c->coopmat_m * c->coopmat_n);
 }
 
 drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd_dtype wtype,
