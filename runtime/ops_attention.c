@@ -340,37 +340,32 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b) {
 }
 
 /* Bytes of shared memory attn_hsa_cm.comp declares: K and V tiles (f16, rows padded by 8
- * halves), key flags, the S scratch (f32, rows padded by 4), P (f16, padded by 8), per row a
- * rescale factor and (m, l), per subgroup a flag (the last two counts padded to multiples of
- * 4, so that every array is a multiple of 16 bytes: see the shader). */
-static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp) {
-  const uint64_t brp = (br + 3) / 4 * 4, nsp = (ns + 3) / 4 * 4;
-  return 4ull * bc * (dhp + 8) + 4ull * bc + 4ull * br * (bc + 4) + 2ull * br * (bc + 8) + 12ull * brp + 4ull * nsp;
+ * halves), P (f16, padded by 8), the key bias, an accumulator's f32 scratch per subgroup. */
+static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, uint32_t cm, uint32_t cn) {
+  return 4ull * bc * (dhp + 8) + 2ull * br * (bc + 8) + 4ull * bc + 4ull * ns * cm * cn;
 }
 
-/* The cooperative-matrix kernel's tile from k's request fields (ns, tms, bc, t: 0 = automatic);
+/* The cooperative-matrix kernel's tile from k's request fields (ns, tms, bc: 0 = automatic);
  * false when the device or the shape does not suit it (automatic: also when padding the head
  * dim to the matrix shape would waste more than a quarter of the products).
  * Automatic tile: a query block's rows (up to 64) in at most 4 subgroups, one row tile of
  * CM each where that covers them (H100, CM = 16: B = 64 in 4 x 32 invocations, B = 16 in one
- * subgroup; lavapipe, CM = 8: two row tiles each); T = SG / RS invocations share a softmax row
- * so the whole subgroup works (2 on the H100); 16 keys per tile (or the smallest multiple of
- * the matrix shape and T above that), halved until it fits. Measured on an H200 (driver 580,
- * tool_bench_attention 16384 H 64, ms per layer, median of up to 200 runs), fewer keys per
- * tile won throughout (less shared memory per workgroup, more workgroups resident per SM):
- *   base-220m (H 16, B 64): 4 sg x 1 row tile, t 2 with bc 64 (the former automatic choice,
- *     45 KiB) 6.41-6.43, bc 32 (24 KiB) 3.77-3.80, bc 16 (13 KiB) 3.04; 2 sg x 2 row tiles,
- *     t 1: bc 64 11.9, bc 32 6.21; scalar kernel 5.45-5.49;
- *   the shipped small model (H 4, B 16): 1 sg x 1, t 2 with bc 64 2.95, bc 32 1.09, bc 16
- *     0.64; 2 sg x 1 (half the rows empty) bc 16 0.55; scalar kernel 0.76.
- * Other head dims are unmeasured and take the same rule. The head dim may span at most 8
- * matrices (dh <= 128 with 16 x 16 x 16, <= 64 with lavapipe's 8 x 8 x 8). */
+ * subgroup; lavapipe, CM = 8: two row tiles each); ATTN_CM_BC keys per tile (or the smallest
+ * multiple of the matrix shape above that), halved until it fits.
+ * Measured on an H200 (driver 580, tool_bench_attention 16384 16 64, base-220m's B 64, ms per
+ * layer): 4 sg x 1 row tile with bc 16 1.68, bc 32 2.05, bc 64 3.18 (bc 128 does not fit 48 KiB);
+ * 2 sg x 2 with bc 32 3.06, bc 64 6.18; 2 sg x 1 with bc 64 8.98. The previous kernel (softmax
+ * through shared memory, three workgroup barriers per tile) took 3.04 at its best (bc 16).
+ * The head dim may span at most 8 matrices (dh <= 128 with 16 x 16 x 16, <= 64 with
+ * lavapipe's 8 x 8 x 8), and so may a tile of keys. */
+#define ATTN_CM_BC 16u
+
 static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool automatic, drd_attn_kernel *k) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k, sg = c->subgroup_size;
-  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   /* fragment offsets in f16 must be 16-byte aligned: columns in steps of CN and CK halves */
-  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || (sg & (sg - 1)) || (c->subgroup_ops & ops) != ops ||
+  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || (c->subgroup_ops & ops) != ops ||
       !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) || !drd_shader_find("attn_hsa_cm"))
     return false;
   const uint32_t step = cn / gcd_u32(cn, ck) * ck;
@@ -379,24 +374,19 @@ static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool auto
   const uint32_t tiles = ((B < 64 ? B : 64) + cm - 1) / cm;
   const uint32_t ns = k->ns ? k->ns : tiles < 4 ? tiles : 4;
   const uint32_t tms = k->tms ? k->tms : (tiles + ns - 1) / ns;
-  uint32_t t = k->t;
-  if (!t) {
-    t = 1;
-    while (t < 8 && 2 * t * tms * cm <= sg) t *= 2;
-  }
   const uint64_t wg = (uint64_t)ns * sg;
   /* the shader writes its matrices out for at most 2 row tiles and 8 matrices along dh */
-  if (t > sg || (t & (t - 1)) || tms > 2 || dhp / cn > 8 || dhp / ck > 8 || wg > c->max_workgroup_invocations ||
-      wg > c->max_workgroup_size[0])
+  if (tms > 2 || dhp / cn > 8 || dhp / ck > 8 || wg > c->max_workgroup_invocations || wg > c->max_workgroup_size[0])
     return false;
-  /* keys per tile: a multiple of CN and CK (S columns, P.V steps), CM (Q staging) and T */
-  const uint32_t unit_mn = cm / gcd_u32(cm, step) * step, unit = unit_mn / gcd_u32(unit_mn, t) * t;
-  const uint32_t br = ns * tms * cm;
-  uint32_t bc = k->bc ? k->bc : unit > 16 ? unit : 16;
-  while (bc && (bc % unit || cm_shared(ns, br, bc, dhp) > c->max_shared_memory)) bc = k->bc ? 0 : bc / 2;
+  /* keys per tile: a multiple of CN and CK (S columns, P.V steps) and CM (Q staging), at most
+   * 8 matrices of S per row tile */
+  const uint32_t unit = cm / gcd_u32(cm, step) * step, br = ns * tms * cm;
+  uint32_t bc = k->bc ? k->bc : unit > ATTN_CM_BC ? unit : ATTN_CM_BC;
+  while (bc && (bc % unit || bc / cn > 8 || cm_shared(ns, br, bc, dhp, cm, cn) > c->max_shared_memory))
+    bc = k->bc ? 0 : bc / 2;
   if (!bc) return false;
   *k = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .wg = (uint32_t)wg, .br = br, .bc = bc,
-                         .shared = (uint32_t)cm_shared(ns, br, bc, dhp), .ns = ns, .tms = tms, .dhp = dhp, .t = t,
+                         .shared = (uint32_t)cm_shared(ns, br, bc, dhp, cm, cn), .ns = ns, .tms = tms, .dhp = dhp,
                          .eager = k->eager != 0};
   return true;
 }
@@ -413,9 +403,9 @@ drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan
   case DRD_ATTN_COOPMAT:
     if (cm_config(ctx, dp->dh, dp->B, false, &k)) break;
     return drd_fail(DRD_ERROR_UNSUPPORTED,
-                    "attention: the cooperative-matrix kernel (ns %u, tms %u, bc %u, t %u) cannot run for dh %u, B %u "
+                    "attention: the cooperative-matrix kernel (ns %u, tms %u, bc %u) cannot run for dh %u, B %u "
                     "on this device",
-                    k.ns, k.tms, k.bc, k.t, dp->dh, dp->B);
+                    k.ns, k.tms, k.bc, dp->dh, dp->B);
   case DRD_ATTN_SCALAR:
     return scalar_config(ctx, dp->dh, dp->B, out);
   default:
@@ -446,10 +436,9 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
   drd_pipeline *pa, *pm;
   if (cfg.kind == DRD_ATTN_COOPMAT) {
     const drd_device_caps *c = &ctx->caps;
-    const uint32_t spec[13] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size,
-                               cfg.t, c->coopmat_m, c->coopmat_n, c->coopmat_k, dh % 4 == 0,
-                               cfg.eager ? 0 : ATTN_CM_SLACK};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 13, spec}, &pa));
+    const uint32_t spec[12] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size,
+                               c->coopmat_m, c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 12, spec}, &pa));
   } else {
     const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",

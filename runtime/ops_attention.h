@@ -59,7 +59,7 @@ typedef enum drd_attn_kind {
 } drd_attn_kind;
 
 /* A kernel and its tile. As a request (drd_attention_plan.request) only kind counts, and for
- * DRD_ATTN_COOPMAT the fields ns, tms, bc, t (0 = automatic) and eager; drd_attention_kernel
+ * DRD_ATTN_COOPMAT the fields ns, tms, bc (0 = automatic) and eager; drd_attention_kernel
  * fills in the rest. */
 typedef struct drd_attn_kernel {
   drd_attn_kind kind;
@@ -69,10 +69,10 @@ typedef struct drd_attn_kernel {
   /* scalar: tc threads per query row, each v4 vec4 of the head dim; partial dots through shuffles */
   uint32_t tc, v4;
   bool shuffle;
-  /* coopmat: ns subgroups of tms row tiles (caps.coopmat_m rows each), the head dim padded to dhp,
-   * t invocations per row in the softmax; eager: raise a row's max (and rescale its output)
-   * whenever a tile exceeds it, instead of only when by more than 2^8 (tests) */
-  uint32_t ns, tms, dhp, t, eager;
+  /* coopmat: ns subgroups of tms row tiles (caps.coopmat_m rows each), the head dim padded to dhp;
+   * eager: raise a row's max (and rescale its output) whenever a tile exceeds it, instead of
+   * only when by more than 2^8 (tests) */
+  uint32_t ns, tms, dhp, eager;
 } drd_attn_kernel;
 
 /* The device side of one drd_hsa_plan for given H and dh. */

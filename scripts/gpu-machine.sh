@@ -89,7 +89,7 @@ fi
 if [[ $what == *attn* ]]; then
   # HSA attention at base-220m's shape (16 heads of 64), automatic kernel and the scalar one;
   # SAS / rounding timings of test_kernel_sas's bench mode (both kernels)
-  # ATTN_KERNELS: DRDIFF_ATTN_KERNEL values (auto = unset), e.g. "auto coopmat:4,1,32,2"
+  # ATTN_KERNELS: DRDIFF_ATTN_KERNEL values (auto = unset), e.g. "auto coopmat:4,1,32"
   for n in ${ATTN_NS:-16384 65536}; do
     for k in ${ATTN_KERNELS:-auto scalar}; do
       [ "$k" = auto ] && k=

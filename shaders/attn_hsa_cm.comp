@@ -8,29 +8,32 @@
 // tile's BR = NS * RS query rows (rows past the block or N are zeros, never stored). Q is
 // scaled by scale_log2, rounded to f16 once and kept in registers as A fragments. Per tile of
 // BC keys (the listed blocks back to back, as in the scalar kernel; invalid keys masked):
-//   1. the workgroup rounds K and V to f16 into shared memory;
+//   1. the workgroup rounds K and V to f16 into shared memory (the only workgroup barriers);
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
-//      and stores S to its own f32 scratch rows;
-//   3. T invocations per row run the online softmax on the scratch (row max through
-//      shuffles) and write P = exp2(S - m) as f16; l sums the rounded P (read back from ps),
-//      so that out = o / l normalises exactly the weights the product used;
-//   4. O += P V on the subgroup's accumulators, which stay in registers across tiles.
-// Accumulator elements have no known owner under coopmat 1, so O cannot be rescaled per row
-// in registers. Instead a row's reference max m is raised lazily: only when some row of the
-// workgroup sees a score above its m + SLACK do all rows raise m to their running max and
-// every subgroup rescales its O by alpha = exp2(m_old - m_new) through its shared scratch. P
-// stays <= 2^SLACK (f16 holds it) and m <= the row's true max, so m and l are a valid
-// (max, sum) pair for the merge kernel, whose log-sum-exp merge only needs o, l and m to
-// share one reference. With scores spread like attention's, m settles within the first tiles
-// and the round trip is rare (SLACK = 0 gives plain FA-2 rescaling, for tests).
-// Subgroup-private steps (2-4 and the output) only need subgroup barriers; the workgroup
-// meets three times per key tile: around the K/V loads and to agree on rescaling.
+//      into accumulators that stay in registers;
+//   3. the online softmax runs on those accumulators, element by element: P = exp2(S - m),
+//      rounded to f16 and passed through the subgroup's own shared rows to become A operands
+//      (coopmat 1 has no conversion between uses);
+//   4. O += P V, and l += P 1 on the same f16 P (every column of l holds its row's sum), so
+//      out = o / l normalises exactly the weights the product used.
+// Row-wise state without knowing which invocation holds which element: the running max m is
+// an accumulator too, every element holding its row's m, so P = exp2(S - m) and the rescales
+// O *= alpha, l *= alpha (alpha = exp2(m_old - m_new), per row) are component-wise operations
+// between matrices of one type, which the extension defines element by element. Only raising
+// m needs rows: ID holds each element's index r * CN + c (loaded once from shared memory), and
+// a row's new max is a subgroupMax over the elements whose ID says that row.
+// m is raised lazily: only when a score exceeds its row's m by more than SLACK (then every row
+// of the subgroup takes its running max). P stays <= 2^SLACK (f16 holds it) and m <= the row's
+// true max, so m and l are a valid (max, sum) pair for the merge kernel, whose log-sum-exp
+// merge only needs o, l and m to share one reference. With scores spread like attention's, m
+// settles within the first tiles (SLACK = 0 gives plain FA-2 rescaling, for tests). Raising
+// is decided per subgroup and needs no barrier.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_vote : require
-#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #include "pc_attention.h"
@@ -39,26 +42,22 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;   // NS * SG
 layout(constant_id = 1) const uint DH = 64;    // head dim (even, <= 128)
 layout(constant_id = 2) const uint DHP = 64;   // DH padded with zeros to a multiple of CK and CN
-layout(constant_id = 3) const uint BC = 64;    // keys per tile: a multiple of CM, CN, CK and T
+layout(constant_id = 3) const uint BC = 64;    // keys per tile: a multiple of CM, CN and CK
 layout(constant_id = 4) const uint NS = 4;     // subgroups
 layout(constant_id = 5) const uint TMS = 1;    // row tiles (of CM rows) per subgroup
 layout(constant_id = 6) const uint SG = 32;    // subgroup size (the workgroup is NS full subgroups)
-layout(constant_id = 7) const uint T = 2;      // invocations per row in the softmax (power of two)
-layout(constant_id = 8) const uint CM = 16;    // cooperative-matrix shape M x N x K (f16 * f16 + f32)
-layout(constant_id = 9) const uint CN = 16;    // CN and CK multiples of 8: fragment offsets stay 16-byte aligned
-layout(constant_id = 10) const uint CK = 16;
-layout(constant_id = 11) const bool ALIGNED4 = false; // DH % 4 == 0: rows may be read as vec4
-layout(constant_id = 12) const uint SLACK = 8;  // log2 units a score may exceed m before m is raised (<= 15)
+layout(constant_id = 7) const uint CM = 16;    // cooperative-matrix shape M x N x K (f16 * f16 + f32)
+layout(constant_id = 8) const uint CN = 16;    // CN and CK multiples of 8: fragment offsets stay 16-byte aligned
+layout(constant_id = 9) const uint CK = 16;
+layout(constant_id = 10) const bool ALIGNED4 = false; // DH % 4 == 0: rows may be read as vec4
+layout(constant_id = 11) const uint SLACK = 8;  // log2 units a score may exceed m before m is raised (<= 15)
 
 const uint RS = TMS * CM, BR = NS * RS;  // query rows per subgroup / workgroup
 const uint D4 = DHP / 4;                 // head dim in vec4
 const uint SK = D4 + 2;                  // K/V row stride in f16vec4: DHP + 8 halves
-const uint SS = BC + 4;                  // S scratch row stride in floats
 const uint SP = BC + 8;                  // P row stride in halves
 const uint KQ = DHP / CK, JS = BC / CN;  // S = Q K^T: k-steps, matrices per row tile
 const uint KP = BC / CK, TNO = DHP / CN; // O += P V: k-steps, matrices per row tile
-const uint RPL = (RS * T + SG - 1) / SG; // softmax rows per invocation
-const uint CPL = BC / T;                 // softmax columns per invocation
 const uint LKV = (BC * D4 + WG - 1) / WG; // K/V tile vec4s per invocation
 const uint LKW = (LKV + 31u) / 32u;       // words of their key flags
 const float NEG = -1.0e30;               // as in attn_common.glsl: exp2(NEG - m) == 0, never NaN
@@ -66,15 +65,18 @@ const float NEG = -1.0e30;               // as in attn_common.glsl: exp2(NEG - m
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
 #define CM_B coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB>
 #define CM_C coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
+#define CM_CH coopmat<float16_t, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
 
 // Matrices live in separate variables, not arrays (as in cm_gemm.glsl): NVIDIA's compiler
 // (driver 580) keeps an array of cooperative matrices in memory whenever a loop bounded by a
 // specialization constant indexes it, a local-memory round trip per multiply-add. So the
 // per-matrix code is written out by macros for up to 2 row tiles (TMS) and 8 matrices along
-// the head dim (KQ for Q, TNO for O; ops_attention.c keeps within that), each guarded by
-// its specialization constant so that the driver drops the ones a pipeline does not use.
+// the head dim (KQ for Q, TNO for O) and along the keys (JS for S), each guarded by its
+// specialization constant so that the driver drops the ones a pipeline does not use
+// (ops_attention.c keeps within that).
 #define EACH_K(X, t) X(t, 0) X(t, 1) X(t, 2) X(t, 3) X(t, 4) X(t, 5) X(t, 6) X(t, 7)
 #define EACH_TK(X) EACH_K(X, 0) EACH_K(X, 1)
+#define EACH_JK(X) EACH_K(X, 0) EACH_K(X, 1) EACH_K(X, 2) EACH_K(X, 3) EACH_K(X, 4) EACH_K(X, 5) EACH_K(X, 6) EACH_K(X, 7)
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };     // [rows, H*DH] f32 (q window)
 layout(std430, binding = 0) readonly buffer Q4 { vec4 q4[]; };
@@ -91,24 +93,18 @@ layout(push_constant) uniform Push { drd_pc_attn pc; };
 
 // Shared memory. coopMatLoad and coopMatStore need 16-byte-aligned addresses (Vulkan: the
 // lesser of 16 bytes and a row's natural alignment; rows here are 16 halves or more). The row
-// strides and fragment offsets below keep to that (SK even, SS % 4 == 0, SP % 8 == 0, column
-// steps of CN and CK), but where each array starts is the driver's choice: SPIR-V gives
-// workgroup variables no offsets, and a driver may pack them in any order. So every array's
-// size is a multiple of 16 bytes (BC % 8 == 0; the per-row and per-subgroup arrays padded),
-// which keeps every start 16-byte aligned whatever the order. On an H200 (driver 580) with
-// raise_s[NS] unpadded, every workgroup of 1 or 2 subgroups (4 or 8 bytes of flags) gave
-// garbage (errors up to 1e3, NaN) while 4 subgroups (16 bytes) passed: the driver had put a
-// small array ahead of the matrix arrays. lavapipe loads from any address, so only a GPU
-// shows this.
-const uint BRP = (BR + 3u) / 4u * 4u, NSP = (NS + 3u) / 4u * 4u; // padded to 16 bytes
-shared f16vec4 ks[BC * SK];  // [BC, SK] K tile (first: Q staging)
-shared f16vec4 vs[BC * SK];  // [BC, SK] V tile
-shared float ss[BR * SS];    // [BR, SS] S; a subgroup's rows double as its accumulator scratch
-shared float16_t ps[BR * SP]; // [BR, SP] P
-shared uint kvalid[BC];      // 1 when the tile position holds a real key (< N)
-shared float alpha_s[BRP];   // rescale factor of each row (when its subgroup rescales)
-shared vec2 ml_s[BRP];       // final (m, l) of each row
-shared uint raise_s[NSP];    // per subgroup: some row's max rose by more than SLACK in this tile
+// strides and fragment offsets below keep to that (SK even, SP % 8 == 0, column steps of CN
+// and CK), but where each array starts is the driver's choice: SPIR-V gives workgroup
+// variables no offsets, and a driver may pack them in any order. So every array's size is a
+// multiple of 16 bytes (BC % 8 == 0), which keeps every start 16-byte aligned whatever the
+// order. On an H200 (driver 580) an earlier version of this kernel with a 4-byte array gave
+// garbage for workgroups of 1 or 2 subgroups: the driver had put the small array ahead of the
+// matrix arrays. lavapipe loads from any address, so only a GPU shows this.
+shared f16vec4 ks[BC * SK];    // [BC, SK] K tile (first: Q staging)
+shared f16vec4 vs[BC * SK];    // [BC, SK] V tile
+shared float16_t ps[BR * SP];  // [BR, SP] P, each subgroup its own rows
+shared float kbias[BC];        // added to the tile's scores: 0 for a real key (< N), NEG otherwise
+shared float cs[NS * CM * CN]; // per subgroup: one accumulator's scratch
 
 // Column group c4 (4 columns) of head h in token row `row`, zeros past DH (as attn_common.glsl).
 vec4 load_row(uint base, uint c4, bool kv_v) {
@@ -136,30 +132,68 @@ void sync_subgroup() { // the subgroup's shared writes are visible to all its in
   subgroupBarrier();
 }
 
-// o with row r of the matrix (tile row r0 + r) multiplied by alpha_s[r0 + r], through the
-// subgroup's scratch at sc.
-CM_C rescaled(CM_C o, uint r0, uint sc, uint lane) {
-  coopMatStore(o, ss, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
-  sync_subgroup();
-  for (uint e = lane; e < CM * CN; e += SG) ss[sc + e] *= alpha_s[r0 + e / CN];
-  sync_subgroup();
-  coopMatLoad(o, ss, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
-  sync_subgroup(); // loaded before the next store overwrites the scratch
-  return o;
+// Component-wise helpers: every element of an accumulator is paired with the element of the
+// same index in another accumulator (the same matrix position), whoever holds it.
+void emax(inout CM_C mx, CM_C s) {
+  for (int i = 0; i < mx.length(); i++) mx[i] = max(mx[i], s[i]);
 }
 
-// Writes accumulator o (tile rows r0.., columns c0..) through the scratch, as
+CM_C exp2_minus(CM_C s, CM_C m) { // exp2(s - m)
+  for (int i = 0; i < s.length(); i++) s[i] = exp2(s[i] - m[i]);
+  return s;
+}
+
+// s + the key bias of its columns (matrix j of the tile; id: each element's r * CN + c)
+CM_C masked(CM_C s, uint j, CM_C id) {
+  for (int i = 0; i < s.length(); i++) s[i] += kbias[j * CN + uint(id[i]) % CN];
+  return s;
+}
+
+bool exceeds(CM_C mx, CM_C m) { // some element of mx above its row's m by more than SLACK
+  bool up = false;
+  for (int i = 0; i < mx.length(); i++) up = up || mx[i] > m[i] + float(SLACK);
+  return up;
+}
+
+// Raises m (every element its row's reference) to the row maxima of mx; returns the rescale
+// factors alpha = exp2(m_old - m_new) in the same layout. Subgroup-uniform control flow.
+CM_C raise_rows(inout CM_C m, CM_C mx, CM_C id) {
+  CM_C mn = m, al = m;
+  for (uint r = 0; r < CM; r++) {
+    float part = NEG;
+    for (int i = 0; i < mx.length(); i++)
+      if (uint(id[i]) / CN == r) part = max(part, mx[i]);
+    part = subgroupMax(part);
+    for (int i = 0; i < mx.length(); i++)
+      if (uint(id[i]) / CN == r) mn[i] = max(mn[i], part);
+  }
+  for (int i = 0; i < al.length(); i++) al[i] = exp2(m[i] - mn[i]);
+  m = mn;
+  return al;
+}
+
+// Row `lane` (< CM) of x, whose rows hold one value each (m, or l after P 1), through the
+// subgroup's scratch at sc.
+float row_value(CM_C x, uint sc, uint lane) {
+  coopMatStore(x, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup();
+  const float r = lane < CM ? cs[sc + lane * CN] : 0.0;
+  sync_subgroup(); // read before the next store
+  return r;
+}
+
+// Writes accumulator o (tile rows r0.., columns c0..) through the scratch at sc, as
 // attn_common.glsl does: consecutive invocations write consecutive columns.
 void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h, uint dst) {
-  coopMatStore(o, ss, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(o, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
   sync_subgroup();
   for (uint e = lane; e < CM * CN; e += SG) {
     uint r = r0 + e / CN, c = c0 + e % CN, rb = rt0 + r, i = a * pc.B + rb;
     if (rb >= pc.B || i >= pc.N || c >= DH) continue;
     if (dst == 0xffffffffu)
-      o_out[pc.q_off + (i - pc.q_row0) * pc.H * DH + h * DH + c] = ss[sc + e] * (1.0 / ml_s[r].y);
+      o_out[pc.q_off + (i - pc.q_row0) * pc.H * DH + h * DH + c] = cs[sc + e];
     else
-      slot_o[((dst * pc.B + rb) * pc.H + h) * DH + c] = ss[sc + e];
+      slot_o[((dst * pc.B + rb) * pc.H + h) * DH + c] = cs[sc + e];
   }
   sync_subgroup(); // read before the next store
 }
@@ -194,7 +228,14 @@ void main() {
   const uint a = it.x, c0 = it.y, c1 = it.z, dst = it.w;
   const uint rt0 = gl_WorkGroupID.y * BR; // the tile's first row inside the query block
   const uint sr0 = sg * RS;               // the subgroup's first row inside the tile
-  const uint sc = sr0 * SS;               // its scratch: its own rows of ss
+  const uint sc = sg * CM * CN;           // its scratch in cs
+
+  // Each element's position r * CN + c (exact in f32), in the accumulator layout.
+  for (uint e = lane; e < CM * CN; e += SG) cs[sc + e] = float(e);
+  sync_subgroup();
+  CM_C id;
+  coopMatLoad(id, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup(); // loaded before the scratch is reused
 
   // Q (scaled, f16) into registers (qTK: row tile T, head-dim step K), staged through ks BC
   // rows at a time (a fragment never straddles two rounds: BC is a multiple of CM).
@@ -217,12 +258,11 @@ void main() {
 
 #define O_DECL(t, j) CM_C o##t##j = CM_C(0.0);
   EACH_TK(O_DECL)
-  // Softmax state: invocation (row group rl0, column phase t) owns rows rl0 + x * (SG / T) of
-  // its subgroup, columns t + T * y; its l sums its own columns (the T partial sums of a row
-  // meet at the end).
-  const uint t = lane % T, rl0 = lane / T;
-  float m_[RPL], l_[RPL];
-  [[unroll]] for (uint x = 0; x < RPL; x++) m_[x] = NEG, l_[x] = 0.0;
+  // Per row tile: m (each element its row's reference max) and l (each element its row's sum)
+  CM_C m0 = CM_C(NEG), m1 = CM_C(NEG), l0 = CM_C(0.0), l1 = CM_C(0.0);
+  const CM_B ones = CM_B(float16_t(1.0));
+#define S_DECL(t, j) CM_C s##t##j;
+  EACH_TK(S_DECL)
 
   const uint npos = (c1 - c0) * pc.B; // key positions: the listed blocks back to back
   // The next tile's K and V (f16) and key flags wait in registers while the current tile is
@@ -239,114 +279,90 @@ void main() {
         uint j = e / D4, c4 = e % D4;
         ks[j * SK + c4] = nk_[i];
         vs[j * SK + c4] = nv_[i];
-        if (c4 == 0u) kvalid[j] = (nok[i / 32u] >> (i % 32u)) & 1u;
+        if (c4 == 0u) kbias[j] = ((nok[i / 32u] >> (i % 32u)) & 1u) != 0u ? 0.0 : NEG;
       }
     }
     barrier();
     if (p0 + BC < npos) load_kv(p0 + BC, c0, npos, h, lid, nk_, nv_, nok);
 
     // 2. S = Q K^T for the subgroup's rows; K B fragments are shared by its row tiles.
-    for (uint j = 0; j < JS; j++) {
-      CM_C s0 = CM_C(0.0), s1 = CM_C(0.0);
-#define S_STEP(t, k)                                                                                     \
-  if (k < KQ) {                                                                                           \
+#define S_ZERO(t, j) if (t < TMS && j < JS) s##t##j = CM_C(0.0);
+    EACH_TK(S_ZERO)
+#define S_STEP(j, k)                                                                                     \
+  if (j < JS && k < KQ) {                                                                                 \
     CM_B kb; /* element (c, key) at ks[key][c]: column-major */                                           \
     coopMatLoad(kb, ks, j * CN * SK + k * (CK / 4u), SK, gl_CooperativeMatrixLayoutColumnMajor);          \
-    s0 = coopMatMulAdd(q0##k, kb, s0);                                                                    \
-    if (TMS > 1) s1 = coopMatMulAdd(q1##k, kb, s1);                                                       \
+    s0##j = coopMatMulAdd(q0##k, kb, s0##j);                                                              \
+    if (TMS > 1) s1##j = coopMatMulAdd(q1##k, kb, s1##j);                                                 \
   }
-      EACH_K(S_STEP, 0)
-      coopMatStore(s0, ss, sc + j * CN, SS, gl_CooperativeMatrixLayoutRowMajor);
-      if (TMS > 1) coopMatStore(s1, ss, sc + CM * SS + j * CN, SS, gl_CooperativeMatrixLayoutRowMajor);
-    }
-    sync_subgroup();
-
-    // 3. Online softmax. The shuffles stay in uniform control flow: every invocation runs
-    // every x (rows past RS contribute NEG), and the T invocations of a row are consecutive
-    // and end with the same (exact) maximum.
-    float mt_[RPL];
-    bool raise = false;
-    [[unroll]] for (uint x = 0; x < RPL; x++) {
-      uint r = rl0 + x * (SG / T);
-      float mx = NEG;
-      if (r < RS)
-        for (uint y = 0; y < CPL; y++) {
-          uint c = t + T * y;
-          if (kvalid[c] != 0u) mx = max(mx, ss[sc + r * SS + c]);
-        }
-      [[unroll]] for (uint w = 1u; w < T; w <<= 1) mx = max(mx, subgroupShuffleXor(mx, w));
-      mt_[x] = mx;
-      raise = raise || (r < RS && mx > m_[x] + float(SLACK));
-    }
-    // A workgroup-wide decision: every subgroup rescales all its accumulators, or none does.
-    // (Per subgroup would do, but the rescale's subgroup barriers must then be reached by all
-    // subgroups alike: llvmpipe, for one, runs every control barrier as a workgroup barrier.)
-    // The first tile always raises (m = NEG; it holds a real key) with nothing to rescale yet.
-    const bool raise_sg = subgroupAny(raise);
-    if (lane == 0u) raise_s[sg] = raise_sg ? 1u : 0u;
-    barrier(); // the flags are read before the next tile's two barriers let them be rewritten
-    bool rescale = false;
-    [[unroll]] for (uint g = 0; g < NS; g++) rescale = rescale || raise_s[g] != 0u;
-    [[unroll]] for (uint x = 0; x < RPL; x++) {
-      uint r = rl0 + x * (SG / T);
-      if (r >= RS) continue;
-      if (rescale) {
-        float mn = max(m_[x], mt_[x]);
-        float al = exp2(m_[x] - mn);
-        l_[x] *= al;
-        m_[x] = mn;
-        if (t == 0u) alpha_s[sr0 + r] = al;
-      }
-      for (uint y = 0; y < CPL; y++) {
-        uint c = t + T * y;
-        ps[(sr0 + r) * SP + c] = float16_t(kvalid[c] != 0u ? exp2(ss[sc + r * SS + c] - m_[x]) : 0.0);
-      }
-    }
-    sync_subgroup(); // P and alpha are visible; S has been read (the scratch is free)
-    // l sums the f16 P the product reads, loaded back from ps: NVIDIA's compiler (driver 580)
-    // may drop the round trip float(float16_t(p)) and sum the unrounded p (sas_absorb_cm.comp).
-    [[unroll]] for (uint x = 0; x < RPL; x++) {
-      uint r = rl0 + x * (SG / T);
-      if (r < RS)
-        for (uint y = 0; y < CPL; y++) l_[x] += float(ps[(sr0 + r) * SP + t + T * y]);
+    EACH_JK(S_STEP)
+    bool partial = false; // some key of the tile is not real: its scores get NEG
+    for (uint c = lane; c < BC; c += SG) partial = partial || kbias[c] != 0.0;
+    if (subgroupAny(partial)) {
+#define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, j, id);
+      EACH_TK(S_MASK)
     }
 
-    if (rescale && p0 != 0u) {
-#define O_RESCALE(t, j) if (t < TMS && j < TNO) o##t##j = rescaled(o##t##j, sr0 + t * CM, sc, lane);
-      EACH_TK(O_RESCALE)
-    }
+    // 3. Online softmax on the accumulators; P (f16) into the subgroup's rows of ps.
+#define S_MAX(t, j) if (j > 0 && j < JS) emax(mx, s##t##j);
+#define O_SCALE(t, j) if (j < TNO) o##t##j = o##t##j * al;
+#define P_STORE(t, j)                                                                                    \
+  if (j < JS) {                                                                                           \
+    CM_CH ph = CM_CH(exp2_minus(s##t##j, m##t));                                                          \
+    coopMatStore(ph, ps, (sr0 + t * CM) * SP + j * CN, SP, gl_CooperativeMatrixLayoutRowMajor);           \
+  }
+#define SOFTMAX(t)                                                                                       \
+  if (t < TMS) {                                                                                          \
+    CM_C mx = s##t##0;                                                                                    \
+    EACH_K(S_MAX, t)                                                                                      \
+    /* the first tile always raises (m = NEG; it holds a real key), with nothing to rescale yet */        \
+    if (subgroupAny(exceeds(mx, m##t))) {                                                                 \
+      CM_C al = raise_rows(m##t, mx, id);                                                                 \
+      EACH_K(O_SCALE, t)                                                                                  \
+      l##t = l##t * al;                                                                                   \
+    }                                                                                                     \
+    EACH_K(P_STORE, t)                                                                                    \
+  }
+    SOFTMAX(0)
+    SOFTMAX(1)
+    sync_subgroup(); // P is visible to the whole subgroup
 
-    // 4. O += P V (V read row-major as the B operand); V fragments are shared by the row tiles.
+    // 4. O += P V (V read row-major as the B operand), l += P 1; V fragments are shared by the
+    // row tiles.
     for (uint kk = 0; kk < KP; kk++) {
-      CM_A p0, p1;
-      coopMatLoad(p0, ps, sr0 * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
-      if (TMS > 1) coopMatLoad(p1, ps, (sr0 + CM) * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
+      CM_A pa0, pa1;
+      coopMatLoad(pa0, ps, sr0 * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
+      l0 = coopMatMulAdd(pa0, ones, l0);
+      if (TMS > 1) {
+        coopMatLoad(pa1, ps, (sr0 + CM) * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
+        l1 = coopMatMulAdd(pa1, ones, l1);
+      }
 #define PV_STEP(t, j)                                                                                    \
   if (j < TNO) {                                                                                          \
     CM_B vb; /* element (key, c) at vs[key][c] */                                                         \
     coopMatLoad(vb, vs, kk * CK * SK + j * (CN / 4u), SK, gl_CooperativeMatrixLayoutRowMajor);            \
-    o0##j = coopMatMulAdd(p0, vb, o0##j);                                                                 \
-    if (TMS > 1) o1##j = coopMatMulAdd(p1, vb, o1##j);                                                    \
+    o0##j = coopMatMulAdd(pa0, vb, o0##j);                                                                \
+    if (TMS > 1) o1##j = coopMatMulAdd(pa1, vb, o1##j);                                                   \
   }
       EACH_K(PV_STEP, 0)
     }
   }
 
-  // Each row's (m, l): the T partial sums added in the same order by all T invocations.
-  [[unroll]] for (uint x = 0; x < RPL; x++) {
-    uint r = rl0 + x * (SG / T);
-    float l = l_[x];
-    [[unroll]] for (uint w = 1u; w < T; w <<= 1) l += subgroupShuffleXor(l, w);
-    if (r < RS && t == 0u) ml_s[sr0 + r] = vec2(m_[x], l);
-  }
-  sync_subgroup();
-
   // Destination as in attn_common.glsl: ~0u = out = o / l, else slot dst gets o and (m, l).
+  if (dst == 0xffffffffu) {
+#define O_NORM(t, j) if (t < TMS && j < TNO) o##t##j = o##t##j / l##t;
+    EACH_TK(O_NORM)
+  }
 #define O_EMIT(t, j) if (t < TMS && j < TNO) emit(o##t##j, sr0 + t * CM, j * CN, sc, lane, rt0, a, h, dst);
   EACH_TK(O_EMIT)
-  if (dst != 0xffffffffu)
-    for (uint r = lane; r < RS; r += SG) {
-      uint rb = rt0 + sr0 + r, i = a * pc.B + rb;
-      if (rb < pc.B && i < pc.N) slot_ml[(dst * pc.B + rb) * pc.H + h] = ml_s[sr0 + r];
-    }
+  if (dst != 0xffffffffu) {
+#define ML_EMIT(t)                                                                                       \
+  if (t < TMS) {                                                                                          \
+    const float mv = row_value(m##t, sc, lane), lv = row_value(l##t, sc, lane);                          \
+    const uint rb = rt0 + sr0 + t * CM + lane, i = a * pc.B + rb;                                         \
+    if (lane < CM && rb < pc.B && i < pc.N) slot_ml[(dst * pc.B + rb) * pc.H + h] = vec2(mv, lv);         \
+  }
+    ML_EMIT(0)
+    ML_EMIT(1)
+  }
 }
