@@ -9,8 +9,8 @@
  * device has cooperative matrices and picks that kernel for the shape, the coopmat kernel too,
  * on the same inputs; its f16 roundings are checked per element against the bound of
  * cm_bound (plus the same f32 tolerance). Further cases force coopmat tiles the automatic
- * choice does not take on this device (several row tiles or softmax lanes per row, Q staged
- * in several rounds, eager rescaling), and shapes of base-220m (dh 64, B 64) and of the
+ * choice does not take on this device (several row tiles per subgroup, 16 to 128 keys per
+ * tile, Q staged in several rounds, eager rescaling), and shapes of base-220m (dh 64, B 64) and of the
  * shipped small model (dh 64, B 16). Each line says which kernel ran. */
 #include <math.h>
 #include <stdio.h>
