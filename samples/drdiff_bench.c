@@ -1,6 +1,7 @@
 /* drdiff bench: set-up time, time per denoising step, tokens/s, achieved FLOP rate, device
  * memory, host CPU time and a per-op GPU breakdown, for a model file or a random model made
  * from a named configuration (no Python needed). Results go to stdout, errors to stderr. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,9 +137,21 @@ static double cpu_seconds(void) {
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+/* CPU seconds of the calling thread alone (the one that submits and waits), or -1 where the
+ * system cannot say: the process's figure also counts the driver's own threads. */
+static double thread_cpu_seconds(void) {
+#ifdef RUSAGE_THREAD
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0)
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+#endif
+  return -1;
+}
+
 typedef struct step_clock {
   double *elapsed; /* [steps] seconds since the first step began, at the end of each step */
   double cpu_first, cpu_last; /* this process's CPU seconds at the end of the first and last step */
+  double thread_first, thread_last; /* the same for the generating thread (-1: unknown) */
   drd_context *profile_ctx; /* non-NULL: snapshot the profile after the last step */
   drd_profile_op *ops;
   uint32_t n_ops;
@@ -147,8 +160,8 @@ typedef struct step_clock {
 static int on_step(uint32_t step, uint32_t steps, double elapsed, void *user) {
   step_clock *c = user;
   if (c->elapsed) c->elapsed[step - 1] = elapsed;
-  if (step == 1) c->cpu_first = cpu_seconds();
-  if (step == steps) c->cpu_last = cpu_seconds();
+  if (step == 1) c->cpu_first = cpu_seconds(), c->thread_first = thread_cpu_seconds();
+  if (step == steps) c->cpu_last = cpu_seconds(), c->thread_last = thread_cpu_seconds();
   /* after the last step, before the rounding: the profile then holds the steps alone (and
    * the one noise dispatch before them) */
   if (c->profile_ctx && step == steps) {
@@ -243,6 +256,9 @@ static drd_status time_one(drd_context *ctx, const drd_model *model, const drd_h
     const double steps_cpu = S > 1 ? (clock.cpu_last - clock.cpu_first) / (S - 1) : cpu;
     run->host_cpu_ms_per_step = 1e3 * steps_cpu;
     run->host_cpu_ms_once = 1e3 * (cpu - S * steps_cpu);
+    run->host_thread_cpu_ms_per_step = S > 1 && clock.thread_first >= 0 && clock.thread_last >= 0
+                                           ? 1e3 * (clock.thread_last - clock.thread_first) / (S - 1)
+                                           : -1;
     bench_flops fl;
     s = bench_flops_count(hp, run->N, S, &fl);
     if (s == DRD_OK) {

@@ -51,6 +51,9 @@ typedef struct bench_run {
                                 * per-step cost alone (with one step: the whole generation) */
   double host_cpu_ms_once;     /* the rest of the generation's CPU time: what it costs once
                                 * (the first step's submission, noise, rounding, read-back) */
+  double host_thread_cpu_ms_per_step; /* host_cpu_ms_per_step of the generating thread alone
+                                       * (submissions and waits, not the driver's threads);
+                                       * -1 where unknown (one step, no RUSAGE_THREAD) */
   drd_profile_op *ops;     /* [n_ops] GPU time by op over the profiled steps, or NULL */
   uint32_t n_ops;
 } bench_run;

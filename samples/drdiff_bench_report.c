@@ -15,17 +15,19 @@ void bench_print_table(FILE *f, const bench_report *r) {
           r->steps == 1 ? "" : "s");
   fprintf(f, "FLOPs: GEMMs, attention over the visited HSA pairs, SAS; experts at kmax = %u per token (upper bound)\n\n",
           r->kmax);
-  fprintf(f, "%8s %9s %9s %9s %10s %10s %10s %11s %8s %10s %11s %11s\n", "N", "setup s", "step ms", "SAS ms",
-          "gen s", "gen s 20", "tok/s", "GFLOP/step", "TFLOP/s", "device MiB", "CPU ms/step", "CPU ms once");
+  fprintf(f, "%8s %9s %9s %9s %10s %10s %10s %11s %8s %10s %11s %11s %11s\n", "N", "setup s", "step ms", "SAS ms",
+          "gen s", "gen s 20", "tok/s", "GFLOP/step", "TFLOP/s", "device MiB", "CPU ms/step", "CPU ms once",
+          "thread ms");
   for (uint32_t i = 0; i < r->n_runs; i++) {
     const bench_run *x = &r->runs[i];
     if (x->error[0]) {
       fprintf(f, "%8u  failed: %s\n", x->N, x->error);
       continue;
     }
-    fprintf(f, "%8u %9.3f %9.3f %9.3f %10.4f %10.4f %10.1f %11.3f %8.4f %10.1f %11.2f %11.2f\n", x->N, x->setup_s,
-            x->step_ms_plain, x->step_ms_sas, x->gen_s, x->gen_s_20, x->tokens_per_s, x->flops_per_step * 1e-9,
-            x->tflops, x->device_bytes / 1048576.0, x->host_cpu_ms_per_step, x->host_cpu_ms_once);
+    fprintf(f, "%8u %9.3f %9.3f %9.3f %10.4f %10.4f %10.1f %11.3f %8.4f %10.1f %11.2f %11.2f %11.3f\n", x->N,
+            x->setup_s, x->step_ms_plain, x->step_ms_sas, x->gen_s, x->gen_s_20, x->tokens_per_s,
+            x->flops_per_step * 1e-9, x->tflops, x->device_bytes / 1048576.0, x->host_cpu_ms_per_step,
+            x->host_cpu_ms_once, x->host_thread_cpu_ms_per_step);
   }
   fprintf(f,
           "\nsetup s: the warm-up's set-up (the first N also uploads the weights and compiles pipelines);\n"
@@ -34,7 +36,8 @@ void bench_print_table(FILE *f, const bench_report *r) {
           "steps as its schedule has) + its once-per-generation part (noise, rounding, read-back); tok/s:\n"
           "N / gen s 20; CPU ms/step: user + system time of this process per step, between the ends of the\n"
           "first and the last timed step; CPU ms once: the rest of the timed generation's (on a CPU device\n"
-          "both include the device's own work).\n",
+          "both include the device's own work); thread ms: CPU ms/step of the thread that submits and\n"
+          "waits alone (the rest is the driver's threads; -1: unknown).\n",
           r->steps);
   if (!r->profiled) {
     fprintf(f, "\nno per-op breakdown: %s\n", r->no_profile_why ? r->no_profile_why : "not measured");
@@ -81,10 +84,11 @@ void bench_print_json(FILE *f, const bench_report *r) {
     fprintf(f,
             "], \"step_ms_plain\": %.6f, \"step_ms_sas\": %.6f, \"sas_steps_20\": %u, \"gen_s\": %.6f, "
             "\"gen_s_20\": %.6f, \"tokens_per_s\": %.3f, \"flops_per_step\": %.6e, \"tflops\": %.6e, "
-            "\"device_bytes\": %llu, \"host_cpu_ms_per_step\": %.4f, \"host_cpu_ms_once\": %.4f, \"ops\": [",
+            "\"device_bytes\": %llu, \"host_cpu_ms_per_step\": %.4f, \"host_cpu_ms_once\": %.4f, "
+            "\"host_thread_cpu_ms_per_step\": %.4f, \"ops\": [",
             x->step_ms_plain, x->step_ms_sas, x->sas_steps_20, x->gen_s, x->gen_s_20, x->tokens_per_s,
             x->flops_per_step, x->tflops, (unsigned long long)x->device_bytes, x->host_cpu_ms_per_step,
-            x->host_cpu_ms_once);
+            x->host_cpu_ms_once, x->host_thread_cpu_ms_per_step);
     const double all = ops_total_ns(x);
     for (uint32_t k = 0; k < x->n_ops; k++) {
       fprintf(f, "%s{\"name\": ", k ? ", " : "");

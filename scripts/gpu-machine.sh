@@ -123,8 +123,9 @@ runs = {(b, k): load(f"ab-{b}-{k}.json") for b in ("drdiff-prev", "drdiff") for 
 print(f"before ({sys.argv[2] or 'prev'}) / after, base-220m ms per step (rounds 1, 2) and host CPU ms/step:")
 for n in sorted(runs[("drdiff", 1)]):
     cell = lambda b: " ".join(f'{runs[(b, k)].get(n, {}).get("step_ms_median", 0):.2f}' for k in (1, 2))
-    cpu = lambda b: runs[(b, 1)].get(n, {}).get("host_cpu_ms_per_step", 0)
-    print(f"  N={n}: before {cell('drdiff-prev')}  after {cell('drdiff')}  host ms/step before {cpu('drdiff-prev'):.2f} after {cpu('drdiff'):.2f}")
+    cpu = lambda b, k="host_cpu_ms_per_step": runs[(b, 1)].get(n, {}).get(k, 0)
+    th = "host_thread_cpu_ms_per_step"
+    print(f"  N={n}: before {cell('drdiff-prev')}  after {cell('drdiff')}  host ms/step before {cpu('drdiff-prev'):.2f} after {cpu('drdiff'):.2f} (thread {cpu('drdiff', th):.3f})")
 PYEOF
 )")
 fi

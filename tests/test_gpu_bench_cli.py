@@ -47,6 +47,10 @@ def check_report(rep, ns, steps):
                 failures.append(f"N={n}: {key} = {run_.get(key)!r}, want > 0")
         if not isinstance(run_.get("host_cpu_ms_once"), (int, float)):
             failures.append(f"N={n}: host_cpu_ms_once = {run_.get('host_cpu_ms_once')!r}, want a number")
+        # the generating thread's share: part of the process's, or -1 where unknown (Linux knows)
+        th = run_.get("host_thread_cpu_ms_per_step")
+        if not isinstance(th, (int, float)) or not (th == -1 or 0 <= th <= run_.get("host_cpu_ms_per_step", 0) + 1e-3):
+            failures.append(f"N={n}: host_thread_cpu_ms_per_step = {th!r}, want -1 or 0 .. host_cpu_ms_per_step")
         steps_ms = run_.get("step_ms_all", [])
         if len(steps_ms) != steps or not all(t > 0 for t in steps_ms):
             failures.append(f"N={n}: step_ms_all = {steps_ms}, want {steps} positive times")
