@@ -26,6 +26,8 @@
 //   uvec4 cm_load_b2(uint n, uint k)  the same for B2 (CM_DUAL only)
 //   void cm_emit(uint m, uint n, float v)               one output element, tile-relative
 //   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_DUAL, CM_ROPE)
+//   bool cm_direct(uint m, uint n, CM_C acc)  (CM_DIRECT) store a whole CM x CN accumulator at
+//                                     tile position (m, n) itself, or return false
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -144,9 +146,16 @@ void cm_store_step(uint lid) {
 #define CM_EACH_J(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
 #define CM_EACH(X) CM_EACH_J(X, 0) CM_EACH_J(X, 1) CM_EACH_J(X, 2) CM_EACH_J(X, 3)
 
-// one accumulator through the subgroup's scratch to cm_emit
+// one accumulator through the subgroup's scratch to cm_emit (or, with CM_DIRECT, straight to
+// memory where the includer's cm_direct can: it stores and returns true, subgroup-uniformly)
 #ifndef CM_DUAL
+#ifdef CM_DIRECT
+bool cm_direct(uint m, uint n, CM_C acc);
+#endif
 void cm_out(uint m0, uint n0, CM_C acc) {
+#ifdef CM_DIRECT
+  if (cm_direct(m0, n0, acc)) return;
+#endif
   const uint cs = gl_SubgroupID * CM * CN;
   coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
   subgroupMemoryBarrierShared();

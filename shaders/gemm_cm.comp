@@ -22,6 +22,7 @@ layout(std430, binding = 4) readonly buffer RopeTab { vec2 rope_tab[]; };
 layout(push_constant) uniform Push { drd_pc_gemm pc; };
 
 #define CM_ROPE
+#define CM_DIRECT
 #include "cm_gemm.glsl"
 layout(constant_id = 10) const bool A16 = false; // A holds f16
 
@@ -63,6 +64,26 @@ void cm_emit(uint m, uint n, float v) {
   uint ci = pc.c_off + m * pc.ldc + n;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c[ci];
   c[ci] = v;
+}
+
+// Matrices of a tile wholly inside C, without bias, at 16-byte-aligned places (as
+// coopMatStore needs; CN is a multiple of 8): stored straight from the accumulator, after
+// adding C's old values for ACCUMULATE (the same f32 sum as cm_emit's), instead of element
+// by element through the subgroup's scratch. The decision is the same for the whole
+// workgroup: lavapipe runs the scratch path's subgroup barriers as workgroup barriers, which
+// every subgroup must then reach (a per-matrix choice left NaN in a partial tile there).
+bool cm_direct(uint m, uint n, CM_C acc) {
+  if ((pc.flags & DRD_GEMM_BIAS) != 0 || m0 + BM > pc.M || n0 + BN > pc.N || pc.c_off % 4u != 0 || pc.ldc % 4u != 0)
+    return false;
+  m += m0, n += n0;
+  const uint ci = pc.c_off + m * pc.ldc + n;
+  if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) {
+    CM_C old;
+    coopMatLoad(old, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
+    acc = old + acc;
+  }
+  coopMatStore(acc, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
+  return true;
 }
 
 vec2 cmul(vec2 a, vec2 b) { return vec2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }

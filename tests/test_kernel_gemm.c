@@ -136,9 +136,9 @@ static void upload_a_w(drd_context *ctx, bool a16, const uint16_t *a16h, const f
 
 /* drd_op_gemm_ex's two extras on the cooperative-matrix kernel: A already in f16 (then every
  * product is exact in f32 and only the f32 accumulation rounds: the f32 tolerance applies)
- * and accumulate (C += A W^T + bias onto random C). */
+ * and accumulate (C += A W^T (+ bias) onto random C). */
 static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
-                        uint32_t K, bool a16, bool accumulate) {
+                        uint32_t K, bool a16, bool accumulate, bool with_bias) {
   size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
   float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4), *c0 = malloc(nc * 4);
   float *want = malloc(nc * 4), *got = malloc(nc * 4), *scale = malloc(nc * 4);
@@ -152,18 +152,18 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
   drd_f16_to_f32_row(w16, w, nw);
   drd_f32_to_f16_row(a, a16h, na);
   if (a16) drd_f16_to_f32_row(a16h, a, na); /* the values the GPU reads */
-  drd_test_check(drd_ref_gemm(a, w, bias, want, M, N, K), "drd_ref_gemm");
+  drd_test_check(drd_ref_gemm(a, w, with_bias ? bias : NULL, want, M, N, K), "drd_ref_gemm");
   for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
   for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
   for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
-  drd_test_check(drd_ref_gemm(abs_a, abs_w, abs_b, scale, M, N, K), "drd_ref_gemm");
+  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, scale, M, N, K), "drd_ref_gemm");
   if (accumulate)
     for (size_t i = 0; i < nc; i++) want[i] += c0[i], scale[i] += fabsf(c0[i]);
 
   drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, accumulate ? c0 : NULL, nc);
   upload_a_w(ctx, a16, a16h, a, na, w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
-                     .bias = &bb, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
+                     .bias = with_bias ? &bb : NULL, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
   run_gemm(ctx, cfg, &g);
   drd_test_download_f32(ctx, &bc, got, nc);
   size_t bad;
@@ -172,8 +172,9 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
   if (err / tol > worst) worst = err / tol;
   cases++;
   if (bad || !(err <= tol)) {
-    fprintf(stderr, "FAIL gemm_ex M=%u N=%u K=%u%s%s coopmat %ux%ux%u: rel err %.3g (tol %.3g), %zu non-finite\n", M,
-            N, K, a16 ? " A f16" : "", accumulate ? " accumulate" : "", cfg->bm, cfg->bn, cfg->bk, err, tol, bad);
+    fprintf(stderr, "FAIL gemm_ex M=%u N=%u K=%u%s%s%s coopmat %ux%ux%u: rel err %.3g (tol %.3g), %zu non-finite\n",
+            M, N, K, a16 ? " A f16" : "", accumulate ? " accumulate" : "", with_bias ? " bias" : "", cfg->bm, cfg->bn,
+            cfg->bk, err, tol, bad);
     failures++;
   }
   drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
@@ -297,11 +298,14 @@ int main(void) {
     run_case(ctx, &rng, c, bm - 1, 3 * bn + 1, 8 * bk + 4, DRD_DTYPE_F16, false);
   }
   /* f16 A and accumulate, on each cooperative-matrix tile this device takes; K odd (element
-   * loads) and a multiple of 4 (vector loads) */
+   * loads) and a multiple of 4 (vector loads); with bias and N odd (every matrix through the
+   * scratch), and without bias with N a multiple of 4 (whole tiles stored straight from the
+   * accumulators, gemm_cm.comp's cm_direct, beside partial ones) */
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
-    for (int v = 0; v < 4; v++)
-      run_case_ex(ctx, &rng, &all[i], all[i].bm + 3, all[i].bn * 2 - 1, v & 1 ? 200 : 97, v & 1, v & 2);
+    for (int v = 0; v < 8; v++)
+      run_case_ex(ctx, &rng, &all[i], v & 4 ? 2 * all[i].bm + 5 : all[i].bm + 3,
+                  v & 4 ? 2 * all[i].bn + 4 : 2 * all[i].bn - 1, v & 1 ? 200 : 97, v & 1, v & 2, !(v & 4));
   }
   /* RoPE on the product (the q and k projections): the automatic choice, every
    * cooperative-matrix tile above, head dims whose halves are whole matrices or not, partial
@@ -347,8 +351,8 @@ int main(void) {
   static const drd_gemm_config cmc = {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2};
   if (drd_gemm_config_ok(ctx, &cmc)) {
     run_case(ctx, &rng, &cmc, 37, 45, 20000, DRD_DTYPE_F16, true);
-    run_case_ex(ctx, &rng, &cmc, 37, 45, 20000, true, true); /* f16 A split over K */
-    run_case_ex(ctx, &rng, &cmc, 130, 140, 1001, true, false);
+    run_case_ex(ctx, &rng, &cmc, 37, 45, 20000, true, true, true); /* f16 A split over K */
+    run_case_ex(ctx, &rng, &cmc, 130, 140, 1001, true, false, true);
   }
   /* RoPE with row chunks (positions from rope_pos0: 256 rows of 64 f32 fill a binding) and
    * past 2^16 positions (the table's third level), fused where the tile allows */

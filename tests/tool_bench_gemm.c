@@ -6,7 +6,8 @@
  * against an f64 host dot product (a sanity check, not a test).
  * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
  * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning;
- * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only). */
+ * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only); DRDIFF_GEMM_NO_BIAS=1
+ * leaves the bias out (as in the engine's attention projections). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,11 @@ int main(int argc, char **argv) {
 
   drd_seq *s;
   drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  const char *nob = getenv("DRDIFF_GEMM_NO_BIAS");
+  const bool with_bias = !(nob && !strcmp(nob, "1"));
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw,
-                     .wtype = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .bias = &bb, .C = &bc, .M = M, .N = N, .K = K};
+                     .wtype = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .bias = with_bias ? &bb : NULL, .C = &bc,
+                     .M = M, .N = N, .K = K};
   drd_test_check(drd_op_gemm_ex(s, &cfg, &g), "gemm");
   drd_test_check(drd_seq_end(s), "seq_end");
   double t0 = now_ms();
@@ -120,7 +124,7 @@ int main(int argc, char **argv) {
     drd_test_download_f32(ctx, &bc, c, (uint64_t)M * N);
     for (int i = 0; i < 64; i++) {
       uint32_t m = drd_rng_range(&rng, 0, M - 1), n = drd_rng_range(&rng, 0, N - 1);
-      double ref = bias[n];
+      double ref = with_bias ? bias[n] : 0.0;
       for (uint32_t k = 0; k < K; k++) ref += (double)a[(size_t)m * K + k] * w[(size_t)n * K + k];
       double d = fabs(c[(size_t)m * N + n] - ref);
       if (!(d <= err)) err = d;
