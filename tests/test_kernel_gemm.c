@@ -134,34 +134,62 @@ static void upload_a_w(drd_context *ctx, bool a16, const uint16_t *a16h, const f
   drd_test_check(drd_buffer_upload(ctx, bw, 0, w16, nw * 2), "upload");
 }
 
+/* The operands of run_case_ex and run_case_rope: random A [M, K], W [N, K] rounded to f16
+ * (a16h, w16: the halves uploaded; A used rounded too when a16, as the GPU reads it) and bias
+ * [N]; want = A W^T (+ bias) and scale, the same product on absolute values: the per-element
+ * error scale. */
+typedef struct f16_operands {
+  float *a, *w, *bias, *want, *scale;
+  uint16_t *a16h, *w16;
+} f16_operands;
+
+static f16_operands make_f16_operands(drd_rng *rng, uint32_t M, uint32_t N, uint32_t K, bool a16, bool with_bias) {
+  size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
+  f16_operands o = {malloc(na * 4), malloc(nw * 4), malloc((size_t)N * 4), malloc(nc * 4), malloc(nc * 4),
+                    malloc(na * 2), malloc(nw * 2)};
+  float *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4), *abs_b = malloc((size_t)N * 4);
+  if (!o.a || !o.w || !o.bias || !o.want || !o.scale || !o.a16h || !o.w16 || !abs_a || !abs_w || !abs_b) {
+    fprintf(stderr, "FAIL: out of host memory\n");
+    exit(1);
+  }
+  drd_fill_uniform(rng, o.a, na, -1, 1);
+  drd_fill_uniform(rng, o.w, nw, -1, 1);
+  drd_fill_uniform(rng, o.bias, N, -4, 4);
+  drd_f32_to_f16_row(o.w, o.w16, nw);
+  drd_f16_to_f32_row(o.w16, o.w, nw);
+  drd_f32_to_f16_row(o.a, o.a16h, na);
+  if (a16) drd_f16_to_f32_row(o.a16h, o.a, na);
+  drd_test_check(drd_ref_gemm(o.a, o.w, with_bias ? o.bias : NULL, o.want, M, N, K), "drd_ref_gemm");
+  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(o.a[i]);
+  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(o.w[i]);
+  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(o.bias[i]);
+  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, o.scale, M, N, K), "drd_ref_gemm");
+  free(abs_a), free(abs_w), free(abs_b);
+  return o;
+}
+
+static void free_f16_operands(f16_operands *o) {
+  free(o->a), free(o->w), free(o->bias), free(o->want), free(o->scale), free(o->a16h), free(o->w16);
+}
+
 /* drd_op_gemm_ex's two extras on the cooperative-matrix kernel: A already in f16 (then every
  * product is exact in f32 and only the f32 accumulation rounds: the f32 tolerance applies)
  * and accumulate (C += A W^T (+ bias) onto random C). */
 static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *cfg, uint32_t M, uint32_t N,
                         uint32_t K, bool a16, bool accumulate, bool with_bias) {
   size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
-  float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4), *c0 = malloc(nc * 4);
-  float *want = malloc(nc * 4), *got = malloc(nc * 4), *scale = malloc(nc * 4);
-  float *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4), *abs_b = malloc((size_t)N * 4);
-  uint16_t *a16h = malloc(na * 2), *w16 = malloc(nw * 2);
-  drd_fill_uniform(rng, a, na, -1, 1);
-  drd_fill_uniform(rng, w, nw, -1, 1);
-  drd_fill_uniform(rng, bias, N, -4, 4);
+  f16_operands o = make_f16_operands(rng, M, N, K, a16, with_bias);
+  float *want = o.want, *scale = o.scale, *c0 = malloc(nc * 4), *got = malloc(nc * 4);
+  if (!c0 || !got) {
+    fprintf(stderr, "FAIL: out of host memory\n");
+    exit(1);
+  }
   drd_fill_uniform(rng, c0, nc, -8, 8);
-  drd_f32_to_f16_row(w, w16, nw);
-  drd_f16_to_f32_row(w16, w, nw);
-  drd_f32_to_f16_row(a, a16h, na);
-  if (a16) drd_f16_to_f32_row(a16h, a, na); /* the values the GPU reads */
-  drd_test_check(drd_ref_gemm(a, w, with_bias ? bias : NULL, want, M, N, K), "drd_ref_gemm");
-  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
-  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
-  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
-  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, scale, M, N, K), "drd_ref_gemm");
   if (accumulate)
     for (size_t i = 0; i < nc; i++) want[i] += c0[i], scale[i] += fabsf(c0[i]);
 
-  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, accumulate ? c0 : NULL, nc);
-  upload_a_w(ctx, a16, a16h, a, na, w16, nw, &ba, &bw);
+  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, o.bias, N), bc = drd_test_buffer_f32(ctx, accumulate ? c0 : NULL, nc);
+  upload_a_w(ctx, a16, o.a16h, o.a, na, o.w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
                      .bias = with_bias ? &bb : NULL, .C = &bc, .M = M, .N = N, .K = K, .accumulate = accumulate};
   run_gemm(ctx, cfg, &g);
@@ -179,8 +207,8 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
   }
   drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
-  free(a), free(w), free(bias), free(c0), free(want), free(got), free(scale);
-  free(abs_a), free(abs_w), free(abs_b), free(a16h), free(w16);
+  free_f16_operands(&o);
+  free(c0), free(got);
 }
 
 /* C = RoPE(A W^T + bias) (drd_gemm_args.rope) against drd_ref_gemm then drd_ref_rope_apply:
@@ -194,25 +222,15 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   drd_gemm_config u = cfg ? *cfg : drd_gemm_pick_for(ctx, M, N, K, DRD_DTYPE_F16);
   const bool a16 = u.kind == DRD_GEMM_COOPMAT;
   size_t na = (size_t)M * K, nw = (size_t)N * K, nc = (size_t)M * N;
-  float *a = malloc(na * 4), *w = malloc(nw * 4), *bias = malloc((size_t)N * 4), *want = malloc(nc * 4);
-  float *got = malloc(nc * 4), *scale = malloc(nc * 4), *abs_a = malloc(na * 4), *abs_w = malloc(nw * 4);
-  float *abs_b = malloc((size_t)N * 4);
-  uint16_t *a16h = malloc(na * 2), *w16 = malloc(nw * 2);
+  f16_operands o = make_f16_operands(rng, M, N, K, a16, with_bias);
+  float *want = o.want, *scale = o.scale, *got = malloc(nc * 4);
   double *cs = malloc((size_t)M * dh * sizeof(double)); /* [M, dh / 2, 2] */
-  drd_fill_uniform(rng, a, na, -1, 1);
-  drd_fill_uniform(rng, w, nw, -1, 1);
-  drd_fill_uniform(rng, bias, N, -4, 4);
-  drd_f32_to_f16_row(w, w16, nw);
-  drd_f16_to_f32_row(w16, w, nw);
-  drd_f32_to_f16_row(a, a16h, na);
-  if (a16) drd_f16_to_f32_row(a16h, a, na); /* the values the GPU reads */
-  drd_test_check(drd_ref_gemm(a, w, with_bias ? bias : NULL, want, M, N, K), "drd_ref_gemm");
+  if (!got || !cs) {
+    fprintf(stderr, "FAIL: out of host memory\n");
+    exit(1);
+  }
   drd_ref_rope_table(M, dh, theta, cs);
   drd_ref_rope_apply(want, M, N / dh, dh, cs);
-  for (size_t i = 0; i < na; i++) abs_a[i] = fabsf(a[i]);
-  for (size_t i = 0; i < nw; i++) abs_w[i] = fabsf(w[i]);
-  for (size_t i = 0; i < N; i++) abs_b[i] = fabsf(bias[i]);
-  drd_test_check(drd_ref_gemm(abs_a, abs_w, with_bias ? abs_b : NULL, scale, M, N, K), "drd_ref_gemm");
   for (size_t m = 0; m < M; m++)
     for (size_t n = 0; n < N; n++)
       if (n % dh < dh / 2) {
@@ -222,8 +240,8 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
 
   drd_rope_table table;
   drd_test_check(drd_rope_table_create(ctx, dh, theta, &table), "rope table");
-  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, bias, N), bc = drd_test_buffer_f32(ctx, NULL, nc);
-  upload_a_w(ctx, a16, a16h, a, na, w16, nw, &ba, &bw);
+  drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, o.bias, N), bc = drd_test_buffer_f32(ctx, NULL, nc);
+  upload_a_w(ctx, a16, o.a16h, o.a, na, o.w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
                      .bias = with_bias ? &bb : NULL, .C = &bc, .M = M, .N = N, .K = K, .rope = &table};
   run_gemm(ctx, &u, &g);
@@ -244,8 +262,8 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_rope_table_destroy(ctx, &table);
-  free(a), free(w), free(bias), free(want), free(got), free(scale), free(abs_a), free(abs_w), free(abs_b);
-  free(a16h), free(w16), free(cs);
+  free_f16_operands(&o);
+  free(got), free(cs);
 }
 
 int main(void) {
