@@ -114,6 +114,7 @@ struct drd_context {
   bool lost;                   /* a timeout or device loss happened: refuse further work */
   volatile uint32_t validation_messages;
   bool profile;
+  bool pipeline_stats;         /* DRDIFF_PIPELINE_STATS on a device that offers them */
   volatile int cancel;         /* drd_context_cancel: polled between denoising steps */
   struct drd_engine_cache *engine; /* weights and recorded session of the last generation */
   drd_profile_entry *profile_entries;
@@ -150,6 +151,10 @@ drd_status drd_buffer_fill(drd_context *ctx, const drd_buffer *b, uint32_t word)
 /* ------------------------------------------------------------------ pipelines */
 drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *desc, drd_pipeline **out);
 void drd_pipelines_destroy(drd_context *ctx);
+/* vk_pipeline_stats.c: whether DRDIFF_PIPELINE_STATS asks for the driver's statistics and
+ * this device offers them (else a notice); logs one new pipeline's statistics */
+bool drd_pipeline_stats_wanted(VkPhysicalDevice pd);
+void drd_pipeline_stats_log(drd_context *ctx, const drd_pipeline *p);
 drd_status drd_pipeline_cache_load(drd_context *ctx);
 drd_status drd_pipeline_cache_save(drd_context *ctx);
 

@@ -91,9 +91,11 @@ drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *d, drd_pi
               .pSpecializationInfo = d->n_spec ? &si : NULL,
           },
       .layout = p->layout,
+      .flags = ctx->pipeline_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
   };
   VK_CHECK(vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpci, NULL, &p->pipeline));
   vkDestroyShaderModule(ctx->device, module, NULL);
+  if (ctx->pipeline_stats) drd_pipeline_stats_log(ctx, p);
   p->next = ctx->pipelines;
   ctx->pipelines = p;
   *out = p;

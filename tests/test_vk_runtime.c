@@ -122,6 +122,38 @@ static void test_pipeline_cache(void) {
   rmdir(dir);
 }
 
+/* DRDIFF_PIPELINE_STATS=1: either the device offers the driver's statistics (a line of
+ * name=value pairs per pipeline executable) or one notice says it does not; never both, never
+ * silence, and no validation message either way */
+static int stats_lines, stats_empty, stats_notices;
+static void count_stats(drd_log_level level, const char *msg, void *user) {
+  (void)user;
+  if (level != DRD_LOG_INFO) return;
+  if (!strncmp(msg, "pipeline stats: ", 16)) {
+    stats_lines++;
+    stats_empty += strchr(msg, '=') == NULL;
+    fprintf(stderr, "  %s\n", msg);
+  } else if (strstr(msg, "DRDIFF_PIPELINE_STATS")) {
+    stats_notices++;
+  }
+}
+
+static void test_pipeline_stats(void) {
+  setenv("DRDIFF_PIPELINE_STATS", "1", 1);
+  drd_log_set(count_stats, NULL, DRD_LOG_INFO);
+  drd_context *ctx = NULL;
+  drd_test_check(drd_context_create(&(drd_context_desc){.validation = 1, .pipeline_cache_path = ""}, &ctx),
+                 "context with pipeline statistics");
+  run_small_kernel(ctx);
+  EXPECT(drd_context_validation_messages(ctx) == 0, "validation messages with pipeline statistics");
+  drd_context_destroy(ctx);
+  drd_log_set(NULL, NULL, DRD_LOG_WARN);
+  unsetenv("DRDIFF_PIPELINE_STATS");
+  EXPECT((stats_notices == 1 && stats_lines == 0) || (stats_notices == 0 && stats_lines >= 1 && stats_empty == 0),
+         "pipeline statistics: %d notices, %d lines (%d without a value)", stats_notices, stats_lines, stats_empty);
+  printf("pipeline statistics: %s\n", stats_lines ? "offered and logged" : "not offered by this device (notice logged)");
+}
+
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
@@ -143,6 +175,7 @@ int main(void) {
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
   test_pipeline_cache();
+  test_pipeline_stats();
   if (drd_test_failures || rc) fprintf(stderr, "test_vk_runtime: %d failures (seed %llu)\n", drd_test_failures, (unsigned long long)seed);
   return drd_test_failures || rc ? 1 : 0;
 }
