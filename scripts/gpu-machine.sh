@@ -8,7 +8,7 @@
 # which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
 # driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
 # vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [bench] [gen] [compare] [des] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -191,6 +191,45 @@ if [[ $what == *des* ]]; then
     echo "T=$T scalar: $r" >> "$OUT/des.log"
     summary+=("des T=$T scalar: $(echo "$r" | grep -oE '"gpu_gflops": [0-9.]*')")
   done
+fi
+
+if [[ $what == *variants* ]]; then
+  # kernel variants chosen through the environment (VARIANTS: space-separated, each a
+  # comma-separated list of VAR=value), two rounds alternating: the GEMM tool at two shapes,
+  # the DES FFN at T 16384 and whole steps at 4K and 16K
+  for round in 1 2; do
+    for v in ${VARIANTS:-NONE=1}; do
+      IFS=, read -r -a envs <<< "$v"
+      for sh in ${VAR_GEMM:-16384x1024x1024 4096x4096x4096}; do
+        IFS=x read -r M N K <<< "$sh"
+        r=$(env "${envs[@]}" DRDIFF_GEMM_A16=1 DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 2>>"$OUT/variants.log")
+        echo "$v $sh: $r" >> "$OUT/variants.log"
+        summary+=("r$round $v gemm $sh: $(echo "$r" | grep -oE '"tile": "[^"]*"|"gpu_gflops": [0-9.]*|"check_rel_err": [0-9.e-]*' | tr '\n' ' ')")
+      done
+      r=$(env "${envs[@]}" DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_des 16384 1024 2304 8 2 0.9 f16 10 2>>"$OUT/variants.log")
+      echo "$v des: $r" >> "$OUT/variants.log"
+      summary+=("r$round $v des 16384: $(echo "$r" | grep -oE '"gpu_ms": \{[^}]*\}|"check_rel_err": [0-9.e-]*' | tr '\n' ' ')")
+      r=$(env "${envs[@]}" timeout 100 $B/drdiff bench --config base-220m -n "${VAR_NS:-4096,16384}" --steps 5 --json --no-profile 2>>"$OUT/variants.log")
+      echo "$v bench: $r" >> "$OUT/variants.log"
+      summary+=("r$round $v steps: $(echo "$r" | grep -oE '"step_ms_median": [0-9.]*' | tr '\n' ' ')")
+    done
+  done
+fi
+
+if [[ $what == *stats* ]]; then
+  # the driver's statistics (registers, spills) of the kernels a 1K and a 16K step use, the
+  # GEMM tiles and the attention key tiles (DRDIFF_PIPELINE_STATS; one line per pipeline)
+  export DRDIFF_PIPELINE_STATS=1 DRDIFF_LOG=info
+  timeout 100 $B/drdiff bench --config base-220m -n 1024,16384 --steps 2 --no-profile > /dev/null 2>> "$OUT/stats.log"
+  for tile in ${GEMM_TILES-cm,256,128,32,4,2 cm,128,128,32,2,2 cm,128,128,64,2,4}; do
+    DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile timeout 60 $B/tests/tool_bench_gemm 4096 4096 4096 f16 2 > /dev/null 2>> "$OUT/stats.log"
+  done
+  for k in ${ATTN_KERNELS:-coopmat:4,1,16 coopmat:4,1,32 coopmat:4,1,64 coopmat:2,2,16}; do
+    DRDIFF_ATTN_KERNEL=$k timeout 60 $B/tests/tool_bench_attention 16384 16 64 > /dev/null 2>> "$OUT/stats.log"
+  done
+  unset DRDIFF_PIPELINE_STATS DRDIFF_LOG
+  summary+=("pipeline stats (distinct):")
+  while IFS= read -r l; do summary+=("  $l"); done < <(grep -o 'pipeline stats: .*' "$OUT/stats.log" | sort -u | head -60)
 fi
 
 if [[ $what == *shipped* ]]; then
