@@ -225,6 +225,7 @@ if [[ $what == *stats* ]]; then
     DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile timeout 60 $B/tests/tool_bench_gemm 4096 4096 4096 f16 2 > /dev/null 2>> "$OUT/stats.log"
   done
   for k in ${ATTN_KERNELS:-coopmat:4,1,16 coopmat:4,1,32 coopmat:4,1,64 coopmat:2,2,16}; do
+    [ "$k" = auto ] && k=
     DRDIFF_ATTN_KERNEL=$k timeout 60 $B/tests/tool_bench_attention 16384 16 64 > /dev/null 2>> "$OUT/stats.log"
   done
   unset DRDIFF_PIPELINE_STATS DRDIFF_LOG
