@@ -9,7 +9,7 @@
 #include "vk_internal.h"
 #include "vk_shaders.h"
 
-static bool has_extension(VkPhysicalDevice pd, const char *name) {
+bool drd_vk_has_extension(VkPhysicalDevice pd, const char *name) {
   uint32_t n = 0;
   if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
   VkExtensionProperties *props = calloc(n, sizeof *props);
@@ -152,7 +152,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                           .pNext = &f12};
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {.sType = DRD_STYPE_COOPMAT_FEATURES_KHR};
-  bool coopmat_ext = has_extension(pd, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  bool coopmat_ext = drd_vk_has_extension(pd, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (coopmat_ext) f12.pNext = &fcm;
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   bool v12 = p->apiVersion >= VK_API_VERSION_1_2;
@@ -169,7 +169,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   /* memory heaps and (where the extension exists) the budget the OS grants us */
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
-  c->has_memory_budget = has_extension(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  c->has_memory_budget = drd_vk_has_extension(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   VkPhysicalDeviceMemoryProperties2 mem = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2,
                                            .pNext = c->has_memory_budget ? &budget : NULL};
   vkGetPhysicalDeviceMemoryProperties2(pd, &mem);

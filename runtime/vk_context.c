@@ -106,7 +106,7 @@ static drd_status create_device(drd_context *ctx) {
       .pNext = feats.pNext,
       .pipelineExecutableInfo = VK_TRUE,
   };
-  ctx->pipeline_stats = drd_pipeline_stats_wanted(ctx->physical);
+  ctx->pipeline_stats = env_flag("DRDIFF_PIPELINE_STATS") && drd_pipeline_stats_offered(ctx->physical);
   if (ctx->pipeline_stats) {
     feats.pNext = &fpe;
     exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;

@@ -126,6 +126,8 @@ struct drd_context {
 drd_status drd_vk_load(void);
 drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
                                   VkDebugUtilsMessengerEXT *messenger, volatile uint32_t *counter);
+/* Whether the physical device offers the named device extension. */
+bool drd_vk_has_extension(VkPhysicalDevice pd, const char *name);
 /* Fills caps for one physical device; apply_switches applies the DRDIFF_DISABLE_* and
  * DRDIFF_MAX_* environment switches. */
 void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bool apply_switches,
@@ -151,9 +153,9 @@ drd_status drd_buffer_fill(drd_context *ctx, const drd_buffer *b, uint32_t word)
 /* ------------------------------------------------------------------ pipelines */
 drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *desc, drd_pipeline **out);
 void drd_pipelines_destroy(drd_context *ctx);
-/* vk_pipeline_stats.c: whether DRDIFF_PIPELINE_STATS asks for the driver's statistics and
- * this device offers them (else a notice); logs one new pipeline's statistics */
-bool drd_pipeline_stats_wanted(VkPhysicalDevice pd);
+/* vk_pipeline_stats.c (DRDIFF_PIPELINE_STATS): whether the device offers the driver's
+ * statistics (else a notice); logs one new pipeline's statistics */
+bool drd_pipeline_stats_offered(VkPhysicalDevice pd);
 void drd_pipeline_stats_log(drd_context *ctx, const drd_pipeline *p);
 drd_status drd_pipeline_cache_load(drd_context *ctx);
 drd_status drd_pipeline_cache_save(drd_context *ctx);

@@ -6,23 +6,11 @@
  * (lavapipe) get one notice instead. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "vk_internal.h"
 
-bool drd_pipeline_stats_wanted(VkPhysicalDevice pd) {
-  const char *e = getenv("DRDIFF_PIPELINE_STATS");
-  if (!e || !*e || !strcmp(e, "0")) return false;
-  uint32_t n = 0;
-  bool found = false;
-  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) == VK_SUCCESS && n) {
-    VkExtensionProperties *props = calloc(n, sizeof *props);
-    if (props && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, props) >= 0)
-      for (uint32_t i = 0; i < n && !found; i++)
-        found = !strcmp(props[i].extensionName, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-    free(props);
-  }
+bool drd_pipeline_stats_offered(VkPhysicalDevice pd) {
+  const bool found = drd_vk_has_extension(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fpe = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &fpe};
