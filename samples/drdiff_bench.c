@@ -131,21 +131,23 @@ static int parse(int argc, char **argv, options *o) {
 
 /* ------------------------------------------------------------------ measurement */
 
-static double cpu_seconds(void) {
+/* user + system CPU seconds of `who`, or -1 where the system cannot say */
+static double rusage_seconds(int who) {
   struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
+  if (getrusage(who, &ru) != 0) return -1;
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
+
+static double cpu_seconds(void) { return rusage_seconds(RUSAGE_SELF); }
 
 /* CPU seconds of the calling thread alone (the one that submits and waits), or -1 where the
  * system cannot say: the process's figure also counts the driver's own threads. */
 static double thread_cpu_seconds(void) {
 #ifdef RUSAGE_THREAD
-  struct rusage ru;
-  if (getrusage(RUSAGE_THREAD, &ru) == 0)
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-#endif
+  return rusage_seconds(RUSAGE_THREAD);
+#else
   return -1;
+#endif
 }
 
 typedef struct step_clock {
