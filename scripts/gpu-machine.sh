@@ -8,7 +8,7 @@
 # which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
 # driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
 # vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [same] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -128,6 +128,27 @@ for n in sorted(runs[("drdiff", 1)]):
     print(f"  N={n}: before {cell('drdiff-prev')}  after {cell('drdiff')}  host ms/step before {cpu('drdiff-prev'):.2f} after {cpu('drdiff'):.2f} (thread {cpu('drdiff', th):.3f})")
 PYEOF
 )")
+fi
+
+if [[ $what == *same* ]] && [ -x $B/drdiff-prev ]; then
+  # a change that must not move a single token: the shipped model and a random base-220m
+  # (f16) generate with drdiff-prev, drdiff and drdiff-prev again (is the old one even
+  # deterministic?), and their tokens are compared (SAME_NS: the base-220m lengths; 16384
+  # takes the GEMMs' fused-RoPE path on an H200)
+  M=/tmp/base-220m-f16.gguf
+  [ -f $M ] || PYTHONPATH=/work/main/models $PY -m drdiff.random_model --config base-220m --seed 1 --dtype f16 -o $M > "$OUT/same.log" 2>&1
+  shipped=$(ls models/*.gguf 2>/dev/null | head -n 1)
+  for spec in ${shipped:+$shipped:64} $(for n in ${SAME_NS:-1024 4096 16384}; do echo "$M:$n"; done); do
+    m=${spec%%:*}; n=${spec##*:}
+    for run in drdiff-prev:1 drdiff:1 drdiff-prev:2; do
+      bin=${run%%:*}
+      timeout 100 $B/$bin generate -m "$m" -n "$n" --seed 7 --json --no-progress 2>>"$OUT/same.log" |
+        $PY -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["tokens"])' \
+        > "$OUT/same-$bin-${run##*:}-$n.txt" 2>>"$OUT/same.log"
+    done
+    verdict() { [ -s "$OUT/same-$1-$n.txt" ] && cmp -s "$OUT/same-$1-$n.txt" "$OUT/same-$2-$n.txt" && echo yes || echo NO; }
+    summary+=("same tokens $(basename "$m") N=$n: old vs new $(verdict drdiff-prev-1 drdiff-1), old twice $(verdict drdiff-prev-1 drdiff-prev-2)")
+  done
 fi
 
 if [[ $what == *engine* ]]; then
