@@ -38,7 +38,6 @@ typedef struct drd_gpu_model {
   drd_gpu_layer *layers;                  /* [L] */
   drd_gpu_tensor out_norm;                /* [d] f32 */
   drd_gpu_tensor out_proj_w, out_proj_b;  /* [de, d], [de] f32 */
-  drd_rope_table rope;
   uint64_t bytes;                         /* device bytes of the weights */
 } drd_gpu_model;
 

@@ -15,6 +15,7 @@ struct drd_gpu_session {
   uint32_t N;
   drd_hsa_plan plan;
   drd_attention_plan attn;
+  drd_rope_table rope;          /* {cos, sin} for positions 0..N-1 */
   drd_solver_plan solver;
   drd_des_scratch des;
   drd_buffer x;                 /* [N, de] f32 the diffusion state */
@@ -40,8 +41,10 @@ struct drd_gpu_session {
 
 static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
   uint64_t n = N;
-  /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not) */
-  return 4 * (n * hp->de * 4 + n * hp->d * 6 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d;
+  /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not);
+   * the RoPE table (dh floats per position) */
+  return 4 * (n * hp->de * 4 + n * hp->d * 6 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d +
+         4 * n * (hp->d / hp->H);
 }
 
 uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
@@ -132,7 +135,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   /* q and k rotated in their GEMMs' epilogue where the tile allows (H200, 65536 tokens: 1.3 %
    * off the step), else by RoPE passes after the three projections: a pass between two
    * GEMMs would keep them from overlapping (4096 tokens: 7 % slower) */
-  const drd_rope_table *rope = rope_in_gemm(s) ? &gm->rope : NULL;
+  const drd_rope_table *rope = rope_in_gemm(s) ? &s->rope : NULL;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
     DRD_CHECK(norm(s, q, &L->attn_norm));
@@ -140,8 +143,8 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, d, d, false, rope));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, d, d, false, NULL));
     if (!rope) {
-      DRD_CHECK(drd_op_rope(q, &gm->rope, &s->q, &s->q, N, hp->H));
-      DRD_CHECK(drd_op_rope(q, &gm->rope, &s->k, &s->k, N, hp->H));
+      DRD_CHECK(drd_op_rope(q, &s->rope, &s->q, &s->q, N, hp->H));
+      DRD_CHECK(drd_op_rope(q, &s->rope, &s->k, &s->k, N, hp->H));
     }
     DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
     DRD_CHECK(to_f16(s, q, &s->o));
@@ -214,6 +217,8 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   uint64_t nde = (uint64_t)N * hp->de * 4, nd = (uint64_t)N * hp->d * 4;
   DRD_CHECK(drd_hsa_plan_make(hp, N, &s->plan));
   DRD_CHECK(drd_attention_plan_upload(ctx, &s->plan, hp->H, hp->d / hp->H, &s->attn));
+  DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, N, &s->rope));
+  s->bytes += s->rope.buf.size;
   /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
    * an f32 model gets the f32 engine, token for token the CPU engine's */
   bool f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
@@ -279,6 +284,7 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
                         &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
+  drd_rope_table_destroy(ctx, &s->rope);
   drd_attention_plan_free(ctx, &s->attn);
   drd_solver_plan_free(&s->solver);
   drd_hsa_plan_free(&s->plan);

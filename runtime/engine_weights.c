@@ -110,7 +110,6 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
         .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
     };
   }
-  DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, &gm->rope));
   drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
   *out = gm;
   return DRD_OK;
@@ -130,7 +129,6 @@ void drd_gpu_model_destroy(drd_gpu_model *gm) {
     drd_gpu_tensor *lt[] = {&L->attn_norm, &L->ffn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->router, &L->gate, &L->up, &L->down};
     for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) release(ctx, lt[i]);
   }
-  drd_rope_table_destroy(ctx, &gm->rope);
   free(gm->layers);
   free(gm);
 }

@@ -105,7 +105,7 @@ typedef struct drd_gemm_args {
 } drd_gemm_args;
 drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg, const drd_gemm_args *args);
 /* Whether drd_op_gemm_ex with configuration cfg applies RoPE of head dim dh in its epilogue
- * (given no split K and a table within one binding), rather than by drd_op_rope after it. */
+ * (given no split K), rather than by drd_op_rope after it. */
 bool drd_gemm_rope_fuses(const drd_context *ctx, const drd_gemm_config *cfg, uint32_t dh);
 
 /* The configuration drd_op_gemm uses for this problem and weight type on this context. */

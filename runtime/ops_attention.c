@@ -31,35 +31,45 @@ static drd_bind span(const drd_context *ctx, const drd_buffer *b, uint64_t offse
 
 /* ================================================================== RoPE */
 
-#define ROPE_LEVELS 3 /* n = k0 + 256 k1 + 65536 k2: positions below 2^24 */
+/* positions per host-side block of the table: 4 MiB at dh = 64 */
+#define ROPE_BLOCK 16384u
 
-drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, drd_rope_table *out) {
+drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, uint32_t positions,
+                                 drd_rope_table *out) {
   drd_status status = DRD_OK;
   memset(out, 0, sizeof *out);
   out->buf.block = UINT32_MAX;
-  if (dh < 2 || dh % 2 || !(theta > 0.0f))
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: head dim %u must be even and >= 2, theta %g > 0", dh, theta);
+  if (dh < 2 || dh % 2 || !(theta > 0.0f) || positions == 0)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: head dim %u must be even and >= 2, theta %g > 0, positions %u >= 1",
+                    dh, theta, positions);
   const uint32_t half = dh / 2;
-  const size_t n = (size_t)ROPE_LEVELS * half * 256 * 2;
-  float *t = malloc(n * sizeof *t); // [3, half, 256, 2] f32
-  if (!t) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "rope: table for dh=%u", dh);
-  for (uint32_t i = 0; i < half; i++) {
-    /* the same frequency as the reference: f64 pow of the f32 theta */
-    const double f = pow((double)theta, -2.0 * (double)i / (double)dh);
-    for (uint32_t l = 0; l < ROPE_LEVELS; l++)
-      for (uint32_t k = 0; k < 256; k++) {
-        const double ang = (double)k * ldexp(1.0, 8 * (int)l) * f;
-        float *e = t + (((size_t)l * half + i) * 256 + k) * 2;
-        e[0] = (float)cos(ang);
-        e[1] = (float)sin(ang);
-      }
+  const uint64_t row = (uint64_t)dh * sizeof(float);
+  const uint32_t block = positions < ROPE_BLOCK ? positions : ROPE_BLOCK;
+  float *t = malloc(block * row);
+  double *f = malloc(half * sizeof *f);
+  if (!t || !f) {
+    status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "rope: table for dh=%u", dh);
+    goto cleanup;
   }
-  DRD_CHECK(drd_buffer_create(ctx, n * sizeof *t, &out->buf));
-  DRD_CHECK(drd_buffer_upload(ctx, &out->buf, 0, t, n * sizeof *t));
+  /* the same frequency and angle as the reference: f64 pow of the f32 theta, n * f in f64 */
+  for (uint32_t i = 0; i < half; i++) f[i] = pow((double)theta, -2.0 * (double)i / (double)dh);
+  DRD_CHECK(drd_buffer_create(ctx, positions * row, &out->buf));
+  for (uint32_t n0 = 0; n0 < positions; n0 += block) {
+    const uint32_t rows = positions - n0 < block ? positions - n0 : block;
+    for (uint32_t r = 0; r < rows; r++)
+      for (uint32_t i = 0; i < half; i++) {
+        const double ang = (double)(n0 + r) * f[i];
+        t[(size_t)r * dh + i] = (float)cos(ang);
+        t[(size_t)r * dh + half + i] = (float)sin(ang);
+      }
+    DRD_CHECK(drd_buffer_upload(ctx, &out->buf, n0 * row, t, rows * row));
+  }
   out->dh = dh;
+  out->positions = positions;
   out->theta = theta;
 cleanup:
   free(t);
+  free(f);
   if (status != DRD_OK) drd_rope_table_destroy(ctx, out);
   return status;
 }
@@ -77,16 +87,15 @@ drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer
   drd_status status = DRD_OK;
   if (!table || table->dh < 2) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: no table");
   if (N == 0 || H == 0) return DRD_OK;
-  if (N > (1u << 24)) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: N=%u positions, at most 2^24", N);
+  if (N > table->positions)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: N=%u positions, the table has %u", N, table->positions);
   const uint32_t half = table->dh / 2;
   const uint64_t row = (uint64_t)H * table->dh * 4; /* bytes per token */
   if (x->size < N * row || out->size < N * row)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rope: buffers smaller than [%u, %u] f32", N, H * table->dh);
   const uint64_t maxb = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
-  if (table->buf.size > maxb)
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "rope: the %llu-byte table exceeds the binding range",
-                    (unsigned long long)table->buf.size);
-  /* rows per chunk: a chunk bound from the aligned offset before its first row must fit */
+  /* rows per chunk: a chunk bound from the aligned offset before its first row must fit (a
+   * token's table row, dh floats, is never larger than its H * dh activations) */
   uint64_t chunk = N * row <= maxb ? N : (maxb > align ? (maxb - align) / row : 0);
   if (chunk == 0)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "rope: one row of %llu bytes exceeds the binding range",
@@ -96,9 +105,11 @@ drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"rope_f32", 3, sizeof(drd_pc_rope), 1, &wg}, &p));
   for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
     const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
-    drd_pc_rope pc = {.rows = (uint32_t)rows, .pos0 = (uint32_t)r0, .heads = H, .n_pairs = half};
+    const uint64_t trow = (uint64_t)table->dh * 4;
+    drd_pc_rope pc = {.rows = (uint32_t)rows, .heads = H, .n_pairs = half};
     drd_bind b[3] = {span(ctx, x, r0 * row, rows * row, false, 4, &pc.x_off),
-                     span(ctx, out, r0 * row, rows * row, true, 4, &pc.o_off), drd_in(&table->buf)};
+                     span(ctx, out, r0 * row, rows * row, true, 4, &pc.o_off),
+                     span(ctx, &table->buf, r0 * trow, rows * trow, false, 4, &pc.t_off)};
     uint32_t gx, gy;
     drd_grid_1d(ctx, (rows * H * half + wg - 1) / wg, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(s, p, b, 3, &pc, gx, gy, 1, "rope"));

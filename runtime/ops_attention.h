@@ -31,19 +31,25 @@
 #include "ops.h"
 
 /* ------------------------------------------------------------------ RoPE */
-/* {cos, sin}(k * 256^l * f_i) for l < 3, i < dh/2, k < 256, f_i = theta^(-2i/dh), in f32
- * from f64: the kernel composes the rotation for position n = k0 + 256 k1 + 65536 k2. */
+/* {cos, sin}(n * f_i) for positions n < positions and pairs i < dh/2, f_i = theta^(-2i/dh):
+ * the reference's f64 values (host/ref_ops.c) rounded to f32, so the angle is never formed in
+ * f32 (at n ~ 7e4 its rounding alone would be ~4e-3 rad). Row n holds the dh/2 cosines, then
+ * the dh/2 sines: a run of positions is one contiguous range (row chunks bind their part), and
+ * the cooperative-matrix GEMM loads 16 positions' cosines (or sines) of a head as one matrix.
+ * A session makes one for its length: dh * 4 bytes per position. */
 typedef struct drd_rope_table {
-  drd_buffer buf; /* [3, dh/2, 256, 2] f32 */
-  uint32_t dh;
+  drd_buffer buf; /* [positions, 2, dh/2] f32 */
+  uint32_t dh, positions;
   float theta;
 } drd_rope_table;
 
-/* dh even, >= 2. Destroy with drd_rope_table_destroy (safe on a zeroed or failed table). */
-drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, drd_rope_table *out);
+/* dh even, >= 2; positions >= 1. Destroy with drd_rope_table_destroy (safe on a zeroed or
+ * failed table). */
+drd_status drd_rope_table_create(drd_context *ctx, uint32_t dh, float theta, uint32_t positions,
+                                 drd_rope_table *out);
 void drd_rope_table_destroy(drd_context *ctx, drd_rope_table *t);
 
-/* Rotate-half RoPE for positions 0..N-1 (N <= 2^24): x, out: [N, H*dh] f32, head j owns columns
+/* Rotate-half RoPE for positions 0..N-1 (N <= the table's positions): x, out: [N, H*dh] f32, head j owns columns
  * j*dh .. j*dh+dh-1; out may be x (in place). dh is the table's. */
 drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer *x, const drd_buffer *out,
                        uint32_t N, uint32_t H);

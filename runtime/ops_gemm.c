@@ -175,10 +175,10 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
                     cm_only ? " (f16 A needs the cooperative-matrix kernel, which needs f16 weights)" : "");
   bool cm = cfg.kind == DRD_GEMM_COOPMAT;
   const drd_rope_table *rope = g->rope;
-  if (rope && (rope->dh < 2 || rope->dh % 2 || N % rope->dh || g->accumulate || M > (1u << 24)))
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: RoPE needs N a multiple of an even head dim, M <= 2^24 and "
-                    "no accumulate (N=%u, dh=%u, M=%u)", N, rope ? rope->dh : 0, M);
-  bool rope_fused = rope && drd_gemm_rope_fuses(ctx, &cfg, rope->dh) && rope->buf.size <= drd_max_bind_range(ctx);
+  if (rope && (rope->dh < 2 || rope->dh % 2 || N % rope->dh || g->accumulate || M > rope->positions))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: RoPE needs N a multiple of an even head dim, M <= the "
+                    "table's positions and no accumulate (N=%u, dh=%u, M=%u)", N, rope ? rope->dh : 0, M);
+  bool rope_fused = rope && drd_gemm_rope_fuses(ctx, &cfg, rope->dh);
   bool sg = cfg.kind == DRD_GEMM_SUBGROUP;
   uint32_t bm = cfg.bm, bn = cfg.bn, bk = cfg.bk; /* the tile and K step, in elements */
   if (sg) {
@@ -220,7 +220,7 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
       uint64_t mn = min64(mc, M - m0);
       for (uint64_t n0 = 0; n0 < N; n0 += nc) {
         uint64_t nn = min64(nc, N - n0);
-        uint32_t as, wsk, cs, bs = 0;
+        uint32_t as, wsk, cs, bs = 0, ts;
         drd_bind binds[5];
         binds[0] = drd_bind_span(ctx, A, (m0 * K + k0) * es, ((mn - 1) * K + kn) * es, false, &as);
         binds[1] = drd_bind_span(ctx, W, (n0 * K + k0) * ws, ((nn - 1) * K + kn) * ws, false, &wsk);
@@ -233,10 +233,16 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
             .lda = K, .ldw = K, .ldc = N,
             .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
             .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 || g->accumulate ? DRD_GEMM_ACCUMULATE : 0),
-            .rope_pos0 = (uint32_t)m0,
         };
-        /* gemm_cm's RoPE table; without RoPE it never reads binding 4: A's range stands in */
-        binds[4] = rope_fused ? drd_in(&rope->buf) : binds[0];
+        /* gemm_cm's RoPE table rows for the chunk's positions (a token's row, dh floats, is
+         * never larger than its N >= dh outputs, so it fits where C's chunk does); without
+         * RoPE it never reads binding 4: A's range stands in */
+        if (rope_fused) {
+          binds[4] = drd_bind_span(ctx, &rope->buf, m0 * rope->dh * 4, mn * rope->dh * 4, false, &ts);
+          pc.rope_off = ts / 4;
+        } else {
+          binds[4] = binds[0];
+        }
         drd_pipeline *p;
         if (cm) {
           /* 8-element (16-byte) loads need K % 8 and 16-byte-aligned offsets */

@@ -28,6 +28,10 @@
 //   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_DUAL, CM_ROPE)
 //   bool cm_direct(uint m, uint n, CM_C acc)  (CM_DIRECT) store a whole CM x CN accumulator at
 //                                     tile position (m, n) itself, or return false
+//   bool cm_direct2(uint m, uint n, CM_C x1, CM_C x2)  (CM_DIRECT with CM_DUAL or CM_ROPE) the
+//                                     same for the pair cm_emit2 would get
+// The cm_direct functions decide for the whole workgroup (uniformly): lavapipe runs the
+// scratch path's subgroup barriers as workgroup barriers, which every subgroup must then reach.
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -61,6 +65,7 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
 #define CM_B coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB>
 #define CM_C coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
+#define CM_CH coopmat<float16_t, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
 
 // Slices as 16-byte vectors of 8 packed halves, so that one global load and one shared store
 // move 8 elements (the load/store instructions, not the bytes, were what limited the kernel
@@ -167,9 +172,16 @@ void cm_out(uint m0, uint n0, CM_C acc) {
 }
 #endif
 
-// two accumulators through the subgroup's two scratches to cm_emit2
+// two accumulators through the subgroup's two scratches to cm_emit2 (or straight to memory
+// where the includer's cm_direct2 can)
 #if defined(CM_DUAL) || defined(CM_ROPE)
+#ifdef CM_DIRECT
+bool cm_direct2(uint m, uint n, CM_C acc, CM_C acc2);
+#endif
 void cm_out2(uint m0, uint n0, CM_C acc, CM_C acc2) {
+#ifdef CM_DIRECT
+  if (cm_direct2(m0, n0, acc, acc2)) return;
+#endif
   const uint cs = gl_SubgroupID * CM * CN;
   coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
   coopMatStore(acc2, Cs2, cs, CN, gl_CooperativeMatrixLayoutRowMajor);

@@ -17,8 +17,9 @@ layout(std430, binding = 1) readonly buffer W { float16_t w[]; };   // [N, ldw] 
 layout(std430, binding = 1) readonly buffer W8 { uvec4 w8[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; }; // [N] f32 from bias_off (a dummy without bias)
 layout(std430, binding = 3) buffer C { float c[]; };                // [M, ldc] f32 from c_off
-// [3, ROPE_HALF, 256] (cos, sin) of rope_f32.comp (a dummy without RoPE)
-layout(std430, binding = 4) readonly buffer RopeTab { vec2 rope_tab[]; };
+// the chunk's rows of the session's RoPE table from rope_off: [M, 2, ROPE_HALF] f32, each
+// position's cosines, then its sines (drd_rope_table; a dummy without RoPE)
+layout(std430, binding = 4) readonly buffer RopeTab { float rope_tab[]; };
 layout(push_constant) uniform Push { drd_pc_gemm pc; };
 
 #define CM_ROPE
@@ -86,8 +87,6 @@ bool cm_direct(uint m, uint n, CM_C acc) {
   return true;
 }
 
-vec2 cmul(vec2 a, vec2 b) { return vec2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
-
 // Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
 // by the angle of row m's position: the arithmetic of rope_f32.comp, on the sums with bias.
 void cm_emit2(uint m, uint n, float x1, float x2) {
@@ -95,14 +94,36 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
   const uint n2 = n + ROPE_HALF;
   if (m >= pc.M || n2 >= pc.N) return; // N is a whole number of heads
   if ((pc.flags & DRD_GEMM_BIAS) != 0) x1 += bias[pc.bias_off + n], x2 += bias[pc.bias_off + n2];
-  const uint i = n % (2u * ROPE_HALF), pos = pc.rope_pos0 + m;
-  vec2 e0 = rope_tab[i * 256u + (pos & 255u)];
-  vec2 e1 = rope_tab[(ROPE_HALF + i) * 256u + ((pos >> 8) & 255u)];
-  vec2 e2 = rope_tab[(2u * ROPE_HALF + i) * 256u + ((pos >> 16) & 255u)];
-  vec2 cs = cmul(cmul(e0, e1), e2);
+  const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
+  const float cs = rope_tab[t], sn = rope_tab[t + ROPE_HALF];
   const uint ci = pc.c_off + m * pc.ldc;
-  c[ci + n] = x1 * cs.x - x2 * cs.y;
-  c[ci + n2] = x1 * cs.y + x2 * cs.x;
+  c[ci + n] = x1 * cs - x2 * sn;
+  c[ci + n2] = x1 * sn + x2 * cs;
+}
+
+// A RoPE pair of matrices wholly inside C, without bias: the cosines and sines of its 16
+// positions loaded as matrices of the same type, so that element e of each is the same (row,
+// column) whatever the device's layout, rotated element by element and stored straight from
+// the registers (on an H200 the scratch path's element-wise stores and table lookups cost the
+// fused q and k GEMMs ~1.6 ms per 16K-token step). Workgroup-uniform, as cm_direct.
+bool cm_direct2(uint m, uint n, CM_C x1, CM_C x2) {
+  if ((pc.flags & DRD_GEMM_BIAS) != 0 || m0 + BM > pc.M || n0 + BN > pc.N || pc.c_off % 4u != 0 ||
+      pc.ldc % 4u != 0 || pc.rope_off % 4u != 0 || ROPE_HALF % 4u != 0)
+    return false;
+  m += m0, n += n0;
+  const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
+  CM_C cs, sn;
+  coopMatLoad(cs, rope_tab, t, 2u * ROPE_HALF, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatLoad(sn, rope_tab, t + ROPE_HALF, 2u * ROPE_HALF, gl_CooperativeMatrixLayoutRowMajor);
+  CM_C y1, y2;
+  for (int e = 0; e < x1.length(); e++) {
+    y1[e] = x1[e] * cs[e] - x2[e] * sn[e];
+    y2[e] = x1[e] * sn[e] + x2[e] * cs[e];
+  }
+  const uint ci = pc.c_off + m * pc.ldc + n;
+  coopMatStore(y1, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(y2, c, ci + ROPE_HALF, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
+  return true;
 }
 
 void main() {

@@ -12,16 +12,16 @@ typedef uint32_t uint;
 #define DRD_PCA_STRUCT(name) struct name
 #endif
 
-/* RoPE on rows [pos0, pos0 + rows) of x: [N, heads * 2 * n_pairs] f32 (shaders/rope_f32.comp).
- * x_off / o_off: element offset of row pos0 inside the X / O bindings (bindings start at the
- * storage-aligned offset at or before the row). */
+/* RoPE on a chunk of rows of x: [N, heads * 2 * n_pairs] f32 (shaders/rope_f32.comp).
+ * x_off / o_off / t_off: element offset of the chunk's first row inside the X / O / table
+ * bindings (bindings start at the storage-aligned offset at or before the row). */
 DRD_PCA_STRUCT(drd_pc_rope) {
   uint rows;
-  uint pos0;
   uint heads;
   uint n_pairs;  /* dh / 2 */
   uint x_off;
   uint o_off;
+  uint t_off;
 };
 
 /* One HSA attention dispatch (shaders/attn_hsa_f32*.comp): the work items of one group,

@@ -38,7 +38,7 @@ DRD_PC_STRUCT(drd_pc_gemm) {
   uint lda, ldw, ldc;
   uint a_off, w_off, c_off, bias_off;
   uint flags;     /* DRD_GEMM_BIAS | DRD_GEMM_ACCUMULATE */
-  uint rope_pos0; /* gemm_cm with RoPE: the position of the chunk's first row */
+  uint rope_off;  /* gemm_cm with RoPE: the chunk's first row in the table binding (floats) */
 };
 
 #endif

@@ -15,6 +15,7 @@
 #include "util_rand.h"
 
 static int failures, cases;
+static int rope_direct; /* RoPE cases with a tile that gemm_cm.comp's cm_direct_rope stores */
 static double worst; /* largest error / tolerance seen */
 
 /* max over elements of |got - want| / scale, scale = sum_k |a w| + |bias|: the error bound of
@@ -239,7 +240,7 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
       }
 
   drd_rope_table table;
-  drd_test_check(drd_rope_table_create(ctx, dh, theta, &table), "rope table");
+  drd_test_check(drd_rope_table_create(ctx, dh, theta, M, &table), "rope table");
   drd_buffer ba, bw, bb = drd_test_buffer_f32(ctx, o.bias, N), bc = drd_test_buffer_f32(ctx, NULL, nc);
   upload_a_w(ctx, a16, o.a16h, o.a, na, o.w16, nw, &ba, &bw);
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16,
@@ -253,6 +254,9 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   cases++;
   bool f = drd_gemm_rope_fuses(ctx, &u, dh);
   *fused += f;
+  /* whole tiles without bias go out through the matrix-loaded cos / sin (cm_direct_rope), the
+   * rest through the scratch; K fits one binding in every case here */
+  rope_direct += f && !with_bias && M >= u.bm && N >= u.bn;
   if (bad || !(err <= tol)) {
     fprintf(stderr, "FAIL gemm+rope M=%u N=%u K=%u dh=%u%s kernel %d %ux%ux%u/%ux%u (%s): rel err %.3g (tol %.3g), "
             "%zu non-finite\n", M, N, K, dh, with_bias ? " bias" : "", (int)u.kind, u.bm, u.bn, u.bk, u.tm, u.tn,
@@ -335,16 +339,44 @@ int main(void) {
   for (int i = 0; i < 3; i++) {
     run_case_rope(ctx, &rng, NULL, 300, 5 * dhs[i], 97, dhs[i], true, &rope_fused);
     for (size_t t = 0; t < sizeof all / sizeof *all; t++)
-      if (all[t].kind == DRD_GEMM_COOPMAT && drd_gemm_config_ok(ctx, &all[t]))
+      if (all[t].kind == DRD_GEMM_COOPMAT && drd_gemm_config_ok(ctx, &all[t])) {
         run_case_rope(ctx, &rng, &all[t], all[t].bm + 3, 3 * dhs[i], 64, dhs[i], i & 1, &rope_fused);
+        /* whole tiles beside a partial row of tiles, no bias */
+        uint32_t n = 2 * (all[t].bn > dhs[i] ? all[t].bn : dhs[i]);
+        run_case_rope(ctx, &rng, &all[t], 2 * all[t].bm + 5, n, 40, dhs[i], false, &rope_fused);
+      }
   }
   static const drd_gemm_config wide = {DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2};
   if (drd_gemm_config_ok(ctx, &wide))
-    for (int i = 0; i < 3; i++) run_case_rope(ctx, &rng, &wide, 517, 7 * dhs[i], 200, dhs[i], true, &rope_fused);
-  fprintf(stderr, "test_kernel_gemm: RoPE in the epilogue in %d of %d cases\n", rope_fused, cases - rope_cases);
-  if (drd_context_caps(ctx)->coopmat_m && !rope_fused) {
-    fprintf(stderr, "FAIL: no RoPE case ran in the cooperative-matrix epilogue\n");
+    for (int i = 0; i < 3; i++) {
+      run_case_rope(ctx, &rng, &wide, 517, 7 * dhs[i], 200, dhs[i], true, &rope_fused);
+      run_case_rope(ctx, &rng, &wide, 517, 256, 200, dhs[i], false, &rope_fused);
+    }
+  fprintf(stderr, "test_kernel_gemm: RoPE in the epilogue in %d of %d cases, %d with whole tiles stored directly\n",
+          rope_fused, cases - rope_cases, rope_direct);
+  if (drd_context_caps(ctx)->coopmat_m && (!rope_fused || !rope_direct)) {
+    fprintf(stderr, "FAIL: no RoPE case ran in the cooperative-matrix epilogue%s\n",
+            rope_fused ? "'s direct store" : "");
     failures++;
+  }
+  /* a table shorter than the product's rows is refused, not read past */
+  {
+    drd_rope_table short_table;
+    drd_test_check(drd_rope_table_create(ctx, 16, 10000.0f, 10, &short_table), "rope table");
+    drd_buffer ba = drd_test_buffer_f32(ctx, NULL, 11 * 16), bw = drd_test_buffer_f32(ctx, NULL, 16 * 16);
+    drd_buffer bc = drd_test_buffer_f32(ctx, NULL, 11 * 16);
+    drd_gemm_args g = {.A = &ba, .atype = DRD_DTYPE_F32, .W = &bw, .wtype = DRD_DTYPE_F16, .C = &bc,
+                       .M = 11, .N = 16, .K = 16, .rope = &short_table};
+    drd_seq *s;
+    drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+    if (drd_op_gemm_ex(s, NULL, &g) != DRD_ERROR_INVALID_ARGUMENT) {
+      fprintf(stderr, "FAIL: RoPE GEMM over 11 rows accepted a table of 10 positions\n");
+      failures++;
+    }
+    drd_seq_destroy(s);
+    drd_buffer *bufs[] = {&ba, &bw, &bc};
+    for (int i = 0; i < 3; i++) drd_buffer_destroy(ctx, bufs[i]);
+    drd_rope_table_destroy(ctx, &short_table);
   }
   int rc = drd_test_finish(ctx);
 
@@ -372,8 +404,8 @@ int main(void) {
     run_case_ex(ctx, &rng, &cmc, 37, 45, 20000, true, true, true); /* f16 A split over K */
     run_case_ex(ctx, &rng, &cmc, 130, 140, 1001, true, false, true);
   }
-  /* RoPE with row chunks (positions from rope_pos0: 256 rows of 64 f32 fill a binding) and
-   * past 2^16 positions (the table's third level), fused where the tile allows */
+  /* RoPE with row chunks (each binding its chunk's rows of the table: 256 rows of 64 f32
+   * fill a binding) and past 2^16 positions, fused where the tile allows */
   int chunk_fused = 0;
   static const drd_gemm_config cm64 = {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2};
   const drd_gemm_config *rc_cfg = drd_gemm_config_ok(ctx, &cm64) ? &cm64 : NULL;
