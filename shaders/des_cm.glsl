@@ -12,6 +12,7 @@
 #if DES_GEMM_MODE == 1
 #define CM_DUAL
 #endif
+#define CM_DIRECT
 
 // A: mode 1 b [T, d] f32 from a_off (rows gathered through pair_tok); mode 2 h [rows, dff] f16
 // (mode 1 with A16: an f16 copy of b)
@@ -91,9 +92,29 @@ float silu(float x) { return x / (1.0 + exp(-x)); }
 void cm_emit2(uint m, uint n, float g, float u) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = float16_t(silu(g) * u); // padding rows: 0
 }
+
+// A tile whose columns all lie before n_end, at 16-byte-aligned places (as coopMatStore needs):
+// each pair becomes h element by element on the accumulators (g and u are matrices of one
+// type, so element e of each is the same (row, column)), converted to f16 and stored straight
+// from the registers, without the subgroup's scratch. The same arithmetic as cm_emit2.
+bool cm_direct2(uint m, uint n, CM_C g, CM_C u) {
+  if (n0 + BN > pc.n_end || pc.N % 8u != 0 || n0 % 8u != 0) return false;
+  CM_C h;
+  for (int e = 0; e < h.length(); e++) h[e] = silu(g[e]) * u[e];
+  coopMatStore(CM_CH(h), o_mat, (row0 + m) * pc.N + n0 + n, pc.N, gl_CooperativeMatrixLayoutRowMajor);
+  return true;
+}
 #else
 void cm_emit(uint m, uint n, float v) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = v;
+}
+
+// a whole matrix of a tile whose columns all lie before n_end, stored straight from the
+// accumulator (16-byte-aligned places, as coopMatStore needs)
+bool cm_direct(uint m, uint n, CM_C acc) {
+  if (n0 + BN > pc.n_end || pc.N % 4u != 0 || n0 % 4u != 0) return false;
+  coopMatStore(acc, o_mat, (row0 + m) * pc.N + n0 + n, pc.N, gl_CooperativeMatrixLayoutRowMajor);
+  return true;
 }
 #endif
 
