@@ -460,7 +460,7 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",
                                                          8, sizeof(drd_pc_attn), 7, spec}, &pa));
   }
-  const uint32_t mspec[2] = {128, dh};
+  const uint32_t mwg = 128, mspec[2] = {mwg, dh}, mrows = mwg / dh; /* rows per merge workgroup */
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_merge", 5, sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
   const uint32_t tiles = (B + cfg.br - 1) / cfg.br;
   const float scale_log2 = (float)(1.4426950408889634 / sqrt((double)dh));
@@ -498,7 +498,7 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
                             : drd_out(&dp->stats),
         span(ctx, &dp->merge_items, (uint64_t)g->mitem0 * 16, (uint64_t)g->n_mitems * 16, false, 16, &mc.item_off),
     };
-    DRD_CHECK(drd_seq_dispatch(s, pm, m, 5, &mc, g->n_mitems, H, 1, "attention_merge"));
+    DRD_CHECK(drd_seq_dispatch(s, pm, m, 5, &mc, g->n_mitems, H, (B + mrows - 1) / mrows, "attention_merge"));
   }
 cleanup:
   return status;
