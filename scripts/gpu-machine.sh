@@ -106,33 +106,36 @@ fi
 
 if [[ $what == *ab* ]] && [ -x $B/drdiff-prev ]; then
   # before / after in one run: the drdiff of another revision (PREV= of gpu-build.sh) against
-  # this one, alternating (prev, new, prev, new) so that drift hits both alike
+  # this one, alternating (prev, new, prev, new) so that drift hits both alike; AB_BINS names
+  # more binaries of build-gpu/ to alternate with (e.g. an intermediate revision's)
   ns=${AB_NS:-1024,4096,16384}
+  bins=${AB_BINS:-drdiff-prev drdiff}
   for round in 1 2; do
-    for bin in drdiff-prev drdiff; do
+    for bin in $bins; do
       timeout 150 $B/$bin bench --config base-220m -n "$ns" --steps "${BENCH_STEPS:-5}" --json --no-profile \
         > "$OUT/ab-$bin-$round.json" 2>>"$OUT/ab.log"
     done
   done
-  summary+=("$($PY - "$OUT" "$(cat $B/drdiff-prev.rev 2>/dev/null)" <<'PYEOF'
+  summary+=("$($PY - "$OUT" "$(cat $B/drdiff-prev.rev 2>/dev/null)" $bins <<'PYEOF'
 import json, sys, os
 def load(name):
     try: return {r["N"]: r for r in json.load(open(os.path.join(sys.argv[1], name)))["runs"]}
     except Exception: return {}
-runs = {(b, k): load(f"ab-{b}-{k}.json") for b in ("drdiff-prev", "drdiff") for k in (1, 2)}
-print(f"before ({sys.argv[2] or 'prev'}) / after, base-220m ms per step (rounds 1, 2) and host CPU ms/step:")
-for n in sorted(runs[("drdiff", 1)]):
+bins = sys.argv[3:]
+runs = {(b, k): load(f"ab-{b}-{k}.json") for b in bins for k in (1, 2)}
+print(f"ms per step of base-220m (rounds 1, 2; drdiff-prev = {sys.argv[2] or 'prev'}) and host CPU ms/step:")
+for n in sorted(runs[(bins[-1], 1)]):
     cell = lambda b: " ".join(f'{runs[(b, k)].get(n, {}).get("step_ms_median", 0):.2f}' for k in (1, 2))
-    cpu = lambda b, k="host_cpu_ms_per_step": runs[(b, 1)].get(n, {}).get(k, 0)
-    th = "host_thread_cpu_ms_per_step"
-    print(f"  N={n}: before {cell('drdiff-prev')}  after {cell('drdiff')}  host ms/step before {cpu('drdiff-prev'):.2f} after {cpu('drdiff'):.2f} (thread {cpu('drdiff', th):.3f})")
+    cpu = lambda b: runs[(b, 1)].get(n, {}).get("host_cpu_ms_per_step", 0)
+    print(f"  N={n}: " + "  ".join(f"{b} {cell(b)} (cpu {cpu(b):.2f})" for b in bins))
 PYEOF
 )")
 fi
 
-if [[ $what == *same* ]] && [ -x $B/drdiff-prev ]; then
+old=${SAME_OLD:-drdiff-prev} # SAME_OLD: another binary of build-gpu/ to compare against
+if [[ $what == *same* ]] && [ -x $B/$old ]; then
   # a change that must not move a single token: the shipped model and a random base-220m
-  # (f16) generate with drdiff-prev, drdiff and drdiff-prev again (is the old one even
+  # (f16) generate with the old binary (SAME_OLD, default drdiff-prev), drdiff and the old one again (is it even
   # deterministic?), and their tokens are compared (SAME_NS: the base-220m lengths; 16384
   # takes the GEMMs' fused-RoPE path on an H200)
   M=/tmp/base-220m-f16.gguf
@@ -140,14 +143,14 @@ if [[ $what == *same* ]] && [ -x $B/drdiff-prev ]; then
   shipped=$(ls models/*.gguf 2>/dev/null | head -n 1)
   for spec in ${shipped:+$shipped:64} $(for n in ${SAME_NS:-1024 4096 16384}; do echo "$M:$n"; done); do
     m=${spec%%:*}; n=${spec##*:}
-    for run in drdiff-prev:1 drdiff:1 drdiff-prev:2; do
+    for run in $old:1 drdiff:1 $old:2; do
       bin=${run%%:*}
       timeout 100 $B/$bin generate -m "$m" -n "$n" --seed 7 --json --no-progress 2>>"$OUT/same.log" |
         $PY -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["tokens"])' \
         > "$OUT/same-$bin-${run##*:}-$n.txt" 2>>"$OUT/same.log"
     done
     verdict() { [ -s "$OUT/same-$1-$n.txt" ] && cmp -s "$OUT/same-$1-$n.txt" "$OUT/same-$2-$n.txt" && echo yes || echo NO; }
-    summary+=("same tokens $(basename "$m") N=$n: old vs new $(verdict drdiff-prev-1 drdiff-1), old twice $(verdict drdiff-prev-1 drdiff-prev-2)")
+    summary+=("same tokens $(basename "$m") N=$n: old ($old) vs new $(verdict $old-1 drdiff-1), old twice $(verdict $old-1 $old-2)")
   done
 fi
 
