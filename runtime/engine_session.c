@@ -22,9 +22,11 @@ struct drd_gpu_session {
   drd_buffer ring[3];           /* [N, de] f32 D_{i-1}, D_{i-2}, D_{i-3} by step index mod 3 */
   drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
   drd_buffer prompt;            /* [max(P, 1)] i32 */
-  drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention */
+  drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention (o: not
+                                 * allocated with attn16) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
+  bool attn16;                  /* the attention writes its output straight into a16 (no o) */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -146,8 +148,12 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->q, &s->q, N, hp->H));
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->k, &s->k, N, hp->H));
     }
-    DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
-    DRD_CHECK(to_f16(s, q, &s->o));
+    if (s->attn16) {
+      DRD_CHECK(drd_op_attention_hsa_f16(q, &s->attn, &s->q, &s->k, &s->v, &s->a16));
+    } else {
+      DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
+      DRD_CHECK(to_f16(s, q, &s->o));
+    }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, d, d, true, NULL));
     DRD_CHECK(norm(s, q, &L->ffn_norm));
@@ -233,11 +239,15 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   for (int r = 0; r < 3; r++) DRD_CHECK(alloc(s, &s->ring[r], nde));
   DRD_CHECK(alloc(s, &s->tokens, (uint64_t)N * 4));
   DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
-  drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
-  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DRD_CHECK(alloc(s, acts[i], nd));
   /* the copy only where the layers' GEMMs run on cooperative matrices (not for a few rows) */
   s->f16_acts = f16_model && drd_gemm_pick_for(ctx, N, hp->d, hp->d, DRD_DTYPE_F16).kind == DRD_GEMM_COOPMAT;
   if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
+  /* the o projection reads only a16 there, so the attention may write it directly (H200, 16K
+   * tokens: the conversion pass was 0.7 ms of a step) */
+  s->attn16 = s->f16_acts && drd_attention_f16_out(ctx, &s->attn);
+  drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
+  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+    if (acts[i] != &s->o || !s->attn16) DRD_CHECK(alloc(s, acts[i], nd));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
@@ -264,8 +274,9 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
-  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions",
-          N, s->bytes / 1048576.0, shape->steps, s->n_parts);
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s",
+          N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
+          s->attn16 ? " (attention writes it)" : "");
   *out = s;
   return DRD_OK;
 cleanup:

@@ -381,7 +381,7 @@ static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool auto
   const uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k, sg = c->subgroup_size;
   const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   /* fragment offsets in f16 must be 16-byte aligned: columns in steps of CN and CK halves */
-  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || (c->subgroup_ops & ops) != ops ||
+  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || !c->storage_16bit || (c->subgroup_ops & ops) != ops ||
       !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) || !drd_shader_find("attn_hsa_cm"))
     return false;
   const uint32_t step = cn / gcd_u32(cn, ck) * ck;
@@ -431,20 +431,45 @@ drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan
   return DRD_OK;
 }
 
+static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
+                                   const drd_buffer *k, const drd_buffer *v, const drd_buffer *out, bool out16);
+
+bool drd_attention_f16_out(const drd_context *ctx, const drd_attention_plan *dp) {
+  drd_attn_kernel k;
+  return dp && dp->groups && dp->window_blocks >= dp->nb && ctx->caps.storage_16bit &&
+         drd_attention_kernel(ctx, dp, &k) == DRD_OK && k.kind == DRD_ATTN_COOPMAT;
+}
+
 drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
                                 const drd_buffer *k, const drd_buffer *v, const drd_buffer *out) {
+  return record_attention(s, dp, q, k, v, out, false);
+}
+
+drd_status drd_op_attention_hsa_f16(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
+                                    const drd_buffer *k, const drd_buffer *v, const drd_buffer *out16) {
+  if (!drd_attention_f16_out(drd_seq_context(s), dp))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out needs the cooperative-matrix kernel, 16-bit storage "
+                    "and keys within one binding window");
+  return record_attention(s, dp, q, k, v, out16, true);
+}
+
+static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
+                                   const drd_buffer *k, const drd_buffer *v, const drd_buffer *out, bool out16) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
   if (!dp || !dp->groups) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: no plan");
   const uint32_t N = dp->N, H = dp->H, dh = dp->dh, B = dp->B;
   const uint64_t row = (uint64_t)H * dh * 4, blk = (uint64_t)B * row;
-  if (q->size < N * row || k->size < N * row || v->size < N * row || out->size < N * row)
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] f32", N, H * dh);
+  const uint32_t oes = out16 ? 2 : 4; /* bytes per element of out */
+  const uint64_t orow = (uint64_t)H * dh * oes;
+  if (q->size < N * row || k->size < N * row || v->size < N * row || out->size < N * orow)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] f32 (out %s)", N, H * dh,
+                    out16 ? "f16" : "f32");
   if (out->buffer == q->buffer || out->buffer == k->buffer || out->buffer == v->buffer) {
     /* sub-allocations share a VkBuffer: only the byte ranges must not overlap */
     const drd_buffer *in[3] = {q, k, v};
     for (int i = 0; i < 3; i++)
-      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row && in[i]->offset < out->offset + N * row)
+      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row && in[i]->offset < out->offset + N * orow)
         return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
   }
   drd_attn_kernel cfg;
@@ -452,16 +477,19 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
   drd_pipeline *pa, *pm;
   if (cfg.kind == DRD_ATTN_COOPMAT) {
     const drd_device_caps *c = &ctx->caps;
-    const uint32_t spec[12] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size,
-                               c->coopmat_m, c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 12, spec}, &pa));
+    const uint32_t spec[13] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size, c->coopmat_m,
+                               c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK, out16};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 13, spec}, &pa));
+  } else if (out16) {
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out needs the cooperative-matrix kernel");
   } else {
     const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",
                                                          8, sizeof(drd_pc_attn), 7, spec}, &pa));
   }
   const uint32_t mwg = 128, mspec[2] = {mwg, dh}, mrows = mwg / dh; /* rows per merge workgroup */
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_merge", 5, sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){out16 ? "attn_hsa_merge_f16" : "attn_hsa_merge", 5,
+                                                       sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
   const uint32_t tiles = (B + cfg.br - 1) / cfg.br;
   const float scale_log2 = (float)(1.4426950408889634 / sqrt((double)dh));
 
@@ -470,21 +498,21 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
     const uint64_t q0 = (uint64_t)g->qa0 * B, q1 = (uint64_t)g->qa1 * B < N ? (uint64_t)g->qa1 * B : N;
     const uint64_t k0 = (uint64_t)g->ka0 * B, k1 = (uint64_t)g->ka1 * B < N ? (uint64_t)g->ka1 * B : N;
     drd_pc_attn pc = {.N = N, .H = H, .B = B, .q_row0 = (uint32_t)q0, .kv_row0 = (uint32_t)k0, .scale_log2 = scale_log2};
-    uint32_t skip_o, skip_v;
+    uint32_t skip_v;
     const uint32_t slots = g->n_slots;
     drd_bind b[8] = {
         span(ctx, q, q0 * row, (q1 - q0) * row, false, 4, &pc.q_off),
         span(ctx, k, k0 * row, (k1 - k0) * row, false, 4, &pc.kv_off),
         span(ctx, v, k0 * row, (k1 - k0) * row, false, 4, &skip_v),
-        span(ctx, out, q0 * row, (q1 - q0) * row, true, 4, &skip_o),
+        span(ctx, out, q0 * orow, (q1 - q0) * orow, true, oes, &pc.o_off),
         span(ctx, &dp->items, (uint64_t)g->item0 * 16, (uint64_t)g->n_items * 16, false, 16, &pc.item_off),
         span(ctx, &dp->col, (uint64_t)g->col0 * 4, (uint64_t)(g->col1 - g->col0) * 4, false, 4, &pc.col_base),
         slots ? drd_out_range(&dp->slot_o, 0, slots * blk) : drd_out(&dp->slot_o),
         slots ? drd_out_range(&dp->slot_ml, 0, (uint64_t)slots * B * H * 8) : drd_out(&dp->slot_ml),
     };
-    /* k and v (q and out) have the same shape and aligned starts, so the same skips */
-    if (skip_v != pc.kv_off || skip_o != pc.q_off)
-      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: q/out or k/v buffers are not equally aligned");
+    /* k and v have the same shape and aligned starts, so the same skips */
+    if (skip_v != pc.kv_off)
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: k and v buffers are not equally aligned");
     pc.col_base = g->col0 - pc.col_base; /* CSR index of the binding's first element */
     DRD_CHECK(drd_seq_dispatch(s, pa, b, 8, &pc, g->n_items, tiles, H, "attention"));
     if (!g->n_mitems) continue;
@@ -493,7 +521,7 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
     drd_bind m[5] = {
         drd_in_range(&dp->slot_o, 0, slots * blk),
         drd_in_range(&dp->slot_ml, 0, (uint64_t)slots * B * H * 8),
-        span(ctx, out, q0 * row, (q1 - q0) * row, true, 4, &mc.q_off),
+        span(ctx, out, q0 * orow, (q1 - q0) * orow, true, oes, &mc.q_off),
         dp->window_blocks < dp->nb ? span(ctx, &dp->stats, q0 * H * 8, (q1 - q0) * H * 8, true, 4, &mc.st_off)
                             : drd_out(&dp->stats),
         span(ctx, &dp->merge_items, (uint64_t)g->mitem0 * 16, (uint64_t)g->n_mitems * 16, false, 16, &mc.item_off),

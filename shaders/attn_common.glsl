@@ -163,7 +163,7 @@ void main() {
   if (!row_ok) return;
   if (dst == 0xffffffffu) {
     float inv = 1.0 / l;
-    uint base = pc.q_off + (i - pc.q_row0) * pc.H * DH + h * DH;
+    uint base = pc.o_off + (i - pc.q_row0) * pc.H * DH + h * DH;
     for (uint x = 0; x < V4; x++) {
       uint c4 = t + TC * x;
       if (ALIGNED4) {

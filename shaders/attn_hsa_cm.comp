@@ -30,6 +30,7 @@
 // is decided per subgroup and needs no barrier.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
+#extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_vote : require
@@ -51,6 +52,9 @@ layout(constant_id = 8) const uint CN = 16;    // CN and CK multiples of 8: frag
 layout(constant_id = 9) const uint CK = 16;
 layout(constant_id = 10) const bool ALIGNED4 = false; // DH % 4 == 0: rows may be read as vec4
 layout(constant_id = 11) const uint SLACK = 8;  // log2 units a score may exceed m before m is raised (<= 15)
+// out as f16 (the copy the cooperative-matrix o projection reads, written here instead of by a
+// separate conversion pass; rows split over slots get theirs from the merge)
+layout(constant_id = 12) const bool OUT16 = false;
 
 const uint RS = TMS * CM, BR = NS * RS;  // query rows per subgroup / workgroup
 const uint D4 = DHP / 4;                 // head dim in vec4
@@ -85,6 +89,7 @@ layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
 layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
 layout(std430, binding = 3) writeonly buffer O { float o_out[]; }; // [rows, H*DH] f32 (q window)
+layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // the same, f16 (OUT16)
 layout(std430, binding = 4) readonly buffer Items { uvec4 items[]; }; // (a, c0, c1, slot or ~0)
 layout(std430, binding = 5) readonly buffer Col { uint col[]; };       // CSR key blocks (from col_base)
 layout(std430, binding = 6) writeonly buffer SO { float slot_o[]; };   // [slots, B, H, DH] f32
@@ -190,8 +195,11 @@ void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h
   for (uint e = lane; e < CM * CN; e += SG) {
     uint r = r0 + e / CN, c = c0 + e % CN, rb = rt0 + r, i = a * pc.B + rb;
     if (rb >= pc.B || i >= pc.N || c >= DH) continue;
-    if (dst == 0xffffffffu)
-      o_out[pc.q_off + (i - pc.q_row0) * pc.H * DH + h * DH + c] = cs[sc + e];
+    const uint oi = pc.o_off + (i - pc.q_row0) * pc.H * DH + h * DH + c;
+    if (dst == 0xffffffffu && OUT16)
+      o16[oi] = float16_t(cs[sc + e]);
+    else if (dst == 0xffffffffu)
+      o_out[oi] = cs[sc + e];
     else
       slot_o[((dst * pc.B + rb) * pc.H + h) * DH + c] = cs[sc + e];
   }

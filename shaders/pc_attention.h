@@ -31,7 +31,8 @@ DRD_PCA_STRUCT(drd_pc_attn) {
   uint H;          /* heads; a row of q/k/v/out has H * DH elements */
   uint B;          /* HSA block size in tokens */
   uint q_row0;     /* first token row of the q / out window */
-  uint q_off;      /* element offset of row q_row0 inside the q and out bindings */
+  uint q_off;      /* element offset of row q_row0 inside the q binding */
+  uint o_off;      /* element offset of row q_row0 inside the out binding (f32 or f16 elements) */
   uint kv_row0;    /* first token row of the k / v window */
   uint kv_off;     /* element offset of row kv_row0 inside the k and v bindings */
   uint item_off;   /* uvec4 offset of this dispatch's first item inside the items binding */

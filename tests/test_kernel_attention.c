@@ -11,13 +11,16 @@
  * cm_bound (plus the same f32 tolerance). Further cases force coopmat tiles the automatic
  * choice does not take on this device (several row tiles per subgroup, 16 to 128 keys per
  * tile, Q staged in several rounds, eager rescaling), and shapes of base-220m (dh 64, B 64) and of the
- * shipped small model (dh 64, B 16). Each line says which kernel ran. */
+ * shipped small model (dh 64, B 16). Each line says which kernel ran. Where the coopmat kernel
+ * may write f16 out (drd_attention_f16_out: one binding window), it runs that way too and
+ * every f16 element must be the f32 run's element rounded to nearest even, bit for bit. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "dtype.h"
 #include "ops_attention.h"
 #include "ref_ops.h"
 #include "util_gpu.h"
@@ -25,6 +28,7 @@
 
 static int failures;
 static int coopmat_runs; /* cases the coopmat kernel ran */
+static int f16_out_runs; /* coopmat cases also run with f16 out (drd_op_attention_hsa_f16) */
 
 /* max|gpu - ref| / max|ref|: f32 dot products and online-softmax sums over up to a few
  * thousand keys stay near 1e-6; a wrong mask, block or merge is off by 1e-2 or more. */
@@ -153,6 +157,8 @@ static void describe(const drd_context *ctx, const drd_attn_kernel *k, char *buf
 typedef struct run {
   drd_attn_kernel request, k;
   drd_seq *s;
+  drd_seq *s16;              /* coopmat: the same into an f16 out, where the plan allows it */
+  size_t f16_bad;            /* f16 outputs that are not the f32 output rounded to nearest even */
   double worst;              /* scalar: relative error; coopmat: max |err| / (bound + tol) */
   double err_at, bound_at;   /* coopmat: the error and the bound where the ratio is worst */
 } run;
@@ -176,6 +182,13 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
   drd_test_check(drd_attention_plan_upload(ctx, &plan, H, dh, &dp), "attention plan upload");
   drd_buffer bq = drd_test_buffer_f32(ctx, NULL, n), bk = drd_test_buffer_f32(ctx, NULL, n);
   drd_buffer bv = drd_test_buffer_f32(ctx, NULL, n), bo = drd_test_buffer_f32(ctx, NULL, n);
+  drd_buffer bo16;
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bo16), "buffer_create f16 out");
+  uint16_t *got16 = malloc(n * 2 + 4);
+  if (!got16) {
+    fprintf(stderr, "FAIL: out of host memory\n");
+    exit(1);
+  }
 
   run runs[2];
   int nr = 0;
@@ -191,6 +204,25 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     drd_test_check(drd_seq_begin(ctx, &runs[r].s), "seq_begin");
     drd_test_check(drd_op_attention_hsa(runs[r].s, &dp, &bq, &bk, &bv, &bo), "attention");
     drd_test_check(drd_seq_end(runs[r].s), "seq_end");
+    const bool f16_ok = drd_attention_f16_out(ctx, &dp);
+    if (f16_ok != (runs[r].k.kind == DRD_ATTN_COOPMAT && dp.window_blocks >= dp.nb)) {
+      fprintf(stderr, "FAIL %s N=%u: f16 out %s for kernel %d, %u of %u blocks per window\n", cfg, N,
+              f16_ok ? "offered" : "refused", (int)runs[r].k.kind, dp.window_blocks, dp.nb);
+      failures++;
+    }
+    if (f16_ok) {
+      drd_test_check(drd_seq_begin(ctx, &runs[r].s16), "seq_begin");
+      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16, &dp, &bq, &bk, &bv, &bo16), "attention f16");
+      drd_test_check(drd_seq_end(runs[r].s16), "seq_end");
+    } else {
+      drd_seq *sx;
+      drd_test_check(drd_seq_begin(ctx, &sx), "seq_begin");
+      if (drd_op_attention_hsa_f16(sx, &dp, &bq, &bk, &bv, &bo16) != DRD_ERROR_UNSUPPORTED) {
+        fprintf(stderr, "FAIL %s N=%u: f16 out recorded where drd_attention_f16_out refuses it\n", cfg, N);
+        failures++;
+      }
+      drd_seq_destroy(sx);
+    }
   }
 
   for (int round = 0; round < rounds && nr; round++) {
@@ -212,6 +244,12 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
       drd_test_check(drd_buffer_fill(ctx, &bo, 0x7fc00000u), "poison out");
       drd_test_check(drd_seq_run(x->s), "seq_run");
       drd_test_download_f32(ctx, &bo, got, n);
+      if (x->s16) { /* the f16 out must be exactly this f32 out rounded to nearest even */
+        drd_test_check(drd_buffer_fill(ctx, &bo16, 0x7e007e00u), "poison f16 out");
+        drd_test_check(drd_seq_run(x->s16), "seq_run f16");
+        drd_test_check(drd_buffer_download(ctx, &bo16, 0, got16, n * 2), "download f16 out");
+        for (size_t e = 0; e < n; e++) x->f16_bad += got16[e] != drd_f32_to_f16(got[e]);
+      }
       if (x->k.kind != DRD_ATTN_COOPMAT) {
         double err = drd_rel_error(got, ref, n);
         if (!(err <= x->worst)) x->worst = err;
@@ -231,6 +269,12 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     describe(ctx, &x->k, what, sizeof what);
     const bool cmk = x->k.kind == DRD_ATTN_COOPMAT;
     coopmat_runs += cmk;
+    f16_out_runs += x->s16 != NULL;
+    if (x->f16_bad) {
+      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %zu f16 outputs differ from the f32 ones rounded\n", cfg, N, H,
+              dh, what, x->f16_bad);
+      failures++;
+    }
     fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches, ",
             cfg, N, H, dh, plan.mode, plan.nb, dp.window_blocks, dp.split, drd_attention_dispatch_count(&dp));
     if (cmk)
@@ -244,10 +288,13 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
       failures++;
     }
     drd_seq_destroy(x->s);
+    drd_seq_destroy(x->s16);
   }
   fprintf(stderr, "        (%.2f s)\n", drd_now_s() - t0);
   drd_buffer *bufs[] = {&bq, &bk, &bv, &bo};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
+  drd_buffer_destroy(ctx, &bo16);
+  free(got16);
   drd_attention_plan_free(ctx, &dp);
   drd_hsa_plan_free(&plan);
   free(q), free(k), free(v), free(ref), free(got), free(bound);
@@ -366,6 +413,11 @@ int main(void) {
   check_errors(ctx);
   if (caps->coopmat_m && !coopmat_runs) {
     fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran the coopmat kernel\n");
+    failures++;
+  }
+  fprintf(stderr, "f16 out (exactly the f32 out rounded) checked in %d coopmat cases\n", f16_out_runs);
+  if (caps->coopmat_m && caps->storage_16bit && !f16_out_runs) {
+    fprintf(stderr, "FAIL: no coopmat case ran with f16 out\n");
     failures++;
   }
 
