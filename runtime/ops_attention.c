@@ -436,8 +436,9 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
 
 bool drd_attention_f16_out(const drd_context *ctx, const drd_attention_plan *dp) {
   drd_attn_kernel k;
-  return dp && dp->groups && dp->window_blocks >= dp->nb && ctx->caps.storage_16bit &&
-         drd_attention_kernel(ctx, dp, &k) == DRD_OK && k.kind == DRD_ATTN_COOPMAT;
+  /* the coopmat kernel needs 16-bit storage (cm_config), which the f16 out needs too */
+  return dp && dp->groups && dp->window_blocks >= dp->nb && drd_attention_kernel(ctx, dp, &k) == DRD_OK &&
+         k.kind == DRD_ATTN_COOPMAT;
 }
 
 drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,

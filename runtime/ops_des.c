@@ -378,16 +378,11 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
   if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_context *ctx = drd_seq_context(q);
-  drd_pipeline *p_logits, *p_combine[2]; /* element-wise, 4 elements per invocation */
+  drd_pipeline *p_logits, *p_combine;
   char name[32];
   snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
                              &p_logits));
-  for (uint32_t v4 = 0; v4 < 2; v4++) {
-    const uint32_t spec[2] = {s->wg_combine, v4};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 2, spec},
-                               &p_combine[v4]));
-  }
   const uint64_t d4 = (uint64_t)w->d * 4;
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
@@ -415,9 +410,12 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4),
                              .accumulate = accumulate};
     drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
-    const uint32_t v4 = w->d % 4 == 0 && pc.o_off % 4 == 0;
+    /* 4 elements per invocation where the rows and this chunk's offset allow (V4) */
+    const uint32_t v4 = w->d % 4 == 0 && pc.o_off % 4 == 0, cspec[2] = {s->wg_combine, v4};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 2, cspec},
+                               &p_combine));
     drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d / (v4 ? 4 : 1), s->wg_combine), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(q, p_combine[v4], bc, 4, &pc, gx, gy, 1, "des_combine"));
+    DRD_CHECK(drd_seq_dispatch(q, p_combine, bc, 4, &pc, gx, gy, 1, "des_combine"));
   }
 cleanup:
   return status;

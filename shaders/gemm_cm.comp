@@ -67,15 +67,21 @@ void cm_emit(uint m, uint n, float v) {
   c[ci] = v;
 }
 
-// Matrices of a tile wholly inside C, without bias, at 16-byte-aligned places (as
-// coopMatStore needs; CN is a multiple of 8): stored straight from the accumulator, after
-// adding C's old values for ACCUMULATE (the same f32 sum as cm_emit's), instead of element
-// by element through the subgroup's scratch. The decision is the same for the whole
-// workgroup: lavapipe runs the scratch path's subgroup barriers as workgroup barriers, which
-// every subgroup must then reach (a per-matrix choice left NaN in a partial tile there).
+// Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (as
+// coopMatStore needs; CN is a multiple of 8), so that cm_direct / cm_direct2 may store its
+// matrices themselves. The decision is the same for the whole workgroup: lavapipe runs the
+// scratch path's subgroup barriers as workgroup barriers, which every subgroup must then
+// reach (a per-matrix choice left NaN in a partial tile there).
+bool cm_whole_tile() {
+  return (pc.flags & DRD_GEMM_BIAS) == 0 && m0 + BM <= pc.M && n0 + BN <= pc.N && pc.c_off % 4u == 0 &&
+         pc.ldc % 4u == 0;
+}
+
+// A matrix of a whole tile stored straight from the accumulator, after adding C's old values
+// for ACCUMULATE (the same f32 sum as cm_emit's), instead of element by element through the
+// subgroup's scratch.
 bool cm_direct(uint m, uint n, CM_C acc) {
-  if ((pc.flags & DRD_GEMM_BIAS) != 0 || m0 + BM > pc.M || n0 + BN > pc.N || pc.c_off % 4u != 0 || pc.ldc % 4u != 0)
-    return false;
+  if (!cm_whole_tile()) return false;
   m += m0, n += n0;
   const uint ci = pc.c_off + m * pc.ldc + n;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) {
@@ -105,11 +111,10 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
 // positions loaded as matrices of the same type, so that element e of each is the same (row,
 // column) whatever the device's layout, rotated element by element and stored straight from
 // the registers (on an H200 the scratch path's element-wise stores and table lookups cost the
-// fused q and k GEMMs ~1.6 ms per 16K-token step). Workgroup-uniform, as cm_direct.
+// fused q and k GEMMs ~1.6 ms per 16K-token step). The table rows start 16-byte aligned
+// where rope_off does (ROPE_HALF is a multiple of CN).
 bool cm_direct2(uint m, uint n, CM_C x1, CM_C x2) {
-  if ((pc.flags & DRD_GEMM_BIAS) != 0 || m0 + BM > pc.M || n0 + BN > pc.N || pc.c_off % 4u != 0 ||
-      pc.ldc % 4u != 0 || pc.rope_off % 4u != 0 || ROPE_HALF % 4u != 0)
-    return false;
+  if (!cm_whole_tile() || pc.rope_off % 4u != 0) return false;
   m += m0, n += n0;
   const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
   CM_C cs, sn;
