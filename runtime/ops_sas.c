@@ -21,6 +21,8 @@ static uint32_t elt_wg(const drd_context *ctx) {
 
 /* ================================================================== SAS and rounding */
 
+#define SAS_CM_SLACK 8u /* sas_absorb_cm.comp: natural-log units a logit may exceed its row's reference */
+
 static uint32_t sas_de4(uint32_t de) { return (de + 3) / 4; }            /* shaders' DE4 */
 static uint32_t sas_stride4(uint32_t de) { return sas_de4(de) | 1u; }   /* shaders' ES4 (vec4s) */
 static uint32_t gcd32(uint32_t a, uint32_t b) { return b ? gcd32(b, a % b) : a; }
@@ -30,19 +32,20 @@ static bool pow2(uint32_t x) { return x && !(x & (x - 1)); }
 /* The cooperative-matrix kernels' geometry (sas_cm.glsl's constants) on this device for de:
  * false when they cannot run. Their matrices are written out by macros (no arrays: see
  * sas_cm.glsl), which bounds the fragment counts: DEP / CK query fragments <= 16, DEP / CN
- * running-sum blocks <= 16 of EPL <= 8 elements per invocation. CN and CK multiples of 8 keep
- * every fragment 16-byte aligned in shared memory; T = SG / CM invocations share a softmax
- * row and meet through shuffles. */
+ * running-sum accumulators <= 16. CN and CK multiples of 8 keep every fragment 16-byte aligned
+ * in shared memory; absorb's P block of CN entries is CN / CK whole A fragments; in rounding
+ * T = SG / CM invocations share an argmax row and meet through shuffles. */
 typedef struct sas_cm_geom {
   uint32_t cm, cn, ck, sg, t, dep;
 } sas_cm_geom;
 
 static bool sas_cm_geom_get(const drd_context *ctx, uint32_t de, sas_cm_geom *g) {
   const drd_device_caps *c = &ctx->caps;
-  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   const uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k, sg = c->subgroup_size;
-  if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || sg % cm || !pow2(sg / cm) || (cm * cn) % sg ||
-      cm * cn / sg > 8 || (c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT |
+                       VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+  if (!cm || !cn || !ck || cn % 8 || ck % 8 || cn % ck || !sg || sg % cm || !pow2(sg / cm) ||
+      (c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) ||
       de == 0 || de > 1024 || !drd_shader_find("sas_absorb_cm") || !drd_shader_find("round_argmax_cm"))
     return false;
   const uint32_t unit = lcm32(lcm32(ck, cn), 8);
@@ -63,14 +66,16 @@ static uint32_t sas_rows(const drd_context *ctx, const drd_sas_config *c) {
 
 /* Shared memory of either kernel: one configuration serves both ops. Scalar (absorb: D rows,
  * E tile, probabilities, per-thread maxima; round: D rows, E tile, per-thread candidates).
- * Coopmat (sas_cm.glsl; round needs a subset of absorb's): f16 E tile with rows padded by 8
- * halves, f32 logits padded by 4, f16 probabilities padded by 8, two floats per row. */
+ * Coopmat (sas_cm.glsl): the f16 E tile with rows padded by 8 halves, and then absorb's two
+ * f16 P slots of CM x (CN + 8) and an f32 CM x CN scratch per subgroup, or round's f32 logits
+ * [rows, VT + 4]. */
 static uint64_t sas_shared(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
   uint64_t rb = sas_rows(ctx, c);
   if (c->kind == DRD_SAS_COOPMAT) {
     sas_cm_geom g;
     if (!sas_cm_geom_get(ctx, de, &g)) return UINT64_MAX;
-    return 2ull * c->vt * (g.dep + 8) + 4ull * rb * (c->vt + 4) + 2ull * rb * (c->vt + 8) + 8ull * rb;
+    const uint64_t absorb = 2ull * c->rg * 2 * g.cm * (g.cn + 8) + 4ull * c->rg * g.cm * g.cn;
+    return 2ull * c->vt * (g.dep + 8) + max64(absorb, 4ull * rb * (c->vt + 4));
   }
   uint64_t es = sas_stride4(de);
   uint64_t common = (c->vt + rb) * es * 16;
@@ -80,11 +85,10 @@ static uint64_t sas_shared(const drd_context *ctx, const drd_sas_config *c, uint
 static bool sas_cm_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
   sas_cm_geom g;
   if (c->kind != DRD_SAS_COOPMAT || !sas_cm_geom_get(ctx, de, &g) || !c->rg || !c->vt) return false;
-  /* tiles: whole logit blocks (CN), P fragments (CK, <= 8 of them), query-staging rounds
-   * (CM), 4-entry groups per softmax invocation (4 T), and two scratch slots of CN columns */
+  /* tiles: whole logit blocks (CN), query-staging rounds (CM), 4-entry groups per argmax
+   * invocation (4 T) */
   const uint32_t vt = c->vt;
-  return vt % g.cm == 0 && vt % g.cn == 0 && vt % g.ck == 0 && vt % (4 * g.t) == 0 && vt / g.ck <= 8 &&
-         vt >= 2 * g.cn;
+  return vt % g.cm == 0 && vt % g.cn == 0 && vt % (4 * g.t) == 0;
 }
 
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
@@ -134,12 +138,15 @@ static drd_sas_config sas_pick_scalar(const drd_context *ctx, uint32_t rows, uin
   return cand[sizeof cand / sizeof *cand - 1];
 }
 
-/* The cooperative-matrix tile: up to 4 subgroups (one per CM rows the call has), tiles of 64
- * entries halved until shared memory holds them (base-220m, de = 128: 44.5 KiB with 16x16
- * matrices and 4 x 32 invocations on NVIDIA; 30 KiB with lavapipe's 8x8 and 4 x 8). Only
+/* The cooperative-matrix tile: up to 4 subgroups (one per CM rows the call has), tiles of 32
+ * entries halved until shared memory holds them (base-220m, de = 128: 18.5 KiB with NVIDIA's
+ * 16x16 matrices and 4 x 32 invocations, 13 KiB with lavapipe's 8x8 and 4 x 8). On an H200
+ * the 32-entry tile, staged through registers, absorbs 16384 rows in 2.6 ms; 16 entries take
+ * 3.0 ms and 64 (too many for registers, staged by a loop) 6.8 ms (docs/performance.md). Only
  * where padding de to the matrix shape wastes at most a quarter of the products, and the
- * invocation's matrices and running sum (query fragments QK * CM * CK / SG halves, running
- * sum DEP / CN * EPL floats) stay within about 192 registers: past that, the scalar kernel. */
+ * invocation's query fragments (QK * CM * CK / SG halves) and running sum (DEP / CN
+ * accumulators of CM * CN / SG floats) stay within about 192 registers: past that, the
+ * scalar kernel. */
 static bool sas_pick_cm(const drd_context *ctx, uint32_t rows, uint32_t de, drd_sas_config *out) {
   sas_cm_geom g;
   if (!sas_cm_geom_get(ctx, de, &g) || 4 * (g.dep - de) > g.dep) return false;
@@ -147,7 +154,7 @@ static bool sas_pick_cm(const drd_context *ctx, uint32_t rows, uint32_t de, drd_
   if (regs > 192) return false;
   uint32_t ns = (uint32_t)min64(4, max64(1, cdiv(rows, g.cm)));
   for (; ns >= 1; ns--)
-    for (uint32_t vt = 64; vt >= 8; vt /= 2) {
+    for (uint32_t vt = 32; vt >= 8; vt /= 2) {
       drd_sas_config c = {.rg = ns, .vt = vt, .kind = DRD_SAS_COOPMAT};
       if (sas_tile_binds(ctx, vt, de) && drd_sas_config_ok(ctx, &c, de)) {
         *out = c;
@@ -203,13 +210,15 @@ static uint64_t sas_loop_cost(const drd_context *ctx, const drd_sas_config *c, u
   const uint64_t wg = sas_wg(ctx, c), rb = sas_rows(ctx, c);
   sas_cm_geom g;
   if (c->kind == DRD_SAS_COOPMAT && sas_cm_geom_get(ctx, de, &g)) {
-    /* sas_cm.glsl: staging (5 per group: the loop and an element loop), the logit blocks
-     * (their K steps are written out), two softmax passes over CG groups (5 each), the
-     * shuffle rounds, per running-sum block the P x E steps (a loop on CPU devices) and the
-     * 4-element loops of its fold, the row values; the Q staging rounds and the output once */
-    const uint64_t stage = cdiv((uint64_t)c->vt * (g.dep / 4), wg) * 5, nb = g.dep / g.cn, cg = c->vt / (4 * g.t);
-    *fixed = cdiv(rb, c->vt) * (stage + 1) + nb * 2 * 4 + 2 * 4 + 8 + 16;
-    return stage + c->vt / g.cn + 2 * cg * 5 + 8 + nb * (c->vt / g.ck + 2 * 4) + 2 * 4 + 2;
+    /* sas_cm.glsl: staging (5 per group: the loop and an element loop); per block of CN
+     * entries (sas_absorb_cm.comp) the element loops over an accumulator's E = CM CN / SG
+     * elements (mask, test, exp) and, as if m rose on every block, raise_rows (CM rounds of two
+     * element loops, then one), and the P fragments; the Q staging rounds, the ids and the
+     * output (a scratch loop per accumulator) once */
+    const uint64_t stage = cdiv((uint64_t)c->vt * (g.dep / 4), wg) * 5, nb = g.dep / g.cn;
+    const uint64_t e = (uint64_t)g.cm * g.cn / g.sg;
+    *fixed = cdiv(rb, c->vt) * (stage + 1) + e + nb * (e + 1) + 2 * 2 + 16;
+    return stage + c->vt / g.cn * (1 + 4 * e + g.cm * (2 * e + 1) + g.cn / g.ck) + 2;
   }
   const uint64_t tvc = c->vt / c->ct, tr = c->tr;
   const uint64_t de4 = sas_de4(de), nc4 = (de4 + c->ct - 1) / c->ct;
@@ -326,12 +335,11 @@ static drd_status sas_run(drd_seq *s, const drd_sas_config *cfg, const drd_buffe
     const drd_device_caps *caps = &ctx->caps;
     sas_cm_geom g;
     sas_cm_geom_get(ctx, de, &g); /* drd_sas_config_ok said it exists */
-    /* absorb keeps its P fragments in registers (PREG, the last constant; round ignores it)
-     * except on CPU devices, whose compile time grows with every written-out MulAdd */
+    /* absorb alone takes the last constant, its SLACK */
     uint32_t spec[11] = {sas_wg(ctx, c), de, g.dep, c->vt, c->rg, caps->subgroup_size,
-                         caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, et, caps->type != DRD_DEVICE_CPU};
+                         caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, et, SAS_CM_SLACK};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){absorb ? "sas_absorb_cm" : "round_argmax_cm", absorb ? 3 : 4,
-                                                         sizeof(drd_pc_sas), 11, spec}, &main_p));
+                                                         sizeof(drd_pc_sas), absorb ? 11 : 10, spec}, &main_p));
   } else {
     uint32_t spec[6] = {sas_wg(ctx, c), c->ct, c->tr, c->vt, de, et};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){absorb ? "sas_absorb_f32" : "round_argmax_f32", absorb ? 3 : 4,

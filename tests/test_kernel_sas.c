@@ -455,12 +455,22 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
 }
 
 /* DRDIFF_TEST_BENCH=1: wall-clock time of both ops at the benchmark model's shape (base-220m:
- * V = 32768, de = 128, f16 embeddings) for N = 1024 and 128 rows, each kernel this device can
- * run, and several vocabulary splits (auto = the ops' own choice), no host reference. */
+ * V = 32768, de = 128, f16 embeddings) for N = 1024 and 128 rows (DRDIFF_SAS_BENCH_N: other
+ * row counts, comma-separated), each kernel this device can run, and several vocabulary
+ * splits (auto = the ops' own choice), no host reference. DRDIFF_SAS_BENCH_VT: the
+ * cooperative-matrix tile's entries instead of the op's choice. */
 static void bench(drd_context *ctx, drd_rng *rng) {
   const uint32_t V = 32768, de = 128;
-  static const uint32_t Ns[] = {1024, 128};
-  for (int in = 0; in < 2; in++) {
+  uint32_t Ns[8] = {1024, 128}, nn = 2;
+  const char *ns_env = getenv("DRDIFF_SAS_BENCH_N"), *vt_env = getenv("DRDIFF_SAS_BENCH_VT");
+  if (ns_env) {
+    nn = 0;
+    for (const char *q = ns_env; *q && nn < 8; q = strchr(q, ',') ? strchr(q, ',') + 1 : q + strlen(q)) {
+      unsigned long v = strtoul(q, NULL, 10);
+      if (v > 0 && v <= (1u << 20)) Ns[nn++] = (uint32_t)v;
+    }
+  }
+  for (uint32_t in = 0; in < nn; in++) {
     const uint32_t rows = Ns[in];
     problem p = {.V = V, .de = de, .rows = rows, .row_first = 0, .etype = DRD_DTYPE_F16};
     make_embeddings(rng, &p);
@@ -474,8 +484,14 @@ static void bench(drd_context *ctx, drd_rng *rng) {
         fprintf(stderr, "bench N=%u: no %s kernel on this device\n", rows, kind_name((drd_sas_kind)kind));
         continue;
       }
-      static const uint32_t splits[] = {0, 4, 16, 64};
-      for (int is = 0; is < 4; is++) {
+      if (kind == DRD_SAS_COOPMAT && vt_env) {
+        drd_sas_config cv = c0;
+        cv.vt = (uint32_t)strtoul(vt_env, NULL, 10);
+        if (drd_sas_config_ok(ctx, &cv, de)) c0 = cv;
+        else fprintf(stderr, "bench: DRDIFF_SAS_BENCH_VT=%s does not fit, tile %u kept\n", vt_env, c0.vt);
+      }
+      static const uint32_t splits[] = {0, 2, 4, 8, 16, 64};
+      for (int is = 0; is < 6; is++) {
         drd_sas_config c = c0;
         c.splits = splits[is];
         uint64_t sb = drd_sas_scratch_bytes_config(ctx, &c, p.etype, 0, rows, V, de);
@@ -544,6 +560,11 @@ int main(void) {
   absorb_case(ctx, &rng, 32768, 17, 40, 0, DRD_DTYPE_F32, 1.0f, 1.0f, NULL, 1);
   round_case(ctx, &rng, 32768, 128, 24, 3, DRD_DTYPE_F16, NULL, 1);
   round_case(ctx, &rng, 32768, 16, 64, 0, DRD_DTYPE_F32, NULL, 1);
+  /* absorption over a vocabulary shorter than one logit block (16 on NVIDIA, 8 on lavapipe)
+   * and over a few blocks ending in a partial one: unmasked, the padding entries' weights
+   * would be a large share of l (round_case's planted pairs need V >= 300) */
+  absorb_case(ctx, &rng, 13, 16, 37, 4, DRD_DTYPE_F32, 1.0f, 1.0f, NULL, 1);
+  absorb_case(ctx, &rng, 45, 17, 37, 4, DRD_DTYPE_F16, 1.0f, 1.0f, NULL, 1);
   /* no scratch: one split (or the fewest the binding range forces, which needs a scratch) */
   absorb_case(ctx, &rng, 1000, 128, 3, 0, DRD_DTYPE_F32, 0.5f, 0.1f, NULL, 0);
   round_case(ctx, &rng, 1000, 128, 3, 0, DRD_DTYPE_F32, NULL, 0);
@@ -561,14 +582,17 @@ int main(void) {
                 &shapes[i], 2);
     round_case(ctx, &rng, 1000, de, 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &shapes[i], 2);
   }
-  /* cooperative-matrix tiles, where the device has them: 1-4 subgroups, tiles of 16-64
+  /* cooperative-matrix tiles, where the device has them: 1-4 subgroups, tiles of 8-64
    * entries, forced splits (several per dispatch, a ragged last), widths the matrix shape pads
-   * (17, 40, 100), a row block taller than a tile (its queries staged in rounds), odd V */
+   * (17, 40, 100), a row block taller than a tile (its queries staged in rounds), odd V; tiles
+   * staged through registers and by the loop (sas_cm.glsl: at most 8 chunks per invocation,
+   * e.g. the 8-entry tile of de = 128 on lavapipe's 4 x 8 invocations) */
   static const drd_sas_config cm_shapes[] = {
       {0, 4, 0, 64, 0, DRD_SAS_COOPMAT}, {0, 2, 0, 32, 3, DRD_SAS_COOPMAT}, {0, 1, 0, 16, 7, DRD_SAS_COOPMAT},
       {0, 3, 0, 32, 2, DRD_SAS_COOPMAT}, {0, 4, 0, 16, 5, DRD_SAS_COOPMAT}, {0, 2, 0, 64, 1, DRD_SAS_COOPMAT},
+      {0, 4, 0, 8, 2, DRD_SAS_COOPMAT},
   };
-  static const uint32_t cm_des[] = {128, 17, 40, 16, 100, 64};
+  static const uint32_t cm_des[] = {128, 17, 40, 16, 100, 64, 128};
   for (size_t i = 0; i < sizeof cm_shapes / sizeof *cm_shapes; i++) {
     if (!drd_sas_config_ok(ctx, &cm_shapes[i], cm_des[i])) continue;
     uint32_t V = i % 2 ? 999 : 1000;
