@@ -8,7 +8,7 @@
 # which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
 # driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
 # vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [engine] [ab] [same] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [sas] [engine] [ab] [same] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -104,6 +104,20 @@ if [[ $what == *attn* ]]; then
   fi
 fi
 
+if [[ $what == *sas* ]]; then
+  # SAS absorption / rounding alone (test_kernel_sas's bench mode: each kernel, several
+  # vocabulary splits) for each binary of SAS_BINS (e.g. a previous revision's test copied
+  # into build-gpu/tests), SAS_NS rows, SAS_VTS cooperative-matrix tiles (auto = the op's)
+  for vt in ${SAS_VTS:-auto}; do
+    for bin in ${SAS_BINS:-test_kernel_sas}; do
+      log="$OUT/sas-$bin-$vt.log"
+      env $([ "$vt" = auto ] || echo DRDIFF_SAS_BENCH_VT=$vt) DRDIFF_SAS_BENCH_N=${SAS_NS:-16384,4096} \
+        DRDIFF_TEST_BENCH=1 timeout 200 $B/tests/$bin 2>&1 | grep -E '^bench' > "$log"
+      summary+=("sas $bin vt $vt: $(grep -E 'sas_absorb coopmat' "$log" | sed -E 's/.*N=([0-9]+).*splits (auto )?([0-9]+).*: ([0-9.]+) ms per run.*/N=\1 s\3 \4ms/' | tr '\n' ' ')")
+    done
+  done
+fi
+
 if [[ $what == *ab* ]] && [ -x $B/drdiff-prev ]; then
   # before / after in one run: the drdiff of another revision (PREV= of gpu-build.sh) against
   # this one, alternating (prev, new, prev, new) so that drift hits both alike; AB_BINS names
@@ -123,9 +137,9 @@ def load(name):
     except Exception: return {}
 bins = sys.argv[3:]
 runs = {(b, k): load(f"ab-{b}-{k}.json") for b in bins for k in (1, 2)}
-print(f"ms per step of base-220m (rounds 1, 2; drdiff-prev = {sys.argv[2] or 'prev'}) and host CPU ms/step:")
+print(f"ms per step of base-220m, plain / SAS (rounds 1, 2; drdiff-prev = {sys.argv[2] or 'prev'}) and host CPU ms/step:")
 for n in sorted(runs[(bins[-1], 1)]):
-    cell = lambda b: " ".join(f'{runs[(b, k)].get(n, {}).get("step_ms_median", 0):.2f}' for k in (1, 2))
+    cell = lambda b: " ".join(f'{runs[(b, k)].get(n, {}).get("step_ms_plain", 0):.2f}/{runs[(b, k)].get(n, {}).get("step_ms_sas", 0):.2f}' for k in (1, 2))
     cpu = lambda b: runs[(b, 1)].get(n, {}).get("host_cpu_ms_per_step", 0)
     print(f"  N={n}: " + "  ".join(f"{b} {cell(b)} (cpu {cpu(b):.2f})" for b in bins))
 PYEOF
