@@ -26,11 +26,13 @@
  *     in f32, so |z~_v - z_v| <= eta_v = [sum_k (err16(x)|e| + |x| err16(e) + err16(x) err16(e))
  *     + 2 (de + 2) u sum_k |x~ e~|] / tau: 2 h A_v / tau when both are rounded, h A_v / tau
  *     when E is f16 (the 2 (de + 2) u term allows for a device accumulating with truncation);
- *   P: the kernel rounds P_v = exp(z~_v - m) <= 1 (m its running maximum) to f16 and sums the
- *     rounded values into l, so it uses the weights w_v = P'_v / sum P'. A normal P' is
- *     P (1 + d), |log(1 + d)| <= h (1 + h): the same as a logit error, so eta'_v = eta_v +
- *     h (1 + h). P is surely normal when exp(z_v - z_max - eta_v - max eta) >= 2^-14; other
- *     entries ("tiny") may be subnormal or flushed: 0 <= P' <= 2 P;
+ *   P: the kernel rounds P_v = exp(z~_v - m) <= e^8 to f16 (m a reference at most its row's
+ *     maximum, raised when a logit passes it by more than 8) and sums the rounded values
+ *     into l, so it uses the weights w_v = P'_v / sum P'. A normal P' is P (1 + d),
+ *     |log(1 + d)| <= h (1 + h): the same as a logit error, so eta'_v = eta_v + h (1 + h).
+ *     P is surely normal when exp(z_v - z_max - eta_v - max eta) >= 2^-14 (a reference below
+ *     the maximum only makes P larger); other entries ("tiny") may be subnormal or flushed:
+ *     0 <= P' <= 2 P;
  *   the weights: w_v / p_v = exp(eps'_v) / S' with |eps'_v| <= eta'_v and S' = sum_u p_u
  *     exp(eps'_u) in [exp(-zeta), exp(zeta)], zeta = max(log sum_u p_u exp(eta'_u) (tiny: 2 p_u
  *     exp(eta_u)), -log sum_{u not tiny} p_u exp(-eta'_u)); so |w_v - p_v| <= p_v (exp(eta'_v +
