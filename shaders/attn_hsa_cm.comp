@@ -16,13 +16,12 @@
 //      (coopmat 1 has no conversion between uses);
 //   4. O += P V, and l += P 1 on the same f16 P (every column of l holds its row's sum), so
 //      out = o / l normalises exactly the weights the product used.
-// Row-wise state without knowing which invocation holds which element (cm_rows.glsl): the
-// running max m is an accumulator too, every element holding its row's m, so P = exp2(S - m)
-// and the rescales O *= alpha, l *= alpha (alpha = exp2(m_old - m_new), per row) are
-// component-wise operations between matrices of one type, which the extension defines element
-// by element. Only raising m needs rows: ID holds each element's index r * CN + c (loaded once
-// from shared memory), and a row's new max is a subgroupMax over the elements whose ID says
-// that row.
+// Row-wise state without knowing which invocation holds which element: the running max m is
+// an accumulator too, every element holding its row's m, so P = exp2(S - m) and the rescales
+// O *= alpha, l *= alpha (alpha = exp2(m_old - m_new), per row) are component-wise operations
+// between matrices of one type, which the extension defines element by element. Only raising
+// m needs rows: ID holds each element's index r * CN + c (loaded once from shared memory), and
+// a row's new max is a subgroupMax over the elements whose ID says that row.
 // m is raised lazily: only when a score exceeds its row's m by more than SLACK (then every row
 // of the subgroup takes its running max). P stays <= 2^SLACK (f16 holds it) and m <= the row's
 // true max, so m and l are a valid (max, sum) pair for the merge kernel, whose log-sum-exp
@@ -155,15 +154,37 @@ CM_C masked(CM_C s, uint j, CM_C id) {
   return s;
 }
 
-#include "cm_rows.glsl"
+bool exceeds(CM_C mx, CM_C m) { // some element of mx above its row's m by more than SLACK
+  bool up = false;
+  for (int i = 0; i < mx.length(); i++) up = up || mx[i] > m[i] + float(SLACK);
+  return up;
+}
 
 // Raises m (every element its row's reference) to the row maxima of mx; returns the rescale
 // factors alpha = exp2(m_old - m_new) in the same layout. Subgroup-uniform control flow.
 CM_C raise_rows(inout CM_C m, CM_C mx, CM_C id) {
-  CM_C mn = raised_rows(m, mx, id), al = m;
+  CM_C mn = m, al = m;
+  for (uint r = 0; r < CM; r++) {
+    float part = NEG;
+    for (int i = 0; i < mx.length(); i++)
+      if (uint(id[i]) / CN == r) part = max(part, mx[i]);
+    part = subgroupMax(part);
+    for (int i = 0; i < mx.length(); i++)
+      if (uint(id[i]) / CN == r) mn[i] = max(mn[i], part);
+  }
   for (int i = 0; i < al.length(); i++) al[i] = exp2(m[i] - mn[i]);
   m = mn;
   return al;
+}
+
+// Row `lane` (< CM) of x, whose rows hold one value each (m, or l after P 1), through the
+// subgroup's scratch at sc.
+float row_value(CM_C x, uint sc, uint lane) {
+  coopMatStore(x, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup();
+  const float r = lane < CM ? cs[sc + lane * CN] : 0.0;
+  sync_subgroup(); // read before the next store
+  return r;
 }
 
 // Writes accumulator o (tile rows r0.., columns c0..) through the scratch at sc, as
@@ -217,7 +238,12 @@ void main() {
   const uint sr0 = sg * RS;               // the subgroup's first row inside the tile
   const uint sc = sg * CM * CN;           // its scratch in cs
 
-  const CM_C id = element_ids(sc, lane);
+  // Each element's position r * CN + c (exact in f32), in the accumulator layout.
+  for (uint e = lane; e < CM * CN; e += SG) cs[sc + e] = float(e);
+  sync_subgroup();
+  CM_C id;
+  coopMatLoad(id, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup(); // loaded before the scratch is reused
 
   // Q (scaled, f16) into registers (qTK: row tile T, head-dim step K), staged through ks BC
   // rows at a time (a fragment never straddles two rounds: BC is a multiple of CM).

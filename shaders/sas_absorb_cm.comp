@@ -11,7 +11,7 @@
 //   3. O += P E_block for the DEP / CN column blocks of the running sum, and l += P 1 on the
 //      same f16 P (every column of l holds its row's sum), so O / l normalises exactly the
 //      weights the product used.
-// Row-wise state without knowing which invocation holds which element (cm_rows.glsl):
+// Row-wise state without knowing which invocation holds which element (KHR leaves it open):
 // the reference m is an accumulator too, every element holding its row's m, so exp(z - m)
 // and the rescales O *= alpha, l *= alpha are component-wise operations between matrices of
 // one type. Only raising m needs rows: `id` holds each element's index r * CN + c, and a
@@ -66,12 +66,24 @@ CM_C masked(CM_C z, uint c0, uint ve, CM_C id) {
   return z;
 }
 
-#include "cm_rows.glsl"
+bool exceeds(CM_C z, CM_C m) { // some element of z above its row's m by more than SLACK
+  bool up = false;
+  for (int i = 0; i < z.length(); i++) up = up || z[i] > m[i] + float(SLACK);
+  return up;
+}
 
 // Raises m (every element its row's reference) to the row maxima of z; returns the rescale
 // factors alpha = exp(m_old - m_new) in the same layout. Subgroup-uniform control flow.
 CM_C raise_rows(inout CM_C m, CM_C z, CM_C id) {
-  CM_C mn = raised_rows(m, z, id), al = m;
+  CM_C mn = m, al = m;
+  for (uint r = 0; r < CM; r++) {
+    float part = NEG;
+    for (int i = 0; i < z.length(); i++)
+      if (uint(id[i]) / CN == r) part = max(part, z[i]);
+    part = subgroupMax(part);
+    for (int i = 0; i < z.length(); i++)
+      if (uint(id[i]) / CN == r) mn[i] = max(mn[i], part);
+  }
   for (int i = 0; i < al.length(); i++) al[i] = exp(m[i] - mn[i]);
   m = mn;
   return al;
@@ -93,6 +105,15 @@ void emit(CM_C x, uint n, uint sc, uint lane, uint row0, uint split) {
     }
   }
   sync_subgroup(); // read before the next store
+}
+
+// Row `lane` (< CM) of x, whose rows hold one value each (m, or l after P 1).
+float row_value(CM_C x, uint sc, uint lane) {
+  coopMatStore(x, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup();
+  const float r = lane < CM ? cs[sc + lane * CN] : 0.0;
+  sync_subgroup(); // read before the next store
+  return r;
 }
 
 #define O_DECL(n) CM_C o##n = CM_C(0.0);
@@ -120,7 +141,12 @@ void main() {
   const uint sc = sg * CM * CN;        // its scratch in cs
   const uint ps0 = sg * 2u * PSLOT;    // its P slots in Ps
 
-  const CM_C id = element_ids(sc, lane);
+  // Each element's position r * CN + c (exact in f32), in the accumulator layout.
+  for (uint e = lane; e < CM * CN; e += SG) cs[sc + e] = float(e);
+  sync_subgroup();
+  CM_C id;
+  coopMatLoad(id, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
+  sync_subgroup(); // loaded before the scratch is reused
 
   // The next tile's loads are in flight while the subgroups compute on this one (an H200 at
   // 16384 rows: 2.64 ms per absorption against 2.94 with the loads issued just before the

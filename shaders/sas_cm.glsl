@@ -69,25 +69,19 @@ float e_load(uint i) { // element i of E's binding
   return unpackHalf2x16(e_words[i >> 1])[i & 1u];
 }
 
-// Elements c .. c+3 of the row starting at element `base` of E's binding, 0 past DE, as raw
-// words: the four floats' bits (f32 E), or two words of packed halves in .xy (f16 E). Raw,
-// because converting would make the invocation wait for the loads right there
-// (sas_fetch_tile keeps them in flight); f16_of_raw converts.
-uvec4 e_raw4(uint base, uint c) {
+// Elements c .. c+3 of the row starting at element `base` of E's binding, 0 past DE.
+vec4 e_load4(uint base, uint c) {
   uint i = base + c;
   if (c + 4u <= DE) {
-    if (ETYPE == DRD_SAMPLER_E_F32) return uvec4(e_words[i], e_words[i + 1u], e_words[i + 2u], e_words[i + 3u]);
-    if ((i & 1u) == 0u) return uvec4(e_words[i >> 1], e_words[(i >> 1) + 1u], 0u, 0u);
+    if (ETYPE == DRD_SAMPLER_E_F32)
+      return vec4(uintBitsToFloat(e_words[i]), uintBitsToFloat(e_words[i + 1u]), uintBitsToFloat(e_words[i + 2u]),
+                  uintBitsToFloat(e_words[i + 3u]));
+    if ((i & 1u) == 0u) return vec4(unpackHalf2x16(e_words[i >> 1]), unpackHalf2x16(e_words[(i >> 1) + 1u]));
   }
-  vec4 v = vec4(0.0); // a row's last, partial chunk, or odd f16 offsets
+  vec4 v = vec4(0.0);
   [[unroll]] for (uint u = 0; u < 4u; u++)
     if (c + u < DE) v[u] = e_load(i + u);
-  return ETYPE == DRD_SAMPLER_E_F32 ? floatBitsToUint(v) : uvec4(packHalf2x16(v.xy), packHalf2x16(v.zw), 0u, 0u);
-}
-
-f16vec4 f16_of_raw(uvec4 w) {
-  if (ETYPE == DRD_SAMPLER_E_F32) return f16vec4(uintBitsToFloat(w));
-  return f16vec4(unpackFloat2x16(w.x), unpackFloat2x16(w.y));
+  return v;
 }
 
 // Query rows r0 .. r0+VT-1 of the workgroup (row0 + r past pc.rows: zeros) into Es, as f16.
@@ -107,8 +101,10 @@ void sas_stage_rows(uint row0, uint r0) {
 // A vocabulary tile is staged in two halves, so that its global loads can be in flight
 // while the workgroup computes on the previous tile or meets at a barrier: sas_fetch_tile
 // loads this invocation's LT chunks (4 columns of one entry each) as raw words into
-// registers, sas_put_tile converts them to f16 into Es. Small workgroups with wide tiles
-// would need too many registers (LT > 8): there sas_fetch_tile does nothing and
+// registers, sas_put_tile converts them to f16 into Es. Raw words, because converting would
+// make the invocation wait for its loads right there: f32 E keeps 4 words per chunk, f16 E
+// 2 words of packed halves (.xy; the compiler drops the rest). Small workgroups with wide
+// tiles would need too many registers (LT > 8): there sas_fetch_tile does nothing and
 // sas_put_tile loads, converts and stores in one loop.
 const uint LT = (VT * DEP4 + WG - 1) / WG;
 const bool REG_STAGE = LT <= 8u;
@@ -118,9 +114,18 @@ const uint LTR = REG_STAGE ? LT : 1u;
 // columns past DE are zeros (the entries' logits are masked).
 void sas_fetch_tile(uint v0, uint ve, out uvec4 w[LTR]) {
   [[unroll]] for (uint i = 0; i < LTR; i++) {
-    uint e = gl_LocalInvocationID.x + i * WG, v = e / DEP4;
+    uint e = gl_LocalInvocationID.x + i * WG, v = e / DEP4, c = (e - v * DEP4) * 4u;
     w[i] = uvec4(0u);
-    if (REG_STAGE && e < VT * DEP4 && v0 + v < ve) w[i] = e_raw4(pc.e_off + (v0 + v) * DE, (e - v * DEP4) * 4u);
+    if (!REG_STAGE || e >= VT * DEP4 || v0 + v >= ve || c >= DE) continue;
+    uint base = pc.e_off + (v0 + v) * DE, idx = base + c;
+    if (ETYPE == DRD_SAMPLER_E_F32 && c + 4u <= DE) {
+      w[i] = uvec4(e_words[idx], e_words[idx + 1u], e_words[idx + 2u], e_words[idx + 3u]);
+    } else if (ETYPE != DRD_SAMPLER_E_F32 && c + 4u <= DE && (idx & 1u) == 0u) {
+      w[i].xy = uvec2(e_words[idx >> 1], e_words[(idx >> 1) + 1u]);
+    } else { // a row's last, partial chunk, or odd f16 offsets
+      vec4 x = e_load4(base, c);
+      w[i] = ETYPE == DRD_SAMPLER_E_F32 ? floatBitsToUint(x) : uvec4(packHalf2x16(x.xy), packHalf2x16(x.zw), 0u, 0u);
+    }
   }
 }
 
@@ -128,17 +133,19 @@ void sas_fetch_tile(uint v0, uint ve, out uvec4 w[LTR]) {
 void sas_put_tile(uvec4 w[LTR], uint v0, uint ve) {
   if (!REG_STAGE) {
     for (uint i = gl_LocalInvocationID.x; i < VT * DEP4; i += WG) {
-      uint v = i / DEP4;
-      uvec4 r = uvec4(0u);
-      if (v0 + v < ve) r = e_raw4(pc.e_off + (v0 + v) * DE, (i - v * DEP4) * 4u);
-      Es[v * SE4 + (i - v * DEP4)] = f16_of_raw(r);
+      uint v = i / DEP4, c = (i - v * DEP4) * 4u;
+      vec4 e = vec4(0.0);
+      if (v0 + v < ve) e = e_load4(pc.e_off + (v0 + v) * DE, c);
+      Es[v * SE4 + c / 4u] = f16vec4(e);
     }
     return;
   }
   [[unroll]] for (uint i = 0; i < LTR; i++) {
     uint e = gl_LocalInvocationID.x + i * WG, v = e / DEP4;
     if (e >= VT * DEP4) break;
-    Es[v * SE4 + (e - v * DEP4)] = f16_of_raw(w[i]);
+    Es[v * SE4 + (e - v * DEP4)] = ETYPE == DRD_SAMPLER_E_F32
+                                       ? f16vec4(uintBitsToFloat(w[i]))
+                                       : f16vec4(unpackFloat2x16(w[i].x), unpackFloat2x16(w[i].y));
   }
 }
 
