@@ -112,10 +112,17 @@ static drd_status to_f16(drd_gpu_session *s, drd_seq *q, const drd_buffer *src) 
   return s->f16_acts ? drd_op_to_f16(q, src, &s->a16, (uint64_t)s->N * s->gm->hp.d) : DRD_OK;
 }
 
-/* a = RMSNorm(h) * w, and a16 = f16(a) in the same pass when the session keeps the copy */
-static drd_status norm(drd_gpu_session *s, drd_seq *q, const drd_gpu_tensor *w) {
+/* whether layer_gemm of an [N, n] output from K columns reads a16 rather than a */
+static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd_dtype wtype) {
+  return s->f16_acts && drd_gemm_pick_for(s->ctx, s->N, n, K, wtype).kind == DRD_GEMM_COOPMAT;
+}
+
+/* a = RMSNorm(h) * w, and a16 = f16(a) in the same pass when the session keeps the copy; only
+ * a16 where f16_only (every reader takes a16: H200, 16K tokens, 64 MiB less to write per norm) */
+static drd_status norm(drd_gpu_session *s, drd_seq *q, const drd_gpu_tensor *w, bool f16_only) {
   const drd_hparams *hp = &s->gm->hp;
-  return s->f16_acts ? drd_op_rmsnorm_f16(q, &s->h, &w->buf, &s->a, &s->a16, s->N, hp->d, hp->norm_eps)
+  return s->f16_acts ? drd_op_rmsnorm_f16(q, &s->h, &w->buf, f16_only ? NULL : &s->a, &s->a16, s->N, hp->d,
+                                          hp->norm_eps)
                      : drd_op_rmsnorm(q, &s->h, &w->buf, &s->a, s->N, hp->d, hp->norm_eps);
 }
 
@@ -140,7 +147,10 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   const drd_rope_table *rope = rope_in_gemm(s) ? &s->rope : NULL;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
-    DRD_CHECK(norm(s, q, &L->attn_norm));
+    /* the q, k and v projections may read only a16; the DES router reads a (f32 logits) */
+    const bool qkv16 = gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
+                       gemm_reads_a16(s, d, d, L->wv.type);
+    DRD_CHECK(norm(s, q, &L->attn_norm, qkv16));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, d, d, false, rope));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, d, d, false, rope));
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, d, d, false, NULL));
@@ -156,7 +166,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, d, d, true, NULL));
-    DRD_CHECK(norm(s, q, &L->ffn_norm));
+    DRD_CHECK(norm(s, q, &L->ffn_norm, false));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
     DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
     uint32_t k = s->shape.layers_per_submit;
@@ -166,7 +176,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
       q = *qp;
     }
   }
-  DRD_CHECK(norm(s, q, &gm->out_norm));
+  DRD_CHECK(norm(s, q, &gm->out_norm, gemm_reads_a16(s, hp->de, d, gm->out_proj_w.type)));
   DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, hp->de, d, false, NULL));
 cleanup:
   return status;

@@ -49,8 +49,9 @@ drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, 
                           uint32_t rows, uint32_t cols, float eps);
 
 /* drd_op_rmsnorm that also writes out16 = f16(out) ([rows, cols] f16, round to nearest even):
- * the same bits as drd_op_rmsnorm then drd_op_to_f16, one pass fewer over out.
- * UNSUPPORTED without 16-bit storage. */
+ * the same bits as drd_op_rmsnorm then drd_op_to_f16, one pass fewer over out. With out NULL
+ * only out16 is written (for consumers that read nothing else). UNSUPPORTED without 16-bit
+ * storage. */
 drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                               const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps);
 

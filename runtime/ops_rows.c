@@ -16,7 +16,7 @@ uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols) {
 }
 
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL
- * (the rmsnorm_f16 kernel's extra output). */
+ * (the rmsnorm_f16 kernels' extra output; with it, out may be NULL: rmsnorm_f16only). */
 static drd_status record_rows(drd_seq *s, const char *op, const char *shader, const drd_buffer *x,
                               const drd_buffer *w, const drd_buffer *out, const drd_buffer *out16, uint32_t rows,
                               uint32_t cols, float eps) {
@@ -24,7 +24,8 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
   drd_status status = DRD_OK;
   if (rows == 0 || cols == 0) return DRD_OK;
   uint64_t row_bytes = (uint64_t)cols * 4, range = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
-  if (x->size < rows * row_bytes || out->size < rows * row_bytes || (w && w->size < row_bytes) ||
+  if (!out && !out16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: no output", op);
+  if (x->size < rows * row_bytes || (out && out->size < rows * row_bytes) || (w && w->size < row_bytes) ||
       (out16 && out16->size < rows * row_bytes / 2))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: buffers smaller than [%u, %u]", op, rows, cols);
   /* a binding starts up to align - 4 bytes before its row: one row plus that slack must fit */
@@ -38,13 +39,18 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
     uint64_t off = r0 * row_bytes;
     rc = (range - off % align) / row_bytes;
     if (rc > rows - r0) rc = rows - r0;
-    uint32_t xs, os, hs = 0;
+    uint32_t xs, os = 0, hs = 0;
     drd_bind in = drd_bind_span(ctx, x, off, rc * row_bytes, false, &xs);
-    drd_bind o = drd_bind_span(ctx, out, off, rc * row_bytes, true, &os);
     /* the f16 range is half the f32 one, so it fits wherever that does; rounded up to whole
      * words, since the shader declares 16-bit elements of a 4-byte-granular binding */
-    drd_bind h = out16 ? drd_bind_span(ctx, out16, off / 2, (rc * row_bytes / 2 + 3) / 4 * 4, true, &hs) : o;
-    if (out16 && h.offset + h.range > out16->size) h.range = out16->size - h.offset;
+    drd_bind h = {0};
+    if (out16) {
+      h = drd_bind_span(ctx, out16, off / 2, (rc * row_bytes / 2 + 3) / 4 * 4, true, &hs);
+      if (h.offset + h.range > out16->size) h.range = out16->size - h.offset;
+    }
+    /* without out, binding 2 (which rmsnorm_f16only does not declare) repeats out16's */
+    drd_bind o = out ? drd_bind_span(ctx, out, off, rc * row_bytes, true, &os) : h;
+    if (!out16) h = o;
     drd_bind binds[4] = {in, w ? drd_in_range(w, 0, row_bytes) : o, o, h};
     drd_pc_rows pc = {.rows = (uint32_t)rc, .cols = cols, .x_off = xs / 4, .o_off = os / 4, .eps = eps,
                       .h_off = hs / 2};
@@ -67,7 +73,7 @@ drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer 
   if (!w || !out16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm_f16: no weight vector or f16 output");
   if (!drd_seq_context(s)->caps.storage_16bit)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_f16: the device has no 16-bit storage");
-  return record_rows(s, "rmsnorm", "rmsnorm_f16", x, w, out, out16, rows, cols, eps);
+  return record_rows(s, "rmsnorm", out ? "rmsnorm_f16" : "rmsnorm_f16only", x, w, out, out16, rows, cols, eps);
 }
 
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,

@@ -1,7 +1,9 @@
 // RMSNorm over rows: out[r, c] = x[r, c] / sqrt(mean_c(x[r, :]^2) + eps) * w[c], shared by
 // rmsnorm_f32.comp and rmsnorm_f16.comp. With RMSNORM_F16 the kernel also writes f16(out)
 // (round to nearest even) to binding 3: the copy the cooperative-matrix GEMMs read, made
-// here instead of by a separate pass over out (runtime/ops_rows.c).
+// here instead of by a separate pass over out (runtime/ops_rows.c). With RMSNORM_NO_F32 as well
+// (rmsnorm_f16only.comp) only the f16 copy is written: the engine's attention and output norms,
+// whose f32 result no kernel reads, save a third of their memory traffic.
 // One workgroup per row; each invocation walks the row with stride WG, so the same
 // invocation reads and writes an element (out may alias x).
 #extension GL_GOOGLE_include_directive : require
@@ -12,7 +14,9 @@ layout(constant_id = 0) const uint WG = 256; // a power of two
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };  // [rows, cols] f32 (from x_off)
 layout(std430, binding = 1) readonly buffer W { float w[]; };  // [cols] f32
+#ifndef RMSNORM_NO_F32
 layout(std430, binding = 2) writeonly buffer O { float o[]; }; // [rows, cols] f32 (from o_off)
+#endif
 #ifdef RMSNORM_F16
 layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // [rows, cols] f16 (from h_off)
 #endif
@@ -35,7 +39,9 @@ void main() {
   float inv = inversesqrt(ss / float(pc.cols) + pc.eps);
   for (uint c = lid; c < pc.cols; c += WG) {
     float v = x[xb + c] * inv * w[c];
+#ifndef RMSNORM_NO_F32
     o[ob + c] = v;
+#endif
 #ifdef RMSNORM_F16
     o16[pc.h_off + row * pc.cols + c] = float16_t(v);
 #endif

@@ -3,7 +3,8 @@
  * longer than one binding. Where the device has 16-bit storage, every case also runs
  * drd_op_rmsnorm_f16: its f32 output must be bit-identical to drd_op_rmsnorm's and its f16
  * copy the host's nearest-even rounding of that output, bit for bit, with a poisoned guard
- * half past the end left untouched. */
+ * half past the end left untouched; and again without the f32 output (rmsnorm_f16only): the
+ * same halves, x unchanged. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,10 @@
 static int failures;
 
 
-/* drd_op_rmsnorm_f16 on x (host copy) against `plain`, drd_op_rmsnorm's output for it. */
+/* drd_op_rmsnorm_f16 on x (host copy) against `plain`, drd_op_rmsnorm's output for it; with
+ * f16_only, no f32 output (out = NULL), and x must come back as it went in. */
 static void run_f16(drd_context *ctx, const float *x, const drd_buffer *bw, const float *plain, uint32_t rows,
-                    uint32_t cols, float eps, bool in_place) {
+                    uint32_t cols, float eps, bool in_place, bool f16_only) {
   size_t n = (size_t)rows * cols;
   uint64_t bytes = (n * 2 + 2 + 3) / 4 * 4; /* n halves, a guard, whole words */
   float *got = malloc(n * 4);
@@ -30,21 +32,22 @@ static void run_f16(drd_context *ctx, const float *x, const drd_buffer *bw, cons
   drd_test_check(drd_buffer_fill(ctx, &bh, 0xABCDABCDu), "poison");
   drd_seq *s;
   drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_rmsnorm_f16(s, &bx, bw, &bo, &bh, rows, cols, eps), "rmsnorm_f16");
+  drd_test_check(drd_op_rmsnorm_f16(s, &bx, bw, f16_only ? NULL : &bo, &bh, rows, cols, eps), "rmsnorm_f16");
   drd_test_check(drd_seq_end(s), "seq_end");
   drd_test_check(drd_seq_run(s), "seq_run");
   drd_seq_destroy(s);
-  drd_test_download_f32(ctx, &bo, got, n);
+  drd_test_download_f32(ctx, f16_only ? &bx : &bo, got, n);
   drd_test_check(drd_buffer_download(ctx, &bh, 0, got16, bytes), "download");
-  drd_f32_to_f16_row(got, want16, n);
+  drd_f32_to_f16_row(plain, want16, n);
   size_t bad32 = 0, bad16 = 0;
   for (size_t i = 0; i < n; i++) {
-    bad32 += memcmp(&got[i], &plain[i], 4) != 0;
+    bad32 += memcmp(&got[i], f16_only ? &x[i] : &plain[i], 4) != 0;
     bad16 += got16[i] != want16[i];
   }
   if (bad32 || bad16 || got16[n] != 0xABCD) {
-    fprintf(stderr, "FAIL rmsnorm_f16 [%u, %u]%s: %zu f32 values differ from rmsnorm's, %zu halves from their "
-            "rounding%s\n", rows, cols, in_place ? " in place" : "", bad32, bad16,
+    fprintf(stderr, "FAIL rmsnorm_f16%s [%u, %u]%s: %zu f32 values differ from %s, %zu halves from their "
+            "rounding%s\n", f16_only ? " (f16 only)" : "", rows, cols, in_place ? " in place" : "", bad32,
+            f16_only ? "x (which must stay)" : "rmsnorm's", bad16,
             got16[n] != 0xABCD ? ", the guard half was overwritten" : "");
     failures++;
   }
@@ -72,7 +75,10 @@ static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t col
   drd_seq_destroy(s);
   drd_test_download_f32(ctx, &bo, got, n);
   /* x was overwritten in place: the f16 variant starts again from the host copy */
-  if (drd_context_caps(ctx)->storage_16bit) run_f16(ctx, x, &bw, got, rows, cols, eps, in_place);
+  if (drd_context_caps(ctx)->storage_16bit) {
+    run_f16(ctx, x, &bw, got, rows, cols, eps, in_place, false);
+    if (!in_place) run_f16(ctx, x, &bw, got, rows, cols, eps, false, true);
+  }
   size_t bad;
   double err = drd_compare_f32(got, want, n, &bad);
   /* f32 sum of squares vs the reference's f64: ~1e-7 relative for these lengths */
