@@ -15,7 +15,9 @@ bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t b
                     uint32_t n_b, uint64_t extra_shared) {
   const drd_device_caps *c = &ctx->caps;
   uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k;
-  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 8) return false;
+  /* (cm_gemm.glsl's epilogue reads its scratch 4 columns at a time: cn % 4) */
+  if (!cm || !wm || !wn || !bm || !bn || !bk || bm % (wm * cm) || bn % (wn * cn) || bk % ck || bk % 8 || cn % 4)
+    return false;
   /* matrices per subgroup along m and n: cm_gemm.glsl writes at most 4 x 4 out; more than 16
    * accumulators (both B operands together) would not stay in registers */
   uint32_t tmw = bm / (wm * cm), tnw = bn / (wn * cn);

@@ -11,13 +11,19 @@
 // padded by 8 halves (16 bytes) so that the rows a matrix load reads together start in
 // different banks; while a slice is
 // multiplied out, the next one is already loaded into registers.
-// Epilogue: each subgroup stores one accumulator at a time into its own shared scratch and
-// its invocations hand the elements to cm_emit (bias, activation, bounds), so any M, N
-// works and the includer decides what is written where. Pairs of accumulators go to cm_emit2
-// together: with CM_DUAL an accumulator and its B2 twin; with CM_ROPE (specialization
-// constant ROPE_HALF > 0) a matrix of the first half of a head and the matrix ROPE_HALF
-// columns on, whose elements RoPE rotates together (the host makes each subgroup's columns
-// whole heads, ROPE_HALF a multiple of CN).
+// Epilogue: each subgroup stores one accumulator at a time into its own shared scratch, and
+// its invocations hand the elements to the includer: 4 consecutive columns at a time to
+// cm_put4 where the includer's cm_whole says the tile lies wholly inside the output at
+// aligned places (16-byte stores), else one element at a time to cm_emit (bias, activation,
+// bounds), so any M, N works and the includer decides what is written where. Pairs of
+// accumulators go to cm_put4x2 / cm_emit2 together: with CM_DUAL an accumulator and its B2
+// twin; with CM_ROPE (specialization constant ROPE_HALF > 0) a matrix of the first half of a
+// head and the matrix ROPE_HALF columns on, whose elements RoPE rotates together (the host
+// makes each subgroup's columns whole heads, ROPE_HALF a multiple of CN).
+// (Storing accumulators straight to the output buffer with coopMatStore was slower on an H200,
+// driver 580: a 16384 x 1024 x 1024 GEMM 0.189 ms against 0.163 through the scratch and 16-byte
+// stores, and 0.141 with no stores at all; per tile the direct stores cost as much as ~14 slices
+// of the K loop, docs/performance.md.)
 //
 // The includer defines (after including this file, which declares them):
 //   uvec4 cm_load_a(uint m, uint k)   tile row m of A, elements k .. k+7 as packed halves
@@ -26,12 +32,13 @@
 //   uvec4 cm_load_b2(uint n, uint k)  the same for B2 (CM_DUAL only)
 //   void cm_emit(uint m, uint n, float v)               one output element, tile-relative
 //   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_DUAL, CM_ROPE)
-//   bool cm_direct(uint m, uint n, CM_C acc)  (CM_DIRECT) store a whole CM x CN accumulator at
-//                                     tile position (m, n) itself, or return false
-//   bool cm_direct2(uint m, uint n, CM_C x1, CM_C x2)  (CM_DIRECT with CM_DUAL or CM_ROPE) the
-//                                     same for the pair cm_emit2 would get
-// The cm_direct functions decide for the whole workgroup (uniformly): lavapipe runs the
-// scratch path's subgroup barriers as workgroup barriers, which every subgroup must then reach.
+//   bool cm_whole()                    (CM_DIRECT) whether cm_put4 may take this tile's output:
+//                                      the same answer for the whole workgroup (lavapipe runs
+//                                      the scratch's subgroup barriers as workgroup barriers,
+//                                      which every subgroup must then reach)
+//   void cm_put4(uint m, uint n, vec4 v)   (CM_DIRECT) columns n .. n+3 of tile row m
+//   bool cm_whole2(), void cm_put4x2(uint m, uint n, vec4 v, vec4 v2)  (CM_DIRECT with CM_DUAL
+//                                      or CM_ROPE) the same for the pairs cm_emit2 would get
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -65,7 +72,6 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
 #define CM_B coopmat<float16_t, gl_ScopeSubgroup, CK, CN, gl_MatrixUseB>
 #define CM_C coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
-#define CM_CH coopmat<float16_t, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>
 
 // Slices as 16-byte vectors of 8 packed halves, so that one global load and one shared store
 // move 8 elements (the load/store instructions, not the bytes, were what limited the kernel
@@ -75,12 +81,15 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 const uint SA8 = SA / 8;
 shared uvec4 As[BM * SA8]; // A[m0 + m, k0 + k]
 shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
-shared float Cs[WM * WN * CM * CN]; // one accumulator per subgroup, row-major, for the epilogue
+// one accumulator per subgroup, row-major, for the epilogue (CN is a multiple of 4): element
+// (r, c) is Cs[CS + (r * CN + c) / 4], component c % 4, where CS = gl_SubgroupID * CM * CN / 4
+const uint CQ = CM * CN / 4;
+shared vec4 Cs[WM * WN * CQ];
 #ifdef CM_DUAL
 shared uvec4 Bs2[BN * SA8];
-shared float Cs2[WM * WN * CM * CN]; // the second accumulator of a pair
+shared vec4 Cs2[WM * WN * CQ]; // the second accumulator of a pair
 #elif defined(CM_ROPE)
-shared float Cs2[ROPE_HALF > 0u ? WM * WN * CM * CN : 4u];
+shared vec4 Cs2[ROPE_HALF > 0u ? WM * WN * CQ : 1u];
 #endif
 
 // f16 halves of 8 f32 values, packed as a slice group (a vector conversion and bit casts:
@@ -151,44 +160,50 @@ void cm_store_step(uint lid) {
 #define CM_EACH_J(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
 #define CM_EACH(X) CM_EACH_J(X, 0) CM_EACH_J(X, 1) CM_EACH_J(X, 2) CM_EACH_J(X, 3)
 
-// one accumulator through the subgroup's scratch to cm_emit (or, with CM_DIRECT, straight to
-// memory where the includer's cm_direct can: it stores and returns true, subgroup-uniformly)
+// one accumulator through the subgroup's scratch to cm_put4 or cm_emit
 #ifndef CM_DUAL
 #ifdef CM_DIRECT
-bool cm_direct(uint m, uint n, CM_C acc);
+bool cm_whole();
+void cm_put4(uint m, uint n, vec4 v);
 #endif
 void cm_out(uint m0, uint n0, CM_C acc) {
-#ifdef CM_DIRECT
-  if (cm_direct(m0, n0, acc)) return;
-#endif
-  const uint cs = gl_SubgroupID * CM * CN;
-  coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+  const uint cs = gl_SubgroupID * CQ;
+  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   subgroupMemoryBarrierShared();
   subgroupBarrier();
-  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
-    cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e]);
+#ifdef CM_DIRECT
+  if (cm_whole()) {
+    for (uint q = gl_SubgroupInvocationID; q < CQ; q += gl_SubgroupSize)
+      cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q]);
+  } else
+#endif
+    for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+      cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u]);
   subgroupMemoryBarrierShared();
   subgroupBarrier(); // the next store overwrites the scratch
 }
 #endif
 
-// two accumulators through the subgroup's two scratches to cm_emit2 (or straight to memory
-// where the includer's cm_direct2 can)
+// two accumulators through the subgroup's two scratches to cm_put4x2 or cm_emit2
 #if defined(CM_DUAL) || defined(CM_ROPE)
 #ifdef CM_DIRECT
-bool cm_direct2(uint m, uint n, CM_C acc, CM_C acc2);
+bool cm_whole2();
+void cm_put4x2(uint m, uint n, vec4 v, vec4 v2);
 #endif
 void cm_out2(uint m0, uint n0, CM_C acc, CM_C acc2) {
-#ifdef CM_DIRECT
-  if (cm_direct2(m0, n0, acc, acc2)) return;
-#endif
-  const uint cs = gl_SubgroupID * CM * CN;
-  coopMatStore(acc, Cs, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
-  coopMatStore(acc2, Cs2, cs, CN, gl_CooperativeMatrixLayoutRowMajor);
+  const uint cs = gl_SubgroupID * CQ;
+  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(acc2, Cs2, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   subgroupMemoryBarrierShared();
   subgroupBarrier();
-  for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
-    cm_emit2(m0 + e / CN, n0 + e % CN, Cs[cs + e], Cs2[cs + e]);
+#ifdef CM_DIRECT
+  if (cm_whole2()) {
+    for (uint q = gl_SubgroupInvocationID; q < CQ; q += gl_SubgroupSize)
+      cm_put4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], Cs2[cs + q]);
+  } else
+#endif
+    for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+      cm_emit2(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u], Cs2[cs + e / 4u][e % 4u]);
   subgroupMemoryBarrierShared();
   subgroupBarrier(); // the next store overwrites the scratch
 }

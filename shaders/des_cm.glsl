@@ -29,8 +29,10 @@ layout(std430, binding = 5) readonly buffer W2_ { float16_t w2[]; };  // up [E, 
 layout(std430, binding = 5) readonly buffer W2v_ { uvec4 w2v[]; };
 #if DES_GEMM_MODE == 1
 layout(std430, binding = 6) writeonly buffer O_ { float16_t o_mat[]; }; // h [rows, N] f16
+layout(std430, binding = 6) writeonly buffer O4_ { f16vec4 o_mat4[]; };
 #else
 layout(std430, binding = 6) writeonly buffer O_ { float o_mat[]; };     // y [rows, N] f32
+layout(std430, binding = 6) writeonly buffer O4_ { vec4 o_mat4[]; };
 #endif
 layout(push_constant) uniform Push { drd_pc_des_gemm pc; };
 
@@ -84,6 +86,10 @@ uvec4 load_w(bool second, uint n, uint k) {
 
 uvec4 cm_load_b(uint n, uint k) { return load_w(false, n, k); }
 
+// Whether the tile's columns all lie before n_end, at places where 4 of them are one aligned
+// vector, so that cm_put4 / cm_put4x2 may store 4 at a time (the same for the whole workgroup).
+bool des_whole() { return n0 + BN <= pc.n_end && pc.N % 4u == 0 && n0 % 4u == 0; }
+
 #if DES_GEMM_MODE == 1
 uvec4 cm_load_b2(uint n, uint k) { return load_w(true, n, k); }
 
@@ -93,29 +99,21 @@ void cm_emit2(uint m, uint n, float g, float u) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = float16_t(silu(g) * u); // padding rows: 0
 }
 
-// A tile whose columns all lie before n_end, at 16-byte-aligned places (as coopMatStore needs):
-// each pair becomes h element by element on the accumulators (g and u are matrices of one
-// type, so element e of each is the same (row, column)), converted to f16 and stored straight
-// from the registers, without the subgroup's scratch. The same arithmetic as cm_emit2.
-bool cm_direct2(uint m, uint n, CM_C g, CM_C u) {
-  if (n0 + BN > pc.n_end || pc.N % 8u != 0 || n0 % 8u != 0) return false;
-  CM_C h;
-  for (int e = 0; e < h.length(); e++) h[e] = silu(g[e]) * u[e];
-  coopMatStore(CM_CH(h), o_mat, (row0 + m) * pc.N + n0 + n, pc.N, gl_CooperativeMatrixLayoutRowMajor);
-  return true;
+bool cm_whole2() { return des_whole(); }
+
+// h for columns n .. n+3 of tile row m: the arithmetic of silu and cm_emit2
+void cm_put4x2(uint m, uint n, vec4 g, vec4 u) {
+  const vec4 sg = g / (1.0 + exp(-g));
+  o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = f16vec4(sg * u);
 }
 #else
 void cm_emit(uint m, uint n, float v) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = v;
 }
 
-// a whole matrix of a tile whose columns all lie before n_end, stored straight from the
-// accumulator (16-byte-aligned places, as coopMatStore needs)
-bool cm_direct(uint m, uint n, CM_C acc) {
-  if (n0 + BN > pc.n_end || pc.N % 4u != 0 || n0 % 4u != 0) return false;
-  coopMatStore(acc, o_mat, (row0 + m) * pc.N + n0 + n, pc.N, gl_CooperativeMatrixLayoutRowMajor);
-  return true;
-}
+bool cm_whole() { return des_whole(); }
+
+void cm_put4(uint m, uint n, vec4 v) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = v; }
 #endif
 
 void main() {

@@ -17,9 +17,11 @@ layout(std430, binding = 1) readonly buffer W { float16_t w[]; };   // [N, ldw] 
 layout(std430, binding = 1) readonly buffer W8 { uvec4 w8[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; }; // [N] f32 from bias_off (a dummy without bias)
 layout(std430, binding = 3) buffer C { float c[]; };                // [M, ldc] f32 from c_off
+layout(std430, binding = 3) buffer C4 { vec4 c4[]; };
 // the chunk's rows of the session's RoPE table from rope_off: [M, 2, ROPE_HALF] f32, each
 // position's cosines, then its sines (drd_rope_table; a dummy without RoPE)
 layout(std430, binding = 4) readonly buffer RopeTab { float rope_tab[]; };
+layout(std430, binding = 4) readonly buffer RopeTab4 { vec4 rope_tab4[]; };
 layout(push_constant) uniform Push { drd_pc_gemm pc; };
 
 #define CM_ROPE
@@ -67,30 +69,19 @@ void cm_emit(uint m, uint n, float v) {
   c[ci] = v;
 }
 
-// Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (as
-// coopMatStore needs; CN is a multiple of 8), so that cm_direct / cm_direct2 may store its
-// matrices themselves. The decision is the same for the whole workgroup: lavapipe runs the
-// scratch path's subgroup barriers as workgroup barriers, which every subgroup must then
-// reach (a per-matrix choice left NaN in a partial tile there).
-bool cm_whole_tile() {
+// Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (CN is a
+// multiple of 8), so that cm_put4 may store 4 columns at a time.
+bool cm_whole() {
   return (pc.flags & DRD_GEMM_BIAS) == 0 && m0 + BM <= pc.M && n0 + BN <= pc.N && pc.c_off % 4u == 0 &&
          pc.ldc % 4u == 0;
 }
 
-// A matrix of a whole tile stored straight from the accumulator, after adding C's old values
-// for ACCUMULATE (the same f32 sum as cm_emit's), instead of element by element through the
-// subgroup's scratch.
-bool cm_direct(uint m, uint n, CM_C acc) {
-  if (!cm_whole_tile()) return false;
-  m += m0, n += n0;
-  const uint ci = pc.c_off + m * pc.ldc + n;
-  if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) {
-    CM_C old;
-    coopMatLoad(old, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
-    acc = old + acc;
-  }
-  coopMatStore(acc, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
-  return true;
+// Columns n .. n+3 of tile row m, plus C's old values for ACCUMULATE (the same f32 sums as
+// cm_emit's).
+void cm_put4(uint m, uint n, vec4 v) {
+  const uint i = (pc.c_off + (m0 + m) * pc.ldc + n0 + n) / 4u;
+  if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c4[i];
+  c4[i] = v;
 }
 
 // Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
@@ -107,28 +98,17 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
   c[ci + n2] = x1 * sn + x2 * cs;
 }
 
-// A RoPE pair of matrices wholly inside C, without bias: the cosines and sines of its 16
-// positions loaded as matrices of the same type, so that element e of each is the same (row,
-// column) whatever the device's layout, rotated element by element and stored straight from
-// the registers (on an H200 the scratch path's element-wise stores and table lookups cost the
-// fused q and k GEMMs ~1.6 ms per 16K-token step). The table rows start 16-byte aligned
+// The RoPE pairs of a whole tile, 4 columns at a time: the table rows start 16-byte aligned
 // where rope_off does (ROPE_HALF is a multiple of CN).
-bool cm_direct2(uint m, uint n, CM_C x1, CM_C x2) {
-  if (!cm_whole_tile() || pc.rope_off % 4u != 0) return false;
+bool cm_whole2() { return cm_whole() && pc.rope_off % 4u == 0; }
+
+void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2) {
   m += m0, n += n0;
   const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
-  CM_C cs, sn;
-  coopMatLoad(cs, rope_tab, t, 2u * ROPE_HALF, gl_CooperativeMatrixLayoutRowMajor);
-  coopMatLoad(sn, rope_tab, t + ROPE_HALF, 2u * ROPE_HALF, gl_CooperativeMatrixLayoutRowMajor);
-  CM_C y1, y2;
-  for (int e = 0; e < x1.length(); e++) {
-    y1[e] = x1[e] * cs[e] - x2[e] * sn[e];
-    y2[e] = x1[e] * sn[e] + x2[e] * cs[e];
-  }
+  const vec4 cs = rope_tab4[t / 4u], sn = rope_tab4[(t + ROPE_HALF) / 4u];
   const uint ci = pc.c_off + m * pc.ldc + n;
-  coopMatStore(y1, c, ci, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
-  coopMatStore(y2, c, ci + ROPE_HALF, pc.ldc, gl_CooperativeMatrixLayoutRowMajor);
-  return true;
+  c4[ci / 4u] = x1 * cs - x2 * sn;
+  c4[(ci + ROPE_HALF) / 4u] = x1 * sn + x2 * cs;
 }
 
 void main() {

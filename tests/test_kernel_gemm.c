@@ -15,7 +15,7 @@
 #include "util_rand.h"
 
 static int failures, cases;
-static int rope_direct; /* RoPE cases with a tile that gemm_cm.comp's cm_direct_rope stores */
+static int rope_direct; /* RoPE cases with a tile that gemm_cm.comp stores 4 columns at a time (cm_put4x2) */
 static double worst; /* largest error / tolerance seen */
 
 /* max over elements of |got - want| / scale, scale = sum_k |a w| + |bias|: the error bound of
@@ -254,7 +254,7 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   cases++;
   bool f = drd_gemm_rope_fuses(ctx, &u, dh);
   *fused += f;
-  /* whole tiles without bias go out through the matrix-loaded cos / sin (cm_direct_rope), the
+  /* whole tiles without bias go out through the matrix-loaded cos / sin (cm_put4x2), the
    * rest through the scratch; K fits one binding in every case here */
   rope_direct += f && !with_bias && M >= u.bm && N >= u.bn;
   if (bad || !(err <= tol)) {
@@ -321,8 +321,8 @@ int main(void) {
   }
   /* f16 A and accumulate, on each cooperative-matrix tile this device takes; K odd (element
    * loads) and a multiple of 4 (vector loads); with bias and N odd (every matrix through the
-   * scratch), and without bias with N a multiple of 4 (whole tiles stored straight from the
-   * accumulators, gemm_cm.comp's cm_direct, beside partial ones) */
+   * scratch), and without bias with N a multiple of 4 (whole tiles stored from the
+   * scratch 4 columns at a time, gemm_cm.comp's cm_put4, beside partial ones) */
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
     for (int v = 0; v < 8; v++)
