@@ -7,7 +7,9 @@
  * DRDIFF_GEMM_TILE=bm,bn,bk,tm,tn (tiled kernel), sg,tm,tn (subgroup kernel) or
  * cm,bm,bn,bk,wm,wn (cooperative-matrix kernel) overrides the configuration, for tuning;
  * DRDIFF_GEMM_A16=1 stores A as f16 (cooperative-matrix kernel only); DRDIFF_GEMM_NO_BIAS=1
- * leaves the bias out (as in the engine's attention projections). */
+ * leaves the bias out (as in the engine's attention projections); DRDIFF_GEMM_ACCUMULATE=1 adds
+ * to C (the engine's o projection) and DRDIFF_GEMM_ROPE=dh rotates heads of dh columns (its q
+ * and k projections), both without the spot check. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #include "dtype.h"
+#include "ops_attention.h"
 #include "util_gpu.h"
 #include "util_rand.h"
 
@@ -103,9 +106,14 @@ int main(int argc, char **argv) {
   drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
   const char *nob = getenv("DRDIFF_GEMM_NO_BIAS");
   const bool with_bias = !(nob && !strcmp(nob, "1"));
+  const char *acc_e = getenv("DRDIFF_GEMM_ACCUMULATE"), *rope_e = getenv("DRDIFF_GEMM_ROPE");
+  const bool accumulate = acc_e && !strcmp(acc_e, "1");
+  drd_rope_table rope = {0};
+  if (rope_e && atoi(rope_e) > 0)
+    drd_test_check(drd_rope_table_create(ctx, (uint32_t)atoi(rope_e), 10000.0f, M, &rope), "rope table");
   drd_gemm_args g = {.A = &ba, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &bw,
                      .wtype = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .bias = with_bias ? &bb : NULL, .C = &bc,
-                     .M = M, .N = N, .K = K};
+                     .M = M, .N = N, .K = K, .accumulate = accumulate, .rope = rope.dh ? &rope : NULL};
   drd_test_check(drd_op_gemm_ex(s, &cfg, &g), "gemm");
   drd_test_check(drd_seq_end(s), "seq_end");
   double t0 = now_ms();
@@ -118,7 +126,7 @@ int main(int argc, char **argv) {
   double gpu_ms = (gemm_gpu_ns(ctx) - gpu0) / reps * 1e-6;
 
   /* spot check: 64 outputs against f64 dot products */
-  float *c = malloc((size_t)M * N * 4);
+  float *c = accumulate || rope.dh ? NULL : malloc((size_t)M * N * 4);
   double err = 0, ref_max = 1e-30;
   if (c) {
     drd_test_download_f32(ctx, &bc, c, (uint64_t)M * N);
@@ -144,6 +152,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   drd_seq_destroy(s);
+  drd_rope_table_destroy(ctx, &rope);
   drd_buffer *bufs[] = {&ba, &bb, &bc, &bw};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_context_destroy(ctx);
