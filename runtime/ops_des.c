@@ -183,8 +183,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   uint32_t inv = c->max_workgroup_invocations < c->max_workgroup_size[0] ? c->max_workgroup_invocations
                                                                         : c->max_workgroup_size[0];
   s->tb = 64;
-  s->tpw_logits = inv >= 256 ? 4 : inv >= 128 ? 2 : 1;
-  s->wg_logits = 64 * s->tpw_logits;
+  s->wg_logits = 64;
   s->wg_scan = pow2_floor(inv < 256 ? inv : 256);
   s->wg_combine = pow2_floor(inv < 256 ? inv : 256);
 
@@ -382,8 +381,8 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
   drd_pipeline *p_logits, *p_combine;
   char name[32];
   snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
-  const uint32_t lspec[2] = {s->wg_logits, s->tpw_logits};
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 2, lspec}, &p_logits));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
+                             &p_logits));
   const uint64_t d4 = (uint64_t)w->d * 4;
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
@@ -395,7 +394,7 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
     drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
     uint32_t gx, gy;
-    drd_grid_1d(ctx, ceil_div(tc, s->tpw_logits), &gx, &gy);
+    drd_grid_1d(ctx, tc, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
 
     DRD_CHECK(record_route(q, w, tc, s));

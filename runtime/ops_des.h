@@ -71,7 +71,6 @@ typedef struct drd_des_scratch {
   uint32_t tm2, tn2;            /* the down GEMM's subgroups (cm: one weight operand, fewer may do) */
   uint32_t tb;                  /* tokens per route/scatter block */
   uint32_t wg_logits, wg_scan, wg_combine;
-  uint32_t tpw_logits;          /* tokens per des_logits workgroup (64 invocations each) */
   uint32_t max_rows, max_tiles, max_blocks;
   uint64_t weight_bind;
   /* per-expert binding plan of each GEMM's weights: whole tensor (fused) or chunks of
