@@ -36,9 +36,14 @@
 //                                      the same answer for the whole workgroup (lavapipe runs
 //                                      the scratch's subgroup barriers as workgroup barriers,
 //                                      which every subgroup must then reach)
-//   void cm_put4(uint m, uint n, vec4 v)   (CM_DIRECT) columns n .. n+3 of tile row m
-//   bool cm_whole2(), void cm_put4x2(uint m, uint n, vec4 v, vec4 v2)  (CM_DIRECT with CM_DUAL
-//                                      or CM_ROPE) the same for the pairs cm_emit2 would get
+//   void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2)  (CM_DIRECT) loads what cm_put4 of
+//                                      the same place will need (C's old values, a table):
+//                                      called before the accumulator's trip through the
+//                                      scratch, so that the loads are in flight meanwhile
+//   void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2)  columns n .. n+3 of tile row m
+//   bool cm_whole2(), cm_pre4x2(...), cm_put4x2(uint m, uint n, vec4 v, vec4 v2, vec4 p, vec4 p2)
+//                                      (CM_DIRECT with CM_DUAL or CM_ROPE) the same for the
+//                                      pairs cm_emit2 would get
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -84,6 +89,8 @@ shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
 // one accumulator per subgroup, row-major, for the epilogue (CN is a multiple of 4): element
 // (r, c) is Cs[CS + (r * CN + c) / 4], component c % 4, where CS = gl_SubgroupID * CM * CN / 4
 const uint CQ = CM * CN / 4;
+const uint CSG = WG / (WM * WN);      // the subgroup size
+const uint QL = (CQ + CSG - 1) / CSG; // scratch vectors per invocation
 shared vec4 Cs[WM * WN * CQ];
 #ifdef CM_DUAL
 shared uvec4 Bs2[BN * SA8];
@@ -160,27 +167,43 @@ void cm_store_step(uint lid) {
 #define CM_EACH_J(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
 #define CM_EACH(X) CM_EACH_J(X, 0) CM_EACH_J(X, 1) CM_EACH_J(X, 2) CM_EACH_J(X, 3)
 
+// The subgroup's scratch writes visible to all its invocations. The barrier's semantics cover
+// shared memory only, so the epilogue's buffer loads and stores need not complete at it.
+void cm_sync() {
+  controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+}
+
 // one accumulator through the subgroup's scratch to cm_put4 or cm_emit
 #ifndef CM_DUAL
 #ifdef CM_DIRECT
 bool cm_whole();
-void cm_put4(uint m, uint n, vec4 v);
+void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2);
+void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2);
 #endif
 void cm_out(uint m0, uint n0, CM_C acc) {
-  const uint cs = gl_SubgroupID * CQ;
-  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
-  subgroupMemoryBarrierShared();
-  subgroupBarrier();
+  const uint cs = gl_SubgroupID * CQ, lane = gl_SubgroupInvocationID;
 #ifdef CM_DIRECT
-  if (cm_whole()) {
-    for (uint q = gl_SubgroupInvocationID; q < CQ; q += gl_SubgroupSize)
-      cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q]);
+  const bool whole = cm_whole();
+  vec4 p[QL], p2[QL];
+  if (whole)
+    [[unroll]] for (uint i = 0; i < QL; i++) {
+      const uint q = lane + i * CSG;
+      if (q < CQ) cm_pre4(m0 + q * 4u / CN, n0 + q * 4u % CN, p[i], p2[i]);
+    }
+#endif
+  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  cm_sync();
+#ifdef CM_DIRECT
+  if (whole) {
+    [[unroll]] for (uint i = 0; i < QL; i++) {
+      const uint q = lane + i * CSG;
+      if (q < CQ) cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], p[i], p2[i]);
+    }
   } else
 #endif
-    for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+    for (uint e = lane; e < CM * CN; e += CSG)
       cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u]);
-  subgroupMemoryBarrierShared();
-  subgroupBarrier(); // the next store overwrites the scratch
+  cm_sync(); // the next store overwrites the scratch
 }
 #endif
 
@@ -188,24 +211,34 @@ void cm_out(uint m0, uint n0, CM_C acc) {
 #if defined(CM_DUAL) || defined(CM_ROPE)
 #ifdef CM_DIRECT
 bool cm_whole2();
-void cm_put4x2(uint m, uint n, vec4 v, vec4 v2);
+void cm_pre4x2(uint m, uint n, out vec4 p, out vec4 p2);
+void cm_put4x2(uint m, uint n, vec4 v, vec4 v2, vec4 p, vec4 p2);
 #endif
 void cm_out2(uint m0, uint n0, CM_C acc, CM_C acc2) {
-  const uint cs = gl_SubgroupID * CQ;
+  const uint cs = gl_SubgroupID * CQ, lane = gl_SubgroupInvocationID;
+#ifdef CM_DIRECT
+  const bool whole = cm_whole2();
+  vec4 p[QL], p2[QL];
+  if (whole)
+    [[unroll]] for (uint i = 0; i < QL; i++) {
+      const uint q = lane + i * CSG;
+      if (q < CQ) cm_pre4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, p[i], p2[i]);
+    }
+#endif
   coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   coopMatStore(acc2, Cs2, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
-  subgroupMemoryBarrierShared();
-  subgroupBarrier();
+  cm_sync();
 #ifdef CM_DIRECT
-  if (cm_whole2()) {
-    for (uint q = gl_SubgroupInvocationID; q < CQ; q += gl_SubgroupSize)
-      cm_put4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], Cs2[cs + q]);
+  if (whole) {
+    [[unroll]] for (uint i = 0; i < QL; i++) {
+      const uint q = lane + i * CSG;
+      if (q < CQ) cm_put4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], Cs2[cs + q], p[i], p2[i]);
+    }
   } else
 #endif
-    for (uint e = gl_SubgroupInvocationID; e < CM * CN; e += gl_SubgroupSize)
+    for (uint e = lane; e < CM * CN; e += CSG)
       cm_emit2(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u], Cs2[cs + e / 4u][e % 4u]);
-  subgroupMemoryBarrierShared();
-  subgroupBarrier(); // the next store overwrites the scratch
+  cm_sync(); // the next store overwrites the scratch
 }
 #endif
 

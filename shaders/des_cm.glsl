@@ -101,8 +101,10 @@ void cm_emit2(uint m, uint n, float g, float u) {
 
 bool cm_whole2() { return des_whole(); }
 
+void cm_pre4x2(uint m, uint n, out vec4 p, out vec4 p2) { p = p2 = vec4(0.0); } // nothing to load
+
 // h for columns n .. n+3 of tile row m: the arithmetic of silu and cm_emit2
-void cm_put4x2(uint m, uint n, vec4 g, vec4 u) {
+void cm_put4x2(uint m, uint n, vec4 g, vec4 u, vec4 p, vec4 p2) {
   const vec4 sg = g / (1.0 + exp(-g));
   o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = f16vec4(sg * u);
 }
@@ -113,7 +115,9 @@ void cm_emit(uint m, uint n, float v) {
 
 bool cm_whole() { return des_whole(); }
 
-void cm_put4(uint m, uint n, vec4 v) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = v; }
+void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2) { p = p2 = vec4(0.0); } // nothing to load
+
+void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = v; }
 #endif
 
 void main() {

@@ -18,6 +18,9 @@ layout(std430, binding = 1) readonly buffer W8 { uvec4 w8[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; }; // [N] f32 from bias_off (a dummy without bias)
 layout(std430, binding = 3) buffer C { float c[]; };                // [M, ldc] f32 from c_off
 layout(std430, binding = 3) buffer C4 { vec4 c4[]; };
+// C's old values for ACCUMULATE through a read-only view: cm_pre4 loads them before the
+// accumulator's trip through the scratch (each is read and then written by one invocation)
+layout(std430, binding = 3) readonly buffer C4old { vec4 c4_old[]; };
 // the chunk's rows of the session's RoPE table from rope_off: [M, 2, ROPE_HALF] f32, each
 // position's cosines, then its sines (drd_rope_table; a dummy without RoPE)
 layout(std430, binding = 4) readonly buffer RopeTab { float rope_tab[]; };
@@ -78,10 +81,16 @@ bool cm_whole() {
 
 // Columns n .. n+3 of tile row m, plus C's old values for ACCUMULATE (the same f32 sums as
 // cm_emit's).
-void cm_put4(uint m, uint n, vec4 v) {
-  const uint i = (pc.c_off + (m0 + m) * pc.ldc + n0 + n) / 4u;
-  if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c4[i];
-  c4[i] = v;
+uint cm_c4(uint m, uint n) { return (pc.c_off + (m0 + m) * pc.ldc + n0 + n) / 4u; }
+
+void cm_pre4(uint m, uint n, out vec4 old, out vec4 unused) {
+  old = (pc.flags & DRD_GEMM_ACCUMULATE) != 0 ? c4_old[cm_c4(m, n)] : vec4(0.0);
+  unused = vec4(0.0);
+}
+
+void cm_put4(uint m, uint n, vec4 v, vec4 old, vec4 unused) {
+  if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += old;
+  c4[cm_c4(m, n)] = v;
 }
 
 // Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
@@ -102,13 +111,17 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
 // where rope_off does (ROPE_HALF is a multiple of CN).
 bool cm_whole2() { return cm_whole() && pc.rope_off % 4u == 0; }
 
-void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2) {
-  m += m0, n += n0;
-  const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
-  const vec4 cs = rope_tab4[t / 4u], sn = rope_tab4[(t + ROPE_HALF) / 4u];
-  const uint ci = pc.c_off + m * pc.ldc + n;
-  c4[ci / 4u] = x1 * cs - x2 * sn;
-  c4[(ci + ROPE_HALF) / 4u] = x1 * sn + x2 * cs;
+uint cm_rope4(uint m, uint n) { return (pc.rope_off + (m0 + m) * 2u * ROPE_HALF + (n0 + n) % (2u * ROPE_HALF)) / 4u; }
+
+void cm_pre4x2(uint m, uint n, out vec4 cs, out vec4 sn) {
+  cs = rope_tab4[cm_rope4(m, n)];
+  sn = rope_tab4[cm_rope4(m, n) + ROPE_HALF / 4u];
+}
+
+void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2, vec4 cs, vec4 sn) {
+  const uint ci = cm_c4(m, n);
+  c4[ci] = x1 * cs - x2 * sn;
+  c4[ci + ROPE_HALF / 4u] = x1 * sn + x2 * cs;
 }
 
 void main() {
