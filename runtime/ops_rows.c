@@ -41,16 +41,14 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
     if (rc > rows - r0) rc = rows - r0;
     uint32_t xs, os = 0, hs = 0;
     drd_bind in = drd_bind_span(ctx, x, off, rc * row_bytes, false, &xs);
+    drd_bind o = out ? drd_bind_span(ctx, out, off, rc * row_bytes, true, &os) : (drd_bind){0}, h = o;
     /* the f16 range is half the f32 one, so it fits wherever that does; rounded up to whole
      * words, since the shader declares 16-bit elements of a 4-byte-granular binding */
-    drd_bind h = {0};
     if (out16) {
       h = drd_bind_span(ctx, out16, off / 2, (rc * row_bytes / 2 + 3) / 4 * 4, true, &hs);
       if (h.offset + h.range > out16->size) h.range = out16->size - h.offset;
     }
-    /* without out, binding 2 (which rmsnorm_f16only does not declare) repeats out16's */
-    drd_bind o = out ? drd_bind_span(ctx, out, off, rc * row_bytes, true, &os) : h;
-    if (!out16) h = o;
+    if (!out) o = h; /* binding 2, which rmsnorm_f16only does not declare, repeats out16's */
     drd_bind binds[4] = {in, w ? drd_in_range(w, 0, row_bytes) : o, o, h};
     drd_pc_rows pc = {.rows = (uint32_t)rc, .cols = cols, .x_off = xs / 4, .o_off = os / 4, .eps = eps,
                       .h_off = hs / 2};
