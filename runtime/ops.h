@@ -121,15 +121,16 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg, const drd_
                               uint32_t N, uint32_t K);
 
 /* Cooperative-matrix tiles (shaders/cm_gemm.glsl), shared by gemm_cm and the DES grouped
- * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up). */
+ * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up),
+ * n_acc accumulators per subgroup in the epilogue's scratch (2: DES gate/up, fused RoPE). */
 #define DRD_CM_SPEC 10u
 /* Whether the tile fits the device's cooperative-matrix shape, workgroup limits and shared
  * memory (extra_shared: bytes the includer adds). */
 bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                    uint32_t n_b, uint64_t extra_shared);
+                    uint32_t n_b, uint32_t n_acc, uint64_t extra_shared);
 /* Bytes of shared memory cm_gemm.glsl declares for the tile. */
 uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                            uint32_t n_b);
+                            uint32_t n_b, uint32_t n_acc);
 /* Its specialization constants 0..9 (cm_gemm.glsl); returns DRD_CM_SPEC. */
 uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
                      bool vec4, uint32_t spec[DRD_CM_SPEC]);

@@ -88,7 +88,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
   if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
   if (cm) {
     /* gate/up: two weight slices and accumulators, and the row tokens */
-    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 4ull * bm))
+    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 2, 4ull * bm))
       return false;
   } else {
     if (bm % tm || bn % tn) return false;
@@ -109,7 +109,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
      * on a 128 x 128 x 32 tile: 2 x 2 subgroups 184 TFLOP/s, 2 x 4 125 (docs/performance.md). */
     uint32_t tm2 = bm / (4 * c->coopmat_m), tn2 = bn / (4 * c->coopmat_n);
     tm2 = tm2 ? tm2 : 1, tn2 = tn2 ? tn2 : 1;
-    if (drd_cm_tile_ok(ctx, bm, bn, bk, tm2, tn2, 1, 0)) s->tm2 = tm2, s->tn2 = tn2;
+    if (drd_cm_tile_ok(ctx, bm, bn, bk, tm2, tn2, 1, 1, 0)) s->tm2 = tm2, s->tn2 = tn2;
   }
   return true;
 }

@@ -12,7 +12,7 @@ static uint32_t tiled_wg(const drd_gemm_config *c) { return (c->bm / c->tm) * (c
 static uint32_t tiled_shared(const drd_gemm_config *c) { return c->bk * (c->bm + 4 + c->bn + 4) * 4; }
 
 bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                    uint32_t n_b, uint64_t extra_shared) {
+                    uint32_t n_b, uint32_t n_acc, uint64_t extra_shared) {
   const drd_device_caps *c = &ctx->caps;
   uint32_t cm = c->coopmat_m, cn = c->coopmat_n, ck = c->coopmat_k;
   /* (cm_gemm.glsl's epilogue reads its scratch 4 columns at a time: cn % 4) */
@@ -24,15 +24,16 @@ bool drd_cm_tile_ok(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t b
   uint64_t wg = (uint64_t)wm * wn * c->subgroup_size;
   return tmw <= 4 && tnw <= 4 && tmw * tnw * n_b <= 16 && wg <= c->max_workgroup_invocations &&
          wg <= c->max_workgroup_size[0] &&
-         drd_cm_tile_shared(ctx, bm, bn, bk, wm, wn, n_b) + extra_shared <= c->max_shared_memory;
+         drd_cm_tile_shared(ctx, bm, bn, bk, wm, wn, n_b, n_acc) + extra_shared <= c->max_shared_memory;
 }
 
 uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
-                            uint32_t n_b) {
+                            uint32_t n_b, uint32_t n_acc) {
   const drd_device_caps *c = &ctx->caps;
-  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves, and one f32
-   * accumulator per subgroup and B for the epilogue */
-  return 2ull * (bk + 8) * (bm + (uint64_t)n_b * bn) + 4ull * n_b * wm * wn * c->coopmat_m * c->coopmat_n;
+  /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves; the epilogue's
+   * n_acc f32 accumulators per subgroup reuse A's slice, which grows where they need more */
+  const uint64_t a = 2ull * (bk + 8) * bm, scratch = 4ull * n_acc * wm * wn * c->coopmat_m * c->coopmat_n;
+  return (a > scratch ? a : scratch) + 2ull * (bk + 8) * n_b * bn;
 }
 
 uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t wm, uint32_t wn,
@@ -46,7 +47,8 @@ uint32_t drd_cm_spec(const drd_context *ctx, uint32_t bm, uint32_t bn, uint32_t 
 
 bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
   const drd_device_caps *caps = &ctx->caps;
-  if (c->kind == DRD_GEMM_COOPMAT) return caps->storage_16bit && drd_cm_tile_ok(ctx, c->bm, c->bn, c->bk, c->tm, c->tn, 1, 0);
+  if (c->kind == DRD_GEMM_COOPMAT)
+    return caps->storage_16bit && drd_cm_tile_ok(ctx, c->bm, c->bn, c->bk, c->tm, c->tn, 1, 1, 0);
   if (!c->tm || !c->tn || c->tm * c->tn > 256) return false; /* beyond any register budget */
   if (c->kind == DRD_GEMM_SUBGROUP) {
     /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
@@ -131,12 +133,11 @@ static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 bool drd_gemm_rope_fuses(const drd_context *ctx, const drd_gemm_config *cfg, uint32_t dh) {
   /* each subgroup's columns whole heads, a head's halves whole matrices, and the tile with
-   * the second accumulator scratch (cm_gemm.glsl's Cs2: one matrix per subgroup) fitting */
+   * the second accumulator scratch (cm_gemm.glsl's CS2: one matrix per subgroup) fitting */
   const drd_device_caps *c = &ctx->caps;
   return cfg->kind == DRD_GEMM_COOPMAT && dh >= 2 && dh % 2 == 0 && c->coopmat_n && cfg->tn &&
          (cfg->bn / cfg->tn) % dh == 0 && (dh / 2) % c->coopmat_n == 0 &&
-         drd_cm_tile_ok(ctx, cfg->bm, cfg->bn, cfg->bk, cfg->tm, cfg->tn, 1,
-                        4ull * cfg->tm * cfg->tn * c->coopmat_m * c->coopmat_n);
+         drd_cm_tile_ok(ctx, cfg->bm, cfg->bn, cfg->bk, cfg->tm, cfg->tn, 1, 2, 0);
 }
 
 drd_status drd_op_gemm(drd_seq *s, const drd_buffer *A, const drd_buffer *W, drd_dtype wtype,

@@ -84,20 +84,27 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 // coopMatLoad offsets and strides then count uvec4s: half k of row m is
 // As[(m * SA + k) / 8], half (k % 8).
 const uint SA8 = SA / 8;
-shared uvec4 As[BM * SA8]; // A[m0 + m, k0 + k]
-shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
-// one accumulator per subgroup, row-major, for the epilogue (CN is a multiple of 4): element
-// (r, c) is Cs[CS + (r * CN + c) / 4], component c % 4, where CS = gl_SubgroupID * CM * CN / 4
+// The epilogue's scratch: one accumulator per subgroup, row-major (CN is a multiple of 4),
+// f32 bits in As once the K loop is done with it (its last barrier), so that the slices may
+// take the whole 48 KiB that NVIDIA offers: element (r, c) is As[CS + (r * CN + c) / 4],
+// component c % 4, where CS = gl_SubgroupID * CQ; a pair's second accumulator CS2 further on.
 const uint CQ = CM * CN / 4;
 const uint CSG = WG / (WM * WN);      // the subgroup size
 const uint QL = (CQ + CSG - 1) / CSG; // scratch vectors per invocation
-shared vec4 Cs[WM * WN * CQ];
+const uint CS2 = WM * WN * CQ;
+#if defined(CM_DUAL)
+const uint CS_END = 2u * CS2;
+#elif defined(CM_ROPE)
+const uint CS_END = ROPE_HALF > 0u ? 2u * CS2 : CS2;
+#else
+const uint CS_END = CS2;
+#endif
+shared uvec4 As[BM * SA8 > CS_END ? BM * SA8 : CS_END]; // A[m0 + m, k0 + k]; then the scratch
+shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
 #ifdef CM_DUAL
 shared uvec4 Bs2[BN * SA8];
-shared vec4 Cs2[WM * WN * CQ]; // the second accumulator of a pair
-#elif defined(CM_ROPE)
-shared vec4 Cs2[ROPE_HALF > 0u ? WM * WN * CQ : 1u];
 #endif
+vec4 cm_scratch(uint q) { return uintBitsToFloat(As[q]); }
 
 // f16 halves of 8 f32 values, packed as a slice group (a vector conversion and bit casts:
 // packHalf2x16 cost the f32-A kernel a third of its speed on an H200)
@@ -191,18 +198,18 @@ void cm_out(uint m0, uint n0, CM_C acc) {
       if (q < CQ) cm_pre4(m0 + q * 4u / CN, n0 + q * 4u % CN, p[i], p2[i]);
     }
 #endif
-  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(acc, As, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   cm_sync();
 #ifdef CM_DIRECT
   if (whole) {
     [[unroll]] for (uint i = 0; i < QL; i++) {
       const uint q = lane + i * CSG;
-      if (q < CQ) cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], p[i], p2[i]);
+      if (q < CQ) cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, cm_scratch(cs + q), p[i], p2[i]);
     }
   } else
 #endif
     for (uint e = lane; e < CM * CN; e += CSG)
-      cm_emit(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u]);
+      cm_emit(m0 + e / CN, n0 + e % CN, cm_scratch(cs + e / 4u)[e % 4u]);
   cm_sync(); // the next store overwrites the scratch
 }
 #endif
@@ -225,19 +232,20 @@ void cm_out2(uint m0, uint n0, CM_C acc, CM_C acc2) {
       if (q < CQ) cm_pre4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, p[i], p2[i]);
     }
 #endif
-  coopMatStore(acc, Cs, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
-  coopMatStore(acc2, Cs2, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(acc, As, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  coopMatStore(acc2, As, CS2 + cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   cm_sync();
 #ifdef CM_DIRECT
   if (whole) {
     [[unroll]] for (uint i = 0; i < QL; i++) {
       const uint q = lane + i * CSG;
-      if (q < CQ) cm_put4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, Cs[cs + q], Cs2[cs + q], p[i], p2[i]);
+      if (q < CQ)
+        cm_put4x2(m0 + q * 4u / CN, n0 + q * 4u % CN, cm_scratch(cs + q), cm_scratch(CS2 + cs + q), p[i], p2[i]);
     }
   } else
 #endif
     for (uint e = lane; e < CM * CN; e += CSG)
-      cm_emit2(m0 + e / CN, n0 + e % CN, Cs[cs + e / 4u][e % 4u], Cs2[cs + e / 4u][e % 4u]);
+      cm_emit2(m0 + e / CN, n0 + e % CN, cm_scratch(cs + e / 4u)[e % 4u], cm_scratch(CS2 + cs + e / 4u)[e % 4u]);
   cm_sync(); // the next store overwrites the scratch
 }
 #endif

@@ -549,6 +549,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
        {.max_T = T, .weight_bind = 16384, .bm = 32, .bn = 32, .bk = 16, .tm = 2, .tn = 2, .cm = 1}},
       {"coopmat tile 32x32x16/2x2", 0, T, {.max_T = T, .bm = 32, .bn = 32, .bk = 16, .tm = 2, .tn = 2, .cm = 1}},
       {"coopmat tile 64x64x32/2x2", 0, T, {.max_T = T, .bm = 64, .bn = 64, .bk = 32, .tm = 2, .tn = 2, .cm = 1}},
+      {"coopmat tile 64x64x48/2x2", 0, T, {.max_T = T, .bm = 64, .bn = 64, .bk = 48, .tm = 2, .tn = 2, .cm = 1}},
   };
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
    * themselves, the scalar kernels' among themselves (runs of the other family are skipped) */
@@ -559,7 +560,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
     drd_des_scratch s;
     const drd_des_scratch_desc *sd = &runs[r].sd;
     if (sd->bm && sd->cm != family) continue;
-    if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 4ull * sd->bm)) continue;
+    if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 2, 4ull * sd->bm)) continue;
     drd_test_check(drd_des_scratch_create(ctx, &w, &runs[r].sd, &s), "scratch");
     if (r == 0) family = s.cm;
     checked += r > 0;

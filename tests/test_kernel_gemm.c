@@ -305,7 +305,7 @@ int main(void) {
       {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},     {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4},
       {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4}, {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 2},
       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},   {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2},
-      {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2}};
+      {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2},   {DRD_GEMM_COOPMAT, 64, 64, 48, 2, 2}};
   uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     const drd_gemm_config *c = &all[i];
