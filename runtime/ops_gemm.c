@@ -78,10 +78,13 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * (docs/performance.md): 256x128x32 in 4 x 2 subgroups 188 / 192 / 243; 128x128x64 in 2 x 4
  * 178 / 188 / 234; 128x128x32 in 2 x 4 127 / 143 / 150, in 2 x 2 184 / - / 245, but where
  * 128 x 128 is chosen (4096 rows of base-220m: 256 tiles) 2 x 2 made the step 7 % slower: half
- * the subgroups per SM (2026-12-02). The small tiles are for small problems and for devices
- * with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
+ * the subgroups per SM (2026-12-02). 128 x 256 in 2 x 4 has been 1 - 4 % ahead of 256 x 128
+ * since (GPU ms, no bias, twelfth session: 0.158 / 0.629 / 0.600 against 0.161 / 0.655 / 0.607
+ * at 16384x1024x1024 / 32768x2304x1024 / 32768x1024x2304); K slices of 48 instead of 32 were
+ * slower in both (0.168 - 0.170, 239 registers instead of 214). The small tiles are for small
+ * problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
-  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2},
+  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4},
                                        {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4},
                                        {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},
                                        {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};

@@ -259,7 +259,7 @@ if [[ $what == *stats* ]]; then
   # GEMM tiles and the attention key tiles (DRDIFF_PIPELINE_STATS; one line per pipeline)
   export DRDIFF_PIPELINE_STATS=1 DRDIFF_LOG=info
   timeout 100 $B/drdiff bench --config base-220m -n 1024,16384 --steps 2 --no-profile > /dev/null 2>> "$OUT/stats.log"
-  for tile in ${GEMM_TILES-cm,256,128,32,4,2 cm,128,128,32,2,2 cm,128,128,64,2,4}; do
+  for tile in ${GEMM_TILES-cm,128,256,32,2,4 cm,128,128,32,2,2 cm,128,128,64,2,4}; do
     DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile timeout 60 $B/tests/tool_bench_gemm 4096 4096 4096 f16 2 > /dev/null 2>> "$OUT/stats.log"
   done
   for k in ${ATTN_KERNELS:-coopmat:4,1,16 coopmat:4,1,32 coopmat:4,1,64 coopmat:2,2,16}; do

@@ -305,7 +305,8 @@ int main(void) {
       {DRD_GEMM_SUBGROUP, 0, 0, 0, 2, 8},     {DRD_GEMM_SUBGROUP, 0, 0, 0, 1, 4},
       {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4}, {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 2},
       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},   {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2},
-      {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2},   {DRD_GEMM_COOPMAT, 64, 64, 48, 2, 2}};
+      {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2},   {DRD_GEMM_COOPMAT, 64, 64, 48, 2, 2},
+      {DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4}};
   uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     const drd_gemm_config *c = &all[i];
@@ -348,7 +349,7 @@ int main(void) {
         run_case_rope(ctx, &rng, &all[t], 2 * all[t].bm + 5, n, 40, dhs[i], false, &rope_fused);
       }
   }
-  static const drd_gemm_config wide = {DRD_GEMM_COOPMAT, 256, 128, 32, 4, 2};
+  static const drd_gemm_config wide = {DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4};
   if (drd_gemm_config_ok(ctx, &wide))
     for (int i = 0; i < 3; i++) {
       can_fuse = can_fuse || drd_gemm_rope_fuses(ctx, &wide, dhs[i]);
