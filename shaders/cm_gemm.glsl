@@ -85,9 +85,11 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 // As[(m * SA + k) / 8], half (k % 8).
 const uint SA8 = SA / 8;
 // The epilogue's scratch: one accumulator per subgroup, row-major (CN is a multiple of 4),
-// f32 bits in As once the K loop is done with it (its last barrier), so that the slices may
-// take the whole 48 KiB that NVIDIA offers: element (r, c) is As[CS + (r * CN + c) / 4],
-// component c % 4, where CS = gl_SubgroupID * CQ; a pair's second accumulator CS2 further on.
+// f32 bits in As once the K loop is done with it (its last barrier), so that slices and
+// scratch need not both have room (8 - 16 KiB less per workgroup; no faster on an H200, and
+// the deeper slices this allows were slower, docs/performance.md): element (r, c) is
+// As[CS + (r * CN + c) / 4], component c % 4, where CS = gl_SubgroupID * CQ; a pair's second
+// accumulator CS2 further on.
 const uint CQ = CM * CN / 4;
 const uint CSG = WG / (WM * WN);      // the subgroup size
 const uint QL = (CQ + CSG - 1) / CSG; // scratch vectors per invocation
