@@ -349,13 +349,6 @@ int main(void) {
         run_case_rope(ctx, &rng, &all[t], 2 * all[t].bm + 5, n, 40, dhs[i], false, &rope_fused);
       }
   }
-  static const drd_gemm_config wide = {DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4};
-  if (drd_gemm_config_ok(ctx, &wide))
-    for (int i = 0; i < 3; i++) {
-      can_fuse = can_fuse || drd_gemm_rope_fuses(ctx, &wide, dhs[i]);
-      run_case_rope(ctx, &rng, &wide, 517, 7 * dhs[i], 200, dhs[i], true, &rope_fused);
-      run_case_rope(ctx, &rng, &wide, 517, 256, 200, dhs[i], false, &rope_fused);
-    }
   fprintf(stderr, "test_kernel_gemm: RoPE in the epilogue in %d of %d cases, %d with whole tiles stored directly\n",
           rope_fused, cases - rope_cases, rope_direct);
   if (can_fuse && (!rope_fused || !rope_direct)) {
