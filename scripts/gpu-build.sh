@@ -17,6 +17,8 @@ cp -L $D/usr/lib/x86_64-linux-gnu/libvulkan.so.1 $B/vklayer/
 gzip -9c $D/usr/lib/x86_64-linux-gnu/libVkLayer_khronos_validation.so > $B/vklayer/libVkLayer_khronos_validation.so.gz
 sed 's#"library_path": "[^"]*"#"library_path": "./libVkLayer_khronos_validation.so"#' \
   $D/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json > $B/vklayer/VkLayer_khronos_validation.json
+# zstd for scripts/nv_sass.py (gpu-machine.sh's isa section): the lent machines have none
+cp /usr/bin/zstd $B/zstd 2>/dev/null || true
 find $B -name '*.o' -delete
 find $B -name '*.a' -delete
 if [ -n "${PREV:-}" ]; then

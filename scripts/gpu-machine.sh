@@ -8,7 +8,7 @@
 # which the lent machines' Ubuntu 24.04 has), with Debian 13's loader: Debian 12's asks the
 # driver for vkGetPhysicalDeviceVideoEncodeQualityLevelPropertiesKHR through
 # vkGetDeviceProcAddr, which that layer reports on NVIDIA. Logs go to $OUT; a short table is printed last.
-#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [sas] [engine] [ab] [same] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest]
+#   bash scripts/gpu-machine.sh [tests] [kernels] [gemm] [sas] [engine] [ab] [same] [bench] [gen] [compare] [des] [variants] [stats] [shipped] [longest] [isa]
 set -u
 OUT=${OUT:-/tmp/drdiff-out}
 mkdir -p "$OUT"
@@ -84,6 +84,18 @@ for r in ours:
     print(f'  {r["M"]}x{r["N"]}x{r["K"]} {r["kernel"]} {r["tile"]} {r.get("a", "f32")} {f:.1f} {t} {f / t if t else 0:.2f} err {r["check_rel_err"]:.2g}')
 PYEOF
 )")
+fi
+
+if [[ $what == *isa* ]]; then
+  # the machine code of every pipeline a step of base-220m builds (ISA_N tokens), through the
+  # pipeline cache (scripts/nv_sass.py; nvdisasm from the machine's CUDA toolkit)
+  nvd=$(ls /usr/local/cuda*/bin/nvdisasm 2>/dev/null | head -n 1)
+  rm -rf /tmp/drdiff-pc && mkdir -p /tmp/drdiff-pc
+  DRDIFF_CACHE_DIR=/tmp/drdiff-pc timeout 100 $B/drdiff bench --config base-220m -n "${ISA_N:-16384}" --steps 2 \
+    --no-profile > /dev/null 2>>"$OUT/isa.log"
+  $PY scripts/nv_sass.py /tmp/drdiff-pc/*.bin $B/zstd "$nvd" "$OUT/isa" > "$OUT/isa.txt" 2>>"$OUT/isa.log"
+  summary+=("isa: $(grep -c registers "$OUT/isa.txt") pipelines (listings in isa/), those with HMMA:")
+  while read -r l; do summary+=("  $l"); done < <(grep HMMA "$OUT/isa.txt")
 fi
 
 if [[ $what == *attn* ]]; then
