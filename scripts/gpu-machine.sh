@@ -28,6 +28,14 @@ PY=/opt/torch/.venv/bin/python3
 what=${*:-tests bench gen}
 summary=()
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1
+# The host's and GPU's state before and after the run: a machine on which our short steps left
+# the GPU idle ~20 ms each (docs/performance.md, thirteenth session) recorded nothing to explain it.
+host_state() {
+  { echo "== $1 $(date -u +%FT%TZ)"; nproc; cat /proc/loadavg; ps -eo pcpu,comm --sort=-pcpu | head -6
+    nvidia-smi --query-gpu=clocks.sm,clocks.max.sm,power.draw,pstate,utilization.gpu --format=csv
+    nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv; } >> "$OUT/host.txt" 2>&1
+}
+host_state start
 $B/drdiff info > "$OUT/info.txt" 2>&1
 $B/drdiff info --json > "$OUT/info.json" 2>&1
 summary+=("device: $(head -1 "$OUT/gpu.txt")")
@@ -302,6 +310,7 @@ if [[ $what == *longest* ]] && [ "$SECONDS" -lt "${LONGEST_IF_BEFORE:-330}" ]; t
   r=$(timeout 60 $B/drdiff bench --config base-220m -n 8000000 --steps 1 --no-profile 2>&1 | grep -i "memory" | head -2)
   summary+=("N=8M: $r")
 fi
+host_state end
 printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
 # the device tool returns at most 8 files: everything in one archive, the summary beside it
 (cd "$OUT" && tar czf /tmp/drdiff-logs.tgz . && find . -mindepth 1 ! -name summary.txt -exec rm -rf {} + &&
