@@ -209,23 +209,22 @@ void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h
 // This invocation's elements e = lid + i * WG of the K/V tile at key position p0 (the listed
 // blocks c0.. back to back), rounded to f16, and in bit i of ok whether e's key is real (< N:
 // the last block may be partial; positions past npos give zeros, their logits masked).
+// Every load is issued whatever the element, none behind a branch, so that the driver can
+// keep all of them in flight at once (des_logits.glsl measured 2x from this): an element
+// without a real key reads its block's first key, which is real and inside the bound window,
+// and gets zeros instead.
 void load_kv(uint p0, uint c0, uint npos, uint h, uint lid, out f16vec4 nk[LKV], out f16vec4 nv[LKV],
              out uint ok[LKW]) {
   [[unroll]] for (uint w = 0; w < LKW; w++) ok[w] = 0u;
   [[unroll]] for (uint i = 0; i < LKV; i++) {
-    uint e = lid + i * WG, j = e / D4, c4 = e % D4, p = p0 + j;
-    vec4 kk = vec4(0.0), vv = vec4(0.0);
-    if (e < BC * D4 && p < npos) {
-      uint key = col[c0 + p / pc.B - pc.col_base] * pc.B + p % pc.B;
-      if (key < pc.N) {
-        uint base = pc.kv_off + (key - pc.kv_row0) * pc.H * DH + h * DH;
-        kk = load_row(base, c4, false);
-        vv = load_row(base, c4, true);
-        ok[i / 32u] |= 1u << (i % 32u);
-      }
-    }
-    nk[i] = f16vec4(kk);
-    nv[i] = f16vec4(vv);
+    const uint e = lid + i * WG, j = e / D4, c4 = e % D4, p = min(p0 + j, npos - 1u);
+    const uint first = col[c0 + p / pc.B - pc.col_base] * pc.B, key = first + p % pc.B;
+    const bool real = e < BC * D4 && p0 + j < npos && key < pc.N;
+    const uint base = pc.kv_off + ((real ? key : first) - pc.kv_row0) * pc.H * DH + h * DH;
+    const vec4 kk = load_row(base, c4, false), vv = load_row(base, c4, true);
+    nk[i] = f16vec4(real ? kk : vec4(0.0));
+    nv[i] = f16vec4(real ? vv : vec4(0.0));
+    if (real) ok[i / 32u] |= 1u << (i % 32u);
   }
 }
 
