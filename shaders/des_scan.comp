@@ -9,6 +9,7 @@
 //   pair_tok[r]    NONE for the padding rows of every segment;
 //   args           the indirect workgroup counts of the grouped GEMMs (pc_des.h).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "des_common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -22,7 +23,8 @@ layout(std430, binding = 4) writeonly buffer Tok_ { uint pair_tok[]; };     // [
 layout(std430, binding = 5) writeonly buffer Args_ { uint args[]; };       // [2 + 2E][3]
 layout(push_constant) uniform Push { drd_pc_des_scan pc; };
 
-shared uint s_scan[WG];
+const uint EG = 8; // experts scanned together
+shared uint s_scan[EG * WG]; // [expert of the group][block of the round]
 shared uint s_cnt[256];
 shared uint s_off[257];
 
@@ -30,25 +32,38 @@ void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint E = pc.E, nb = pc.n_blocks, bm = pc.bm;
 
-  // per expert: exclusive scan over the blocks, WG blocks at a time with a carry
-  for (uint e = 0; e < E; e++) {
-    uint carry = 0;
+  // per expert: exclusive scan over the blocks, WG blocks at a time with a carry; EG experts
+  // side by side, so that one ladder of barriers serves all of them
+  for (uint e0 = 0; e0 < E; e0 += EG) {
+    uint carry[EG];
+    [[unroll]] for (uint i = 0; i < EG; i++) carry[i] = 0u;
     for (uint base = 0; base < nb; base += WG) {
-      uint b = base + tid;
-      uint v = b < nb ? blk[b * E + e] : 0u;
-      s_scan[tid] = v;
+      const uint b = base + tid;
+      uint v[EG];
+      [[unroll]] for (uint i = 0; i < EG; i++) v[i] = 0u;
+      if (b < nb) // this invocation's own row; experts past E read its last entry, then count 0
+        [[unroll]] for (uint i = 0; i < EG; i++) v[i] = blk[b * E + min(e0 + i, E - 1u)];
+      [[unroll]] for (uint i = 0; i < EG; i++) {
+        if (e0 + i >= E) v[i] = 0u;
+        s_scan[i * WG + tid] = v[i];
+      }
       barrier();
       for (uint st = 1; st < WG; st <<= 1) { // Hillis-Steele inclusive scan
-        uint add = tid >= st ? s_scan[tid - st] : 0u;
+        uint add[EG];
+        [[unroll]] for (uint i = 0; i < EG; i++) add[i] = tid >= st ? s_scan[i * WG + tid - st] : 0u;
         barrier();
-        s_scan[tid] += add;
+        [[unroll]] for (uint i = 0; i < EG; i++) s_scan[i * WG + tid] += add[i];
         barrier();
       }
-      if (b < nb) blk[b * E + e] = carry + s_scan[tid] - v;
-      carry += s_scan[WG - 1];
+      [[unroll]] for (uint i = 0; i < EG; i++) {
+        if (b < nb && e0 + i < E) blk[b * E + e0 + i] = carry[i] + s_scan[i * WG + tid] - v[i];
+        carry[i] += s_scan[i * WG + WG - 1];
+      }
       barrier(); // s_scan is reused
     }
-    if (tid == 0) s_cnt[e] = carry;
+    if (tid == 0)
+      [[unroll]] for (uint i = 0; i < EG; i++)
+        if (e0 + i < E) s_cnt[e0 + i] = carry[i];
   }
   barrier();
   if (tid == 0) { // E <= 256 additions: not worth a parallel scan
