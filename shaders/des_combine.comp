@@ -5,6 +5,7 @@
 // One invocation per output element (V4: per 4 of a row, the same arithmetic per element)
 // and a fixed order: no float atomics, the same bits on every run.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "des_common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -21,30 +22,53 @@ layout(std430, binding = 3) buffer O_ { float o[]; };               // [T, d] f3
 layout(std430, binding = 3) buffer O4_ { vec4 o4[]; };
 layout(push_constant) uniform Push { drd_pc_des_combine pc; };
 
+// A token's slots SC at a time, every load (its rows and weights, then their y elements, and
+// out's old value) issued before the sums use any, none behind a branch: a NONE slot, and every
+// slot after it (des_route pads with NONE), reads row 0 and is skipped, so the sum is the
+// plain loop's, in slot order, up to its first NONE. One loop trip per slot would wait for
+// each load in turn (des_logits.glsl).
+const uint SC = 4;
+
 void main() {
   uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * WG;
+  const uint km = pc.kmax;
   if (V4) {
     const uint d4 = pc.d / 4u;
     if (i >= pc.T * d4) return;
     uint t = i / d4, c4 = i % d4;
+    const vec4 old = pc.accumulate != 0u ? o4[pc.o_off / 4u + i] : vec4(0.0);
     vec4 acc = vec4(0.0);
-    for (uint s = 0; s < pc.kmax; s++) {
-      uint r = pos[t * pc.kmax + s];
-      if (r == DRD_DES_NONE) break;
-      acc += wts[t * pc.kmax + s] * y4[r * d4 + c4];
+    for (uint s0 = 0; s0 < km; s0 += SC) {
+      uint r[SC];
+      float w[SC];
+      vec4 yv[SC];
+      [[unroll]] for (uint j = 0; j < SC; j++) {
+        r[j] = pos[t * km + min(s0 + j, km - 1u)];
+        w[j] = wts[t * km + min(s0 + j, km - 1u)];
+      }
+      [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y4[(r[j] == DRD_DES_NONE ? 0u : r[j]) * d4 + c4];
+      [[unroll]] for (uint j = 0; j < SC; j++)
+        if (s0 + j < km && r[j] != DRD_DES_NONE) acc += w[j] * yv[j];
     }
-    if (pc.accumulate != 0u) acc = o4[pc.o_off / 4u + i] + acc;
+    if (pc.accumulate != 0u) acc = old + acc;
     o4[pc.o_off / 4u + i] = acc;
     return;
   }
   if (i >= pc.T * pc.d) return;
   uint t = i / pc.d, c = i % pc.d;
+  const float old = pc.accumulate != 0u ? o[pc.o_off + i] : 0.0;
   float acc = 0.0;
-  for (uint s = 0; s < pc.kmax; s++) {
-    uint r = pos[t * pc.kmax + s];
-    if (r == DRD_DES_NONE) break;
-    acc += wts[t * pc.kmax + s] * y[r * pc.d + c];
+  for (uint s0 = 0; s0 < km; s0 += SC) {
+    uint r[SC];
+    float w[SC], yv[SC];
+    [[unroll]] for (uint j = 0; j < SC; j++) {
+      r[j] = pos[t * km + min(s0 + j, km - 1u)];
+      w[j] = wts[t * km + min(s0 + j, km - 1u)];
+    }
+    [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y[(r[j] == DRD_DES_NONE ? 0u : r[j]) * pc.d + c];
+    [[unroll]] for (uint j = 0; j < SC; j++)
+      if (s0 + j < km && r[j] != DRD_DES_NONE) acc += w[j] * yv[j];
   }
-  if (pc.accumulate != 0u) acc = o[pc.o_off + i] + acc;
+  if (pc.accumulate != 0u) acc = old + acc;
   o[pc.o_off + i] = acc;
 }
