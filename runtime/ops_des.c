@@ -193,6 +193,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   if (s->wg_logits < 32 || logits_shared(s->wg_logits) > c->max_shared_memory)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the router kernel needs 32 invocations and %u bytes of shared memory",
                     logits_shared(32));
+  /* des_scan.comp: (8 x wg + 513) words of shared memory, 10 KiB at 256, inside Vulkan's 16 KiB minimum */
   s->wg_scan = pow2_floor(inv < 256 ? inv : 256);
   s->wg_combine = pow2_floor(inv < 256 ? inv : 256);
 
