@@ -17,8 +17,10 @@ static const char *wvariant(const drd_context *ctx, uint32_t type) {
   return ctx->caps.storage_16bit ? "f16" : "f16p";
 }
 
-/* shared memory of des_logits.glsl with wg invocations: (wg / 32) * 2 * 8 rows of 33 floats */
-static uint32_t logits_shared(uint32_t wg) { return wg / 32 * 2 * 8 * 33 * 4; }
+/* des_logits.glsl's shape (its LN, TOK, EC): groups of 32 invocations, 2 tokens per group, 8
+ * experts at a time; each (group, token, expert) has a shared row of 32 partial sums + 1 pad */
+enum { LOGITS_LN = 32, LOGITS_TOK = 2, LOGITS_EC = 8 };
+static uint32_t logits_shared(uint32_t wg) { return wg / LOGITS_LN * LOGITS_TOK * LOGITS_EC * (LOGITS_LN + 1) * 4; }
 
 static uint32_t pow2_floor(uint32_t x) {
   uint32_t p = 1;
@@ -186,13 +188,12 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   uint32_t inv = c->max_workgroup_invocations < c->max_workgroup_size[0] ? c->max_workgroup_invocations
                                                                         : c->max_workgroup_size[0];
   s->tb = 64;
-  /* des_logits.glsl: groups of 32 invocations, 2 tokens each, 8 experts, 33 floats per
-   * partial-sum row; 128 invocations unless the device allows fewer */
+  /* the router kernel: 128 invocations unless the device allows fewer */
   s->wg_logits = pow2_floor(inv < 128 ? inv : 128);
-  while (s->wg_logits > 32 && logits_shared(s->wg_logits) > c->max_shared_memory) s->wg_logits /= 2;
-  if (s->wg_logits < 32 || logits_shared(s->wg_logits) > c->max_shared_memory)
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the router kernel needs 32 invocations and %u bytes of shared memory",
-                    logits_shared(32));
+  while (s->wg_logits > LOGITS_LN && logits_shared(s->wg_logits) > c->max_shared_memory) s->wg_logits /= 2;
+  if (s->wg_logits < LOGITS_LN || logits_shared(s->wg_logits) > c->max_shared_memory)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the router kernel needs %u invocations and %u bytes of shared memory",
+                    (unsigned)LOGITS_LN, logits_shared(LOGITS_LN));
   /* des_scan.comp: (8 x wg + 513) words of shared memory, 10 KiB at 256, inside Vulkan's 16 KiB minimum */
   s->wg_scan = pow2_floor(inv < 256 ? inv : 256);
   s->wg_combine = pow2_floor(inv < 256 ? inv : 256);
@@ -404,7 +405,7 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
     drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
     uint32_t gx, gy;
-    drd_grid_1d(ctx, ceil_div(tc, s->wg_logits / 32 * 2), &gx, &gy); /* 2 tokens per 32 invocations */
+    drd_grid_1d(ctx, ceil_div(tc, s->wg_logits / LOGITS_LN * LOGITS_TOK), &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
 
     DRD_CHECK(record_route(q, w, tc, s));

@@ -29,26 +29,35 @@ layout(push_constant) uniform Push { drd_pc_des_combine pc; };
 // each load in turn (des_logits.glsl).
 const uint SC = 4;
 
+// Slots s0 .. s0 + SC - 1 of token t (past kmax: the last one again): their rows of y, with
+// NONE as row 0 (a readable row whose product is skipped), and their weights.
+void load_slots(uint t, uint s0, out uint r[SC], out uint yr[SC], out float w[SC]) {
+  [[unroll]] for (uint j = 0; j < SC; j++) {
+    const uint k = t * pc.kmax + min(s0 + j, pc.kmax - 1u);
+    r[j] = pos[k];
+    w[j] = wts[k];
+    yr[j] = r[j] == DRD_DES_NONE ? 0u : r[j];
+  }
+}
+
+// whether slot s0 + j is a real choice (below kmax, not NONE): its product joins the sum
+bool counts(uint s0, uint j, uint r[SC]) { return s0 + j < pc.kmax && r[j] != DRD_DES_NONE; }
+
 void main() {
   uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * WG;
-  const uint km = pc.kmax;
+  uint r[SC], yr[SC];
+  float w[SC];
   if (V4) {
     const uint d4 = pc.d / 4u;
     if (i >= pc.T * d4) return;
     uint t = i / d4, c4 = i % d4;
     const vec4 old = pc.accumulate != 0u ? o4[pc.o_off / 4u + i] : vec4(0.0);
-    vec4 acc = vec4(0.0);
-    for (uint s0 = 0; s0 < km; s0 += SC) {
-      uint r[SC];
-      float w[SC];
-      vec4 yv[SC];
-      [[unroll]] for (uint j = 0; j < SC; j++) {
-        r[j] = pos[t * km + min(s0 + j, km - 1u)];
-        w[j] = wts[t * km + min(s0 + j, km - 1u)];
-      }
-      [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y4[(r[j] == DRD_DES_NONE ? 0u : r[j]) * d4 + c4];
+    vec4 acc = vec4(0.0), yv[SC];
+    for (uint s0 = 0; s0 < pc.kmax; s0 += SC) {
+      load_slots(t, s0, r, yr, w);
+      [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y4[yr[j] * d4 + c4];
       [[unroll]] for (uint j = 0; j < SC; j++)
-        if (s0 + j < km && r[j] != DRD_DES_NONE) acc += w[j] * yv[j];
+        if (counts(s0, j, r)) acc += w[j] * yv[j];
     }
     if (pc.accumulate != 0u) acc = old + acc;
     o4[pc.o_off / 4u + i] = acc;
@@ -57,17 +66,12 @@ void main() {
   if (i >= pc.T * pc.d) return;
   uint t = i / pc.d, c = i % pc.d;
   const float old = pc.accumulate != 0u ? o[pc.o_off + i] : 0.0;
-  float acc = 0.0;
-  for (uint s0 = 0; s0 < km; s0 += SC) {
-    uint r[SC];
-    float w[SC], yv[SC];
-    [[unroll]] for (uint j = 0; j < SC; j++) {
-      r[j] = pos[t * km + min(s0 + j, km - 1u)];
-      w[j] = wts[t * km + min(s0 + j, km - 1u)];
-    }
-    [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y[(r[j] == DRD_DES_NONE ? 0u : r[j]) * pc.d + c];
+  float acc = 0.0, yv[SC];
+  for (uint s0 = 0; s0 < pc.kmax; s0 += SC) {
+    load_slots(t, s0, r, yr, w);
+    [[unroll]] for (uint j = 0; j < SC; j++) yv[j] = y[yr[j] * pc.d + c];
     [[unroll]] for (uint j = 0; j < SC; j++)
-      if (s0 + j < km && r[j] != DRD_DES_NONE) acc += w[j] * yv[j];
+      if (counts(s0, j, r)) acc += w[j] * yv[j];
   }
   if (pc.accumulate != 0u) acc = old + acc;
   o[pc.o_off + i] = acc;

@@ -20,7 +20,7 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128; // a multiple of LN (runtime/ops_des.c)
-const uint LN = 32;                          // invocations per token group
+const uint LN = 32;                          // invocations per token group (these three: ops_des.c's LOGITS_*)
 const uint TOK = 2;                          // tokens per group
 const uint EC = 8;                           // experts summed together
 const uint NG = WG / LN;                     // groups per workgroup
