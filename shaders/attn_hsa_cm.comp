@@ -6,8 +6,10 @@
 //
 // Workgroup = (work item, row tile, head): NS subgroups, each owning RS = TMS * CM of the
 // tile's BR = NS * RS query rows (rows past the block or N are zeros, never stored). Q is
-// scaled by scale_log2, rounded to f16 once and kept in registers as A fragments. Per tile of
-// BC keys (the listed blocks back to back, as in the scalar kernel; invalid keys masked):
+// scaled by scale_log2, rounded to f16 once and kept in registers as A fragments. Each listed
+// key block is cut into tiles of BC keys (a tile never spans two blocks, so a tile's keys are
+// found from one CSR entry, read once per block, and whether it holds keys past the block or
+// past N is one comparison; those keys are masked). Per tile:
 //   1. the workgroup rounds K and V to f16 into shared memory (the only workgroup barriers);
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
 //      into accumulators that stay in registers;
@@ -63,7 +65,6 @@ const uint SP = BC + 8;                  // P row stride in halves
 const uint KQ = DHP / CK, JS = BC / CN;  // S = Q K^T: k-steps, matrices per row tile
 const uint KP = BC / CK, TNO = DHP / CN; // O += P V: k-steps, matrices per row tile
 const uint LKV = (BC * D4 + WG - 1) / WG; // K/V tile vec4s per invocation
-const uint LKW = (LKV + 31u) / 32u;       // words of their key flags
 const float NEG = -1.0e30;               // as in attn_common.glsl: exp2(NEG - m) == 0, never NaN
 
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA>
@@ -108,7 +109,6 @@ layout(push_constant) uniform Push { drd_pc_attn pc; };
 shared f16vec4 ks[BC * SK];    // [BC, SK] K tile (first: Q staging)
 shared f16vec4 vs[BC * SK];    // [BC, SK] V tile
 shared float16_t ps[BR * SP];  // [BR, SP] P, each subgroup its own rows
-shared float kbias[BC];        // added to the tile's scores: 0 for a real key (< N), NEG otherwise
 shared float cs[NS * CM * CN]; // per subgroup: one accumulator's scratch
 
 // Column group c4 (4 columns) of head h in token row `row`, zeros past DH (as attn_common.glsl).
@@ -148,9 +148,10 @@ CM_C exp2_minus(CM_C s, CM_C m) { // exp2(s - m)
   return s;
 }
 
-// s + the key bias of its columns (matrix j of the tile; id: each element's r * CN + c)
-CM_C masked(CM_C s, uint j, CM_C id) {
-  for (int i = 0; i < s.length(); i++) s[i] += kbias[j * CN + uint(id[i]) % CN];
+// s with NEG where its column's key is not real: columns key0 + c (id: each element's r * CN +
+// c) at or past nk, the tile's block's real keys
+CM_C masked(CM_C s, uint key0, uint nk, CM_C id) {
+  for (int i = 0; i < s.length(); i++) s[i] += key0 + uint(id[i]) % CN < nk ? 0.0 : NEG;
   return s;
 }
 
@@ -206,25 +207,19 @@ void emit(CM_C o, uint r0, uint c0, uint sc, uint lane, uint rt0, uint a, uint h
   sync_subgroup(); // read before the next store
 }
 
-// This invocation's elements e = lid + i * WG of the K/V tile at key position p0 (the listed
-// blocks c0.. back to back), rounded to f16, and in bit i of ok whether e's key is real (< N:
-// the last block may be partial; positions past npos give zeros, their logits masked).
-// Every load is issued whatever the element, none behind a branch, so that the driver can
-// keep all of them in flight at once (des_logits.glsl measured 2x from this): an element
-// without a real key reads its block's first key, which is real and inside the bound window,
-// and gets zeros instead.
-void load_kv(uint p0, uint c0, uint npos, uint h, uint lid, out f16vec4 nk[LKV], out f16vec4 nv[LKV],
-             out uint ok[LKW]) {
-  [[unroll]] for (uint w = 0; w < LKW; w++) ok[w] = 0u;
+// This invocation's elements e = lid + i * WG of the K/V tile of keys kb + t0 .. kb + t0 + BC - 1
+// (kb: the block's first key, nk: its real keys, t0 < nk), rounded to f16; zeros for keys at
+// or past nk (their scores are masked). Every load is issued whatever the element, none behind
+// a branch, so that the driver can keep all of them in flight at once (des_logits.glsl
+// measured 2x from this): a key that is not real reads the block's last real key instead.
+void load_kv(uint kb, uint t0, uint nk, uint h, uint lid, out f16vec4 nk16[LKV], out f16vec4 nv16[LKV]) {
   [[unroll]] for (uint i = 0; i < LKV; i++) {
-    const uint e = lid + i * WG, j = e / D4, c4 = e % D4, p = min(p0 + j, npos - 1u);
-    const uint first = col[c0 + p / pc.B - pc.col_base] * pc.B, key = first + p % pc.B;
-    const bool real = e < BC * D4 && p0 + j < npos && key < pc.N;
-    const uint base = pc.kv_off + ((real ? key : first) - pc.kv_row0) * pc.H * DH + h * DH;
+    const uint e = lid + i * WG, j = e / D4, c4 = e % D4;
+    const bool real = t0 + j < nk;
+    const uint base = pc.kv_off + (kb + min(t0 + j, nk - 1u) - pc.kv_row0) * pc.H * DH + h * DH;
     const vec4 kk = load_row(base, c4, false), vv = load_row(base, c4, true);
-    nk[i] = f16vec4(real ? kk : vec4(0.0));
-    nv[i] = f16vec4(real ? vv : vec4(0.0));
-    if (real) ok[i / 32u] |= 1u << (i % 32u);
+    nk16[i] = f16vec4(real ? kk : vec4(0.0));
+    nv16[i] = f16vec4(real ? vv : vec4(0.0));
   }
 }
 
@@ -271,53 +266,54 @@ void main() {
 #define S_DECL(t, j) CM_C s##t##j;
   EACH_TK(S_DECL)
 
-  const uint npos = (c1 - c0) * pc.B; // key positions: the listed blocks back to back
-  for (uint p0 = 0; p0 < npos; p0 += BC) {
-    // 1. The K and V tiles into shared memory (zeros past the keys and past DH). The loads are
-    // issued before the barrier, so they are in flight while the workgroup meets. (Loading the
-    // next tile into registers during this one's products, as this kernel once did, cost an
-    // H200 4 % per layer at 16K tokens: 1.68 against 1.61 ms, docs/performance.md.)
-    f16vec4 nk[LKV], nv[LKV];
-    uint ok[LKW]; // bit i: element lid + i * WG holds a real key
-    load_kv(p0, c0, npos, h, lid, nk, nv, ok);
-    barrier(); // the previous tile (or the Q staging) has been consumed
-    [[unroll]] for (uint i = 0; i < LKV; i++) {
-      uint e = lid + i * WG;
-      if (e < BC * D4) {
-        uint j = e / D4, c4 = e % D4;
-        ks[j * SK + c4] = nk[i];
-        vs[j * SK + c4] = nv[i];
-        if (c4 == 0u) kbias[j] = ((ok[i / 32u] >> (i % 32u)) & 1u) != 0u ? 0.0 : NEG;
+  // The block's first key is read one block ahead, so that its load is not waited for
+  // before the block's first tile can load.
+  uint kb_next = col[c0 - pc.col_base] * pc.B;
+  for (uint c = c0; c < c1; c++) {
+    const uint kb = kb_next, nk = min(pc.B, pc.N - kb); // kb < N: the block has a real key
+    kb_next = col[min(c + 1u, c1 - 1u) - pc.col_base] * pc.B;
+    for (uint t0 = 0; t0 < nk; t0 += BC) {
+      // 1. The K and V tiles into shared memory (zeros past the keys and past DH). The loads are
+      // issued before the barrier, so they are in flight while the workgroup meets. (Loading the
+      // next tile into registers during this one's products, as this kernel once did, cost an
+      // H200 4 % per layer at 16K tokens: 1.68 against 1.61 ms, docs/performance.md.)
+      f16vec4 nk16[LKV], nv16[LKV];
+      load_kv(kb, t0, nk, h, lid, nk16, nv16);
+      barrier(); // the previous tile (or the Q staging) has been consumed
+      [[unroll]] for (uint i = 0; i < LKV; i++) {
+        uint e = lid + i * WG;
+        if (e < BC * D4) {
+          uint j = e / D4, c4 = e % D4;
+          ks[j * SK + c4] = nk16[i];
+          vs[j * SK + c4] = nv16[i];
+        }
       }
-    }
-    barrier();
+      barrier();
 
-    // 2. S = Q K^T for the subgroup's rows; K B fragments are shared by its row tiles.
+      // 2. S = Q K^T for the subgroup's rows; K B fragments are shared by its row tiles.
 #define S_ZERO(t, j) if (t < TMS && j < JS) s##t##j = CM_C(0.0);
-    EACH_TK(S_ZERO)
+      EACH_TK(S_ZERO)
 #define S_STEP(j, k)                                                                                     \
   if (j < JS && k < KQ) {                                                                                 \
     CM_B kb; /* element (c, key) at ks[key][c]: column-major */                                           \
     coopMatLoad(kb, ks, j * CN * SK + k * (CK / 4u), SK, gl_CooperativeMatrixLayoutColumnMajor);          \
     s0##j = coopMatMulAdd(q0##k, kb, s0##j);                                                              \
     if (TMS > 1) s1##j = coopMatMulAdd(q1##k, kb, s1##j);                                                 \
-  }
-    EACH_JK(S_STEP)
-    bool partial = false; // some key of the tile is not real: its scores get NEG
-    for (uint c = lane; c < BC; c += SG) partial = partial || kbias[c] != 0.0;
-    if (subgroupAny(partial)) {
-#define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, j, id);
-      EACH_TK(S_MASK)
     }
+      EACH_JK(S_STEP)
+      if (t0 + BC > nk) { // some key of the tile is not real: its scores get NEG
+#define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, t0 + j * CN, nk, id);
+        EACH_TK(S_MASK)
+      }
 
-    // 3. Online softmax on the accumulators; P (f16) into the subgroup's rows of ps.
+      // 3. Online softmax on the accumulators; P (f16) into the subgroup's rows of ps.
 #define S_MAX(t, j) if (j > 0 && j < JS) emax(mx, s##t##j);
 #define O_SCALE(t, j) if (j < TNO) o##t##j = o##t##j * al;
 #define P_STORE(t, j)                                                                                    \
   if (j < JS) {                                                                                           \
     CM_CH ph = CM_CH(exp2_minus(s##t##j, m##t));                                                          \
     coopMatStore(ph, ps, (sr0 + t * CM) * SP + j * CN, SP, gl_CooperativeMatrixLayoutRowMajor);           \
-  }
+    }
 #define SOFTMAX(t)                                                                                       \
   if (t < TMS) {                                                                                          \
     CM_C mx = s##t##0;                                                                                    \
@@ -329,29 +325,30 @@ void main() {
       l##t = l##t * al;                                                                                   \
     }                                                                                                     \
     EACH_K(P_STORE, t)                                                                                    \
-  }
-    SOFTMAX(0)
-    SOFTMAX(1)
-    sync_subgroup(); // P is visible to the whole subgroup
+    }
+      SOFTMAX(0)
+      SOFTMAX(1)
+      sync_subgroup(); // P is visible to the whole subgroup
 
-    // 4. O += P V (V read row-major as the B operand), l += P 1; V fragments are shared by the
-    // row tiles.
-    for (uint kk = 0; kk < KP; kk++) {
-      CM_A pa0, pa1;
-      coopMatLoad(pa0, ps, sr0 * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
-      l0 = coopMatMulAdd(pa0, ones, l0);
-      if (TMS > 1) {
-        coopMatLoad(pa1, ps, (sr0 + CM) * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
-        l1 = coopMatMulAdd(pa1, ones, l1);
-      }
+      // 4. O += P V (V read row-major as the B operand), l += P 1; V fragments are shared by the
+      // row tiles.
+      for (uint kk = 0; kk < KP; kk++) {
+        CM_A pa0, pa1;
+        coopMatLoad(pa0, ps, sr0 * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
+        l0 = coopMatMulAdd(pa0, ones, l0);
+        if (TMS > 1) {
+          coopMatLoad(pa1, ps, (sr0 + CM) * SP + kk * CK, SP, gl_CooperativeMatrixLayoutRowMajor);
+          l1 = coopMatMulAdd(pa1, ones, l1);
+        }
 #define PV_STEP(t, j)                                                                                    \
   if (j < TNO) {                                                                                          \
     CM_B vb; /* element (key, c) at vs[key][c] */                                                         \
     coopMatLoad(vb, vs, kk * CK * SK + j * (CN / 4u), SK, gl_CooperativeMatrixLayoutRowMajor);            \
     o0##j = coopMatMulAdd(pa0, vb, o0##j);                                                                \
     if (TMS > 1) o1##j = coopMatMulAdd(pa1, vb, o1##j);                                                   \
-  }
-      EACH_K(PV_STEP, 0)
+    }
+        EACH_K(PV_STEP, 0)
+      }
     }
   }
 
