@@ -351,7 +351,7 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b) {
 }
 
 /* Bytes of shared memory attn_hsa_cm.comp declares: K and V tiles (f16, rows padded by 8
- * halves), P (f16, padded by 8), the key bias, an accumulator's f32 scratch per subgroup. */
+ * halves), P (f16, padded by 8), an accumulator's f32 scratch per subgroup. */
 static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, uint32_t cm, uint32_t cn) {
   return 4ull * bc * (dhp + 8) + 2ull * br * (bc + 8) + 4ull * ns * cm * cn;
 }
