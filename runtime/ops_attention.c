@@ -371,7 +371,8 @@ static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, u
  * K/V buffers (one barrier per tile instead of two) made bc 16 slower: 2.67. Since each tile is
  * loaded in its own iteration (no prefetch into registers; eighth session): 4 x 1 with bc 16
  * 1.61, bc 32 2.00 - 2.03 (150 registers, 3 workgroups per SM), bc 64 3.07 - 3.10; 2 x 2 with
- * bc 16 2.10, bc 32 2.94 - 2.95. So bc 16 stays.
+ * bc 16 2.10, bc 32 2.94 - 2.95. Since tiles stay inside one key block (fifteenth session): 4 x 1
+ * with bc 16 1.14, bc 32 1.43, bc 64 1.83. So bc 16 stays.
  * The head dim may span at most 8 matrices (dh <= 128 with 16 x 16 x 16, <= 64 with
  * lavapipe's 8 x 8 x 8), and so may a tile of keys. */
 #define ATTN_CM_BC 16u

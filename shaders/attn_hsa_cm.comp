@@ -299,7 +299,7 @@ void main() {
     coopMatLoad(kb, ks, j * CN * SK + k * (CK / 4u), SK, gl_CooperativeMatrixLayoutColumnMajor);          \
     s0##j = coopMatMulAdd(q0##k, kb, s0##j);                                                              \
     if (TMS > 1) s1##j = coopMatMulAdd(q1##k, kb, s1##j);                                                 \
-    }
+  }
       EACH_JK(S_STEP)
       if (t0 + BC > nk) { // some key of the tile is not real: its scores get NEG
 #define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, t0 + j * CN, nk, id);
@@ -313,7 +313,7 @@ void main() {
   if (j < JS) {                                                                                           \
     CM_CH ph = CM_CH(exp2_minus(s##t##j, m##t));                                                          \
     coopMatStore(ph, ps, (sr0 + t * CM) * SP + j * CN, SP, gl_CooperativeMatrixLayoutRowMajor);           \
-    }
+  }
 #define SOFTMAX(t)                                                                                       \
   if (t < TMS) {                                                                                          \
     CM_C mx = s##t##0;                                                                                    \
@@ -325,7 +325,7 @@ void main() {
       l##t = l##t * al;                                                                                   \
     }                                                                                                     \
     EACH_K(P_STORE, t)                                                                                    \
-    }
+  }
       SOFTMAX(0)
       SOFTMAX(1)
       sync_subgroup(); // P is visible to the whole subgroup
@@ -346,7 +346,7 @@ void main() {
     coopMatLoad(vb, vs, kk * CK * SK + j * (CN / 4u), SK, gl_CooperativeMatrixLayoutRowMajor);            \
     o0##j = coopMatMulAdd(pa0, vb, o0##j);                                                                \
     if (TMS > 1) o1##j = coopMatMulAdd(pa1, vb, o1##j);                                                   \
-    }
+  }
         EACH_K(PV_STEP, 0)
       }
     }
