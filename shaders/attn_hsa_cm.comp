@@ -273,10 +273,12 @@ void main() {
     const uint kb = kb_next, nk = min(pc.B, pc.N - kb); // kb < N: the block has a real key
     kb_next = col[min(c + 1u, c1 - 1u) - pc.col_base] * pc.B;
     for (uint t0 = 0; t0 < nk; t0 += BC) {
-      // 1. The K and V tiles into shared memory (zeros past the keys and past DH). The loads are
-      // issued before the barrier, so they are in flight while the workgroup meets. (Loading the
-      // next tile into registers during this one's products, as this kernel once did, cost an
-      // H200 4 % per layer at 16K tokens: 1.68 against 1.61 ms, docs/performance.md.)
+      // 1. The K and V tiles into shared memory (zeros past the keys and past DH). The loads come
+      // before the barrier here, but driver 580 issues them after it; a barrier with buffer
+      // semantics, which keeps them ahead, cost an H200 2 % (fifteenth session). Loading the next
+      // tile into registers during this one's products, as this kernel once did, cost 4 % per
+      // layer at 16K tokens (1.68 against 1.61 ms), and two K/V buffers with one barrier per tile
+      // 18 % (135 registers: a workgroup per SM fewer); docs/performance.md.
       f16vec4 nk16[LKV], nv16[LKV];
       load_kv(kb, t0, nk, h, lid, nk16, nv16);
       barrier(); // the previous tile (or the Q staging) has been consumed
