@@ -99,10 +99,14 @@ typedef struct drd_gemm_args {
   const drd_buffer *W; /* [N, K] */
   drd_dtype wtype;
   const drd_buffer *bias; /* [N] f32 or NULL */
-  const drd_buffer *C;    /* [M, N] f32 */
+  const drd_buffer *C;    /* [M, N] f32, or f16 where ctype says so */
   uint32_t M, N, K;
   bool accumulate;
   const drd_rope_table *rope; /* or NULL */
+  /* DRD_DTYPE_F32 (0, the default) or DRD_DTYPE_F16: each sum rounded to nearest once. f16
+   * only on the cooperative-matrix kernel, without accumulate, in one K chunk, and with RoPE
+   * only where it fuses (drd_gemm_rope_fuses); else UNSUPPORTED. */
+  drd_dtype ctype;
 } drd_gemm_args;
 drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg, const drd_gemm_args *args);
 /* Whether drd_op_gemm_ex with configuration cfg applies RoPE of head dim dh in its epilogue

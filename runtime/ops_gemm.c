@@ -165,11 +165,15 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: weight type %d is not f32 or f16", (int)wtype);
   if (g->atype != DRD_DTYPE_F32 && g->atype != DRD_DTYPE_F16)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: A type %d is not f32 or f16", (int)g->atype);
+  if (g->ctype != DRD_DTYPE_F32 && g->ctype != DRD_DTYPE_F16)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: C type %d is not f32 or f16", (int)g->ctype);
   if (M == 0 || N == 0) return DRD_OK;
   if (K == 0) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: K = 0");
   uint64_t ws = wtype == DRD_DTYPE_F32 ? 4 : 2;      /* bytes per weight */
   uint64_t es = g->atype == DRD_DTYPE_F32 ? 4 : 2;   /* bytes per element of A */
-  if (A->size < (uint64_t)M * K * es || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * 4 ||
+  const bool c16 = g->ctype == DRD_DTYPE_F16;
+  const uint32_t cs_el = c16 ? 2 : 4;                /* bytes per element of C */
+  if (A->size < (uint64_t)M * K * es || W->size < (uint64_t)N * K * ws || C->size < (uint64_t)M * N * cs_el ||
       (bias && bias->size < (uint64_t)N * 4))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: buffers smaller than M=%u N=%u K=%u need", M, N, K);
   drd_gemm_config cfg = cfg_in ? *cfg_in : drd_gemm_pick_for(ctx, M, N, K, wtype);
@@ -180,6 +184,8 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
                     (int)cfg.kind, cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn,
                     cm_only ? " (f16 A needs the cooperative-matrix kernel, which needs f16 weights)" : "");
   bool cm = cfg.kind == DRD_GEMM_COOPMAT;
+  if (c16 && (!cm || g->accumulate))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: f16 C needs the cooperative-matrix kernel and no accumulate");
   const drd_rope_table *rope = g->rope;
   if (rope && (rope->dh < 2 || rope->dh % 2 || N % rope->dh || g->accumulate || M > rope->positions))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: RoPE needs N a multiple of an even head dim, M <= the "
@@ -219,6 +225,10 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
   nc = min64(nc, (uint64_t)ctx->caps.max_workgroup_count[0] * bn);
   /* the epilogue rotates whole sums of whole heads: no split K, N chunks of whole heads */
   if (rope_fused && (kc < K || (nc < N && nc % rope->dh))) rope_fused = false;
+  /* f16 C holds final sums only: no partial sums of a split K, no RoPE pass over it after */
+  if (c16 && (kc < K || (rope && !rope_fused)))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: f16 C needs K in one binding (%llu of %u) and RoPE in the epilogue",
+                    (unsigned long long)kc, K);
 
   for (uint64_t k0 = 0; k0 < K; k0 += kc) {
     uint64_t kn = min64(kc, K - k0);
@@ -233,11 +243,11 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
         if (ws == 2) binds[1].range = (binds[1].range + 3) & ~(VkDeviceSize)3; /* whole words */
         /* without bias the shader never reads binding 2: A's range stands in for it */
         binds[2] = bias ? drd_bind_span(ctx, bias, n0 * 4, nn * 4, false, &bs) : binds[0];
-        binds[3] = drd_bind_span(ctx, C, (m0 * N + n0) * 4, ((mn - 1) * N + nn) * 4, true, &cs);
+        binds[3] = drd_bind_span(ctx, C, (m0 * N + n0) * cs_el, ((mn - 1) * N + nn) * cs_el, true, &cs);
         drd_pc_gemm pc = {
             .M = (uint32_t)mn, .N = (uint32_t)nn, .K = (uint32_t)kn,
             .lda = K, .ldw = K, .ldc = N,
-            .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / 4, .bias_off = bs / 4,
+            .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / cs_el, .bias_off = bs / 4,
             .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 || g->accumulate ? DRD_GEMM_ACCUMULATE : 0),
         };
         /* gemm_cm's RoPE table rows for the chunk's positions (a token's row, dh floats, is
@@ -253,10 +263,11 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
         if (cm) {
           /* 8-element (16-byte) loads need K % 8 and 16-byte-aligned offsets */
           bool vec = K % 8 == 0 && pc.a_off % (es == 2 ? 8 : 4) == 0 && pc.w_off % 8 == 0;
-          uint32_t spec[DRD_CM_SPEC + 2];
+          uint32_t spec[DRD_CM_SPEC + 3];
           uint32_t n = drd_cm_spec(ctx, bm, bn, bk, cfg.tm, cfg.tn, vec, spec);
           spec[n++] = es == 2;                           /* A16 */
           spec[n++] = rope_fused ? rope->dh / 2 : 0;     /* ROPE_HALF */
+          spec[n++] = c16;                               /* C16 */
           DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 5, sizeof(drd_pc_gemm), n, spec}, &p));
         } else if (sg) {
           /* 4-element loads need aligned rows: K and both offsets multiples of 4 */

@@ -4,7 +4,9 @@
 // bindings and push constants of gemm_f16.comp, and a RoPE table: drd_op_gemm picks it for f16
 // weights on devices with VK_KHR_cooperative_matrix. With ROPE_HALF > 0 the epilogue applies
 // rotate-half RoPE to every head of 2 * ROPE_HALF columns (after the bias), as rope_f32.comp
-// does, so the q and k projections need no pass of their own.
+// does, so the q and k projections need no pass of their own. With C16, C is f16: each sum
+// rounded to nearest once (no ACCUMULATE), for readers that round it to f16 anyway (the
+// cooperative-matrix attention's k and v).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_16bit_storage : require
 #include "push_constants.h"
@@ -21,6 +23,8 @@ layout(std430, binding = 3) buffer C4 { vec4 c4[]; };
 // C's old values for ACCUMULATE through a read-only view: cm_pre4 loads them before the
 // accumulator's trip through the scratch (each is read and then written by one invocation)
 layout(std430, binding = 3) readonly buffer C4old { vec4 c4_old[]; };
+layout(std430, binding = 3) writeonly buffer Ch { float16_t c16[]; };  // [M, ldc] f16 (C16)
+layout(std430, binding = 3) writeonly buffer Ch4 { f16vec4 c16x4[]; };
 // the chunk's rows of the session's RoPE table from rope_off: [M, 2, ROPE_HALF] f32, each
 // position's cosines, then its sines (drd_rope_table; a dummy without RoPE)
 layout(std430, binding = 4) readonly buffer RopeTab { float rope_tab[]; };
@@ -31,6 +35,7 @@ layout(push_constant) uniform Push { drd_pc_gemm pc; };
 #define CM_DIRECT
 #include "cm_gemm.glsl"
 layout(constant_id = 10) const bool A16 = false; // A holds f16
+layout(constant_id = 12) const bool C16 = false; // C holds f16 (c_off, ldc in halves)
 
 uint m0, n0; // the tile's first row and column
 
@@ -69,7 +74,10 @@ void cm_emit(uint m, uint n, float v) {
   if ((pc.flags & DRD_GEMM_BIAS) != 0) v += bias[pc.bias_off + n];
   uint ci = pc.c_off + m * pc.ldc + n;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c[ci];
-  c[ci] = v;
+  if (C16)
+    c16[ci] = float16_t(v);
+  else
+    c[ci] = v;
 }
 
 // Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (CN is a
@@ -90,7 +98,10 @@ void cm_pre4(uint m, uint n, out vec4 old, out vec4 unused) {
 
 void cm_put4(uint m, uint n, vec4 v, vec4 old, vec4 unused) {
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += old;
-  c4[cm_c4(m, n)] = v;
+  if (C16)
+    c16x4[cm_c4(m, n)] = f16vec4(v);
+  else
+    c4[cm_c4(m, n)] = v;
 }
 
 // Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
@@ -103,8 +114,14 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
   const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
   const float cs = rope_tab[t], sn = rope_tab[t + ROPE_HALF];
   const uint ci = pc.c_off + m * pc.ldc;
-  c[ci + n] = x1 * cs - x2 * sn;
-  c[ci + n2] = x1 * sn + x2 * cs;
+  const float y1 = x1 * cs - x2 * sn, y2 = x1 * sn + x2 * cs;
+  if (C16) {
+    c16[ci + n] = float16_t(y1);
+    c16[ci + n2] = float16_t(y2);
+  } else {
+    c[ci + n] = y1;
+    c[ci + n2] = y2;
+  }
 }
 
 // The RoPE pairs of a whole tile, 4 columns at a time: the table rows start 16-byte aligned
@@ -120,8 +137,14 @@ void cm_pre4x2(uint m, uint n, out vec4 cs, out vec4 sn) {
 
 void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2, vec4 cs, vec4 sn) {
   const uint ci = cm_c4(m, n);
-  c4[ci] = x1 * cs - x2 * sn;
-  c4[ci + ROPE_HALF / 4u] = x1 * sn + x2 * cs;
+  const vec4 y1 = x1 * cs - x2 * sn, y2 = x1 * sn + x2 * cs;
+  if (C16) {
+    c16x4[ci] = f16vec4(y1);
+    c16x4[ci + ROPE_HALF / 4u] = f16vec4(y2);
+  } else {
+    c4[ci] = y1;
+    c4[ci + ROPE_HALF / 4u] = y2;
+  }
 }
 
 void main() {

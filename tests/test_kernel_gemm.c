@@ -1,7 +1,9 @@
 /* GEMM kernel C = A W^T + bias against the host reference: f32 and f16 weights, with and
  * without bias, odd M, N, K (1 included) for the tile configuration drd_op_gemm picks and for
  * every other one this device can run (cooperative-matrix tiles included where it has them), a product spanning several tiles in every dimension,
- * and, under a 64 KiB binding range, tensors split into chunks of M, N and K. */
+ * and, under a 64 KiB binding range, tensors split into chunks of M, N and K. The cooperative-
+ * matrix kernel's f16 C (drd_gemm_args.ctype) must be its f32 C rounded to nearest even, bit
+ * for bit, with and without bias and RoPE, and is refused where it cannot hold final sums. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 static int failures, cases;
 static int rope_direct; /* RoPE cases with a tile that gemm_cm.comp stores 4 columns at a time (cm_put4x2) */
 static double worst; /* largest error / tolerance seen */
+static int c16_cases; /* products also run with f16 C */
 
 /* max over elements of |got - want| / scale, scale = sum_k |a w| + |bias|: the error bound of
  * a dot product is proportional to it, and unlike |want| it does not vanish when the terms
@@ -44,6 +47,37 @@ static void run_gemm(drd_context *ctx, const drd_gemm_config *cfg, const drd_gem
   drd_test_check(drd_seq_end(s), "seq_end");
   drd_test_check(drd_seq_run(s), "seq_run");
   drd_seq_destroy(s);
+}
+
+/* Runs g again into an f16 C and counts the elements that are not got (g's f32 C) rounded to
+ * nearest even; returns the recording's status (where the f16 C is refused, nothing runs). */
+static drd_status check_c16(drd_context *ctx, const drd_gemm_config *cfg, const drd_gemm_args *g, const float *got,
+                            size_t nc, size_t *mismatches) {
+  drd_buffer bc16;
+  drd_test_check(drd_buffer_create(ctx, nc * 2 + 4, &bc16), "buffer_create f16 C");
+  drd_test_check(drd_buffer_fill(ctx, &bc16, 0x7e007e00u), "poison f16 C");
+  drd_gemm_args g16 = *g;
+  g16.C = &bc16, g16.ctype = DRD_DTYPE_F16;
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_status st = drd_op_gemm_ex(s, cfg, &g16);
+  *mismatches = 0;
+  if (st == DRD_OK) {
+    uint16_t *h = malloc(nc * 2 + 4);
+    if (!h) {
+      fprintf(stderr, "FAIL: out of host memory\n");
+      exit(1);
+    }
+    drd_test_check(drd_seq_end(s), "seq_end");
+    drd_test_check(drd_seq_run(s), "seq_run f16 C");
+    drd_test_check(drd_buffer_download(ctx, &bc16, 0, h, nc * 2), "download f16 C");
+    for (size_t i = 0; i < nc; i++) *mismatches += h[i] != drd_f32_to_f16(got[i]);
+    free(h);
+    c16_cases++;
+  }
+  drd_seq_destroy(s);
+  drd_buffer_destroy(ctx, &bc16);
+  return st;
 }
 
 /* cfg NULL: drd_op_gemm's own choice */
@@ -206,6 +240,15 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
             cfg->bk, err, tol, bad);
     failures++;
   }
+  /* f16 C: refused with accumulate (C's old values are f32), else exactly the f32 C rounded
+   * (the cases without accumulate have K in one binding) */
+  size_t c16_bad;
+  drd_status st = check_c16(ctx, cfg, &g, got, nc, &c16_bad);
+  if (st != (accumulate ? DRD_ERROR_UNSUPPORTED : DRD_OK) || c16_bad) {
+    fprintf(stderr, "FAIL gemm_ex M=%u N=%u K=%u%s%s%s f16 C: status %d, %zu elements not the f32 C rounded\n", M, N,
+            K, a16 ? " A f16" : "", accumulate ? " accumulate" : "", with_bias ? " bias" : "", (int)st, c16_bad);
+    failures++;
+  }
   drd_buffer *bufs[] = {&ba, &bw, &bb, &bc};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   free_f16_operands(&o);
@@ -254,6 +297,16 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   cases++;
   bool f = drd_gemm_rope_fuses(ctx, &u, dh);
   *fused += f;
+  /* f16 C: only where the epilogue rotates (no pass rotates f16), and then exactly the f32 C
+   * rounded; K fits one binding in every case here */
+  size_t c16_bad;
+  drd_status st = check_c16(ctx, &u, &g, got, nc, &c16_bad);
+  if (st != (f ? DRD_OK : DRD_ERROR_UNSUPPORTED) || c16_bad) {
+    fprintf(stderr, "FAIL gemm+rope M=%u N=%u K=%u dh=%u%s kernel %d (%s) f16 C: status %d, %zu elements not the f32 "
+            "C rounded\n", M, N, K, dh, with_bias ? " bias" : "", (int)u.kind, f ? "in the epilogue" : "separate pass",
+            (int)st, c16_bad);
+    failures++;
+  }
   /* whole tiles without bias go out through the matrix-loaded cos / sin (cm_put4x2), the
    * rest through the scratch; K fits one binding in every case here */
   rope_direct += f && !with_bias && M >= u.bm && N >= u.bn;
@@ -375,6 +428,11 @@ int main(void) {
     for (int i = 0; i < 3; i++) drd_buffer_destroy(ctx, bufs[i]);
     drd_rope_table_destroy(ctx, &short_table);
   }
+  const drd_device_caps *caps = drd_context_caps(ctx);
+  if (caps->coopmat_m && caps->storage_16bit && !c16_cases) {
+    fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran with f16 C\n");
+    failures++;
+  }
   int rc = drd_test_finish(ctx);
 
   /* 64 KiB bindings (16384 floats): A, W and C all exceed one binding and are split over M
@@ -412,7 +470,8 @@ int main(void) {
   rc |= drd_test_finish(ctx);
   unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
-  fprintf(stderr, "test_kernel_gemm: %d cases, worst error / tolerance %.3f\n", cases, worst);
+  fprintf(stderr, "test_kernel_gemm: %d cases, worst error / tolerance %.3f, %d also with f16 C\n", cases, worst,
+          c16_cases);
   if (failures || rc) fprintf(stderr, "test_kernel_gemm: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
   else fprintf(stderr, "test_kernel_gemm: ok (seed %llu)\n", (unsigned long long)seed);
   return failures || rc ? 1 : 0;
