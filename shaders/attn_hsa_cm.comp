@@ -10,7 +10,8 @@
 // key block is cut into tiles of BC keys (a tile never spans two blocks, so a tile's keys are
 // found from one CSR entry, read once per block, and whether it holds keys past the block or
 // past N is one comparison; those keys are masked). Per tile:
-//   1. the workgroup rounds K and V to f16 into shared memory (the only workgroup barriers);
+//   1. the workgroup stages K and V as f16 in shared memory (rounded here, or f16 already:
+//      KV16), the only workgroup barriers;
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
 //      into accumulators that stay in registers;
 //   3. the online softmax runs on those accumulators, element by element: P = exp2(S - m),
@@ -57,6 +58,9 @@ layout(constant_id = 11) const uint SLACK = 8;  // log2 units a score may exceed
 // out as f16 (the copy the cooperative-matrix o projection reads, written here instead of by a
 // separate conversion pass; rows split over slots get theirs from the merge)
 layout(constant_id = 12) const bool OUT16 = false;
+// K and V as f16 (written so by the cooperative-matrix k and v projections): half the bytes
+// of the kernel's largest global traffic, and no conversion; else f32, rounded here
+layout(constant_id = 13) const bool KV16 = false;
 
 const uint RS = TMS * CM, BR = NS * RS;  // query rows per subgroup / workgroup
 const uint D4 = DHP / 4;                 // head dim in vec4
@@ -89,6 +93,10 @@ layout(std430, binding = 1) readonly buffer K { float k[]; };     // [rows, H*DH
 layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
 layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
+layout(std430, binding = 1) readonly buffer Kh { float16_t k16[]; };  // the same, f16 (KV16)
+layout(std430, binding = 1) readonly buffer Kh4 { f16vec4 k16x4[]; };
+layout(std430, binding = 2) readonly buffer Vh { float16_t v16[]; };
+layout(std430, binding = 2) readonly buffer Vh4 { f16vec4 v16x4[]; };
 layout(std430, binding = 3) writeonly buffer O { float o_out[]; }; // [rows, H*DH] f32 (q window)
 layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // the same, f16 (OUT16)
 layout(std430, binding = 4) readonly buffer Items { uvec4 items[]; }; // (a, c0, c1, slot or ~0)
@@ -120,6 +128,18 @@ vec4 load_row(uint base, uint c4, bool kv_v) {
   vec4 r = vec4(0.0);
   for (uint e = 0; e < 4u; e++)
     if (c4 * 4u + e < DH) r[e] = kv_v ? v[base + c4 * 4u + e] : k[base + c4 * 4u + e];
+  return r;
+}
+
+// The same from f16 K and V (KV16).
+f16vec4 load_row16(uint base, uint c4, bool kv_v) {
+  if (ALIGNED4) {
+    if (c4 * 4u >= DH) return f16vec4(0.0);
+    return kv_v ? v16x4[base / 4u + c4] : k16x4[base / 4u + c4];
+  }
+  f16vec4 r = f16vec4(0.0);
+  for (uint e = 0; e < 4u; e++)
+    if (c4 * 4u + e < DH) r[e] = kv_v ? v16[base + c4 * 4u + e] : k16[base + c4 * 4u + e];
   return r;
 }
 
@@ -217,9 +237,15 @@ void load_kv(uint kb, uint t0, uint nk, uint h, uint lid, out f16vec4 nk16[LKV],
     const uint e = lid + i * WG, j = e / D4, c4 = e % D4;
     const bool real = t0 + j < nk;
     const uint base = pc.kv_off + (kb + min(t0 + j, nk - 1u) - pc.kv_row0) * pc.H * DH + h * DH;
-    const vec4 kk = load_row(base, c4, false), vv = load_row(base, c4, true);
-    nk16[i] = f16vec4(real ? kk : vec4(0.0));
-    nv16[i] = f16vec4(real ? vv : vec4(0.0));
+    if (KV16) {
+      const f16vec4 kk = load_row16(base, c4, false), vv = load_row16(base, c4, true);
+      nk16[i] = real ? kk : f16vec4(0.0);
+      nv16[i] = real ? vv : f16vec4(0.0);
+    } else { // (rounding after the select: rounding first cost an H200 2.5 % at 1K and 4K tokens)
+      const vec4 kk = load_row(base, c4, false), vv = load_row(base, c4, true);
+      nk16[i] = f16vec4(real ? kk : vec4(0.0));
+      nv16[i] = f16vec4(real ? vv : vec4(0.0));
+    }
   }
 }
 

@@ -13,7 +13,10 @@
  * tile, Q staged in several rounds, eager rescaling), and shapes of base-220m (dh 64, B 64) and of the
  * shipped small model (dh 64, B 16). Each line says which kernel ran. Where the coopmat kernel
  * may write f16 out (drd_attention_f16_out: one binding window), it runs that way too and
- * every f16 element must be the f32 run's element rounded to nearest even, bit for bit. */
+ * every f16 element must be the f32 run's element rounded to nearest even, bit for bit; and
+ * once more with k and v given as f16 (the host's rounding of the same values), which must give
+ * the same f16 out, bit for bit: the kernel rounds f32 k and v to nearest itself. (k and v in
+ * f16's subnormal range are set to zero: Vulkan lets a device flush those when it rounds.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 static int failures;
 static int coopmat_runs; /* cases the coopmat kernel ran */
 static int f16_out_runs; /* coopmat cases also run with f16 out (drd_op_attention_hsa_f16) */
+static int kv16_runs;    /* ... and with f16 k and v as well */
 
 /* max|gpu - ref| / max|ref|: f32 dot products and online-softmax sums over up to a few
  * thousand keys stay near 1e-6; a wrong mask, block or merge is off by 1e-2 or more. */
@@ -158,7 +162,9 @@ typedef struct run {
   drd_attn_kernel request, k;
   drd_seq *s;
   drd_seq *s16;              /* coopmat: the same into an f16 out, where the plan allows it */
+  drd_seq *s16kv;            /* ... and from f16 k and v */
   size_t f16_bad;            /* f16 outputs that are not the f32 output rounded to nearest even */
+  size_t kv16_bad;           /* f16 outputs from f16 k and v that are not the same either */
   double worst;              /* scalar: relative error; coopmat: max |err| / (bound + tol) */
   double err_at, bound_at;   /* coopmat: the error and the bound where the ratio is worst */
 } run;
@@ -182,10 +188,12 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
   drd_test_check(drd_attention_plan_upload(ctx, &plan, H, dh, &dp), "attention plan upload");
   drd_buffer bq = drd_test_buffer_f32(ctx, NULL, n), bk = drd_test_buffer_f32(ctx, NULL, n);
   drd_buffer bv = drd_test_buffer_f32(ctx, NULL, n), bo = drd_test_buffer_f32(ctx, NULL, n);
-  drd_buffer bo16;
+  drd_buffer bo16, bk16, bv16;
   drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bo16), "buffer_create f16 out");
-  uint16_t *got16 = malloc(n * 2 + 4);
-  if (!got16) {
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bk16), "buffer_create f16 k");
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bv16), "buffer_create f16 v");
+  uint16_t *got16 = malloc(n * 2 + 4), *h16 = malloc(n * 2 + 4);
+  if (!got16 || !h16) {
     fprintf(stderr, "FAIL: out of host memory\n");
     exit(1);
   }
@@ -212,12 +220,16 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     }
     if (f16_ok) {
       drd_test_check(drd_seq_begin(ctx, &runs[r].s16), "seq_begin");
-      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16, &dp, &bq, &bk, &bv, &bo16), "attention f16");
+      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16, &dp, &bq, &bk, &bv, false, &bo16), "attention f16");
       drd_test_check(drd_seq_end(runs[r].s16), "seq_end");
+      drd_test_check(drd_seq_begin(ctx, &runs[r].s16kv), "seq_begin");
+      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16kv, &dp, &bq, &bk16, &bv16, true, &bo16), "attention kv16");
+      drd_test_check(drd_seq_end(runs[r].s16kv), "seq_end");
     } else {
       drd_seq *sx;
       drd_test_check(drd_seq_begin(ctx, &sx), "seq_begin");
-      if (drd_op_attention_hsa_f16(sx, &dp, &bq, &bk, &bv, &bo16) != DRD_ERROR_UNSUPPORTED) {
+      if (drd_op_attention_hsa_f16(sx, &dp, &bq, &bk, &bv, false, &bo16) != DRD_ERROR_UNSUPPORTED ||
+          drd_op_attention_hsa_f16(sx, &dp, &bq, &bk16, &bv16, true, &bo16) != DRD_ERROR_UNSUPPORTED) {
         fprintf(stderr, "FAIL %s N=%u: f16 out recorded where drd_attention_f16_out refuses it\n", cfg, N);
         failures++;
       }
@@ -230,6 +242,15 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     drd_fill_uniform(rng, q, n, -3.0f, 3.0f);
     drd_fill_uniform(rng, k, n, -3.0f, 3.0f);
     drd_fill_uniform(rng, v, n, -1.0f, 1.0f);
+    const float f16_normal = 6.103515625e-05f; /* 2^-14 */
+    for (size_t e = 0; e < n; e++) {
+      if (fabsf(k[e]) < f16_normal) k[e] = 0.0f;
+      if (fabsf(v[e]) < f16_normal) v[e] = 0.0f;
+    }
+    for (size_t e = 0; e < n; e++) h16[e] = drd_f32_to_f16(k[e]);
+    drd_test_check(drd_buffer_upload(ctx, &bk16, 0, h16, n * 2), "upload f16 k");
+    for (size_t e = 0; e < n; e++) h16[e] = drd_f32_to_f16(v[e]);
+    drd_test_check(drd_buffer_upload(ctx, &bv16, 0, h16, n * 2), "upload f16 v");
     drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, n * 4), "upload q");
     drd_test_check(drd_buffer_upload(ctx, &bk, 0, k, n * 4), "upload k");
     drd_test_check(drd_buffer_upload(ctx, &bv, 0, v, n * 4), "upload v");
@@ -249,6 +270,10 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
         drd_test_check(drd_seq_run(x->s16), "seq_run f16");
         drd_test_check(drd_buffer_download(ctx, &bo16, 0, got16, n * 2), "download f16 out");
         for (size_t e = 0; e < n; e++) x->f16_bad += got16[e] != drd_f32_to_f16(got[e]);
+        drd_test_check(drd_buffer_fill(ctx, &bo16, 0x7e007e00u), "poison f16 out");
+        drd_test_check(drd_seq_run(x->s16kv), "seq_run kv16");
+        drd_test_check(drd_buffer_download(ctx, &bo16, 0, got16, n * 2), "download f16 out");
+        for (size_t e = 0; e < n; e++) x->kv16_bad += got16[e] != drd_f32_to_f16(got[e]);
       }
       if (x->k.kind != DRD_ATTN_COOPMAT) {
         double err = drd_rel_error(got, ref, n);
@@ -270,9 +295,10 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     const bool cmk = x->k.kind == DRD_ATTN_COOPMAT;
     coopmat_runs += cmk;
     f16_out_runs += x->s16 != NULL;
-    if (x->f16_bad) {
-      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %zu f16 outputs differ from the f32 ones rounded\n", cfg, N, H,
-              dh, what, x->f16_bad);
+    kv16_runs += x->s16kv != NULL;
+    if (x->f16_bad || x->kv16_bad) {
+      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %zu f16 outputs (%zu from f16 k and v) differ from the f32 ones "
+              "rounded\n", cfg, N, H, dh, what, x->f16_bad, x->kv16_bad);
       failures++;
     }
     fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches, ",
@@ -289,12 +315,15 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     }
     drd_seq_destroy(x->s);
     drd_seq_destroy(x->s16);
+    drd_seq_destroy(x->s16kv);
   }
   fprintf(stderr, "        (%.2f s)\n", drd_now_s() - t0);
   drd_buffer *bufs[] = {&bq, &bk, &bv, &bo};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_buffer_destroy(ctx, &bo16);
-  free(got16);
+  drd_buffer_destroy(ctx, &bk16);
+  drd_buffer_destroy(ctx, &bv16);
+  free(got16), free(h16);
   drd_attention_plan_free(ctx, &dp);
   drd_hsa_plan_free(&plan);
   free(q), free(k), free(v), free(ref), free(got), free(bound);
@@ -415,7 +444,8 @@ int main(void) {
     fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran the coopmat kernel\n");
     failures++;
   }
-  fprintf(stderr, "f16 out (exactly the f32 out rounded) checked in %d coopmat cases\n", f16_out_runs);
+  fprintf(stderr, "f16 out (exactly the f32 out rounded) checked in %d coopmat cases, %d of them from f16 k and v too\n",
+          f16_out_runs, kv16_runs);
   if (caps->coopmat_m && caps->storage_16bit && !f16_out_runs) {
     fprintf(stderr, "FAIL: no coopmat case ran with f16 out\n");
     failures++;
