@@ -23,10 +23,11 @@ struct drd_gpu_session {
   drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
   drd_buffer prompt;            /* [max(P, 1)] i32 */
   drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention (o: not
-                                 * allocated with attn16) */
+                                 * allocated with attn16; k, v f16 with kv16) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
+  bool kv16;                    /* ... and reads k and v as f16, written so by their GEMMs */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -90,13 +91,13 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
  * loads of f16 A ran the model's shapes at 188-243 TFLOP/s against 79-92 when the kernel
  * converts f32 A itself (docs/performance.md). accumulate: C += (a residual connection). */
 static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
-                             const drd_buffer *bias, const drd_buffer *C, uint32_t N, uint32_t K, bool accumulate,
-                             const drd_rope_table *rope) {
+                             const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
+                             bool accumulate, const drd_rope_table *rope) {
   drd_gemm_config cfg = drd_gemm_pick_for(s->ctx, s->N, N, K, W->type);
   bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
   drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
                      .wtype = W->type, .bias = bias, .C = C, .M = s->N, .N = N, .K = K, .accumulate = accumulate,
-                     .rope = rope};
+                     .rope = rope, .ctype = ctype};
   return drd_op_gemm_ex(q, &cfg, &g);
 }
 
@@ -151,21 +152,22 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     const bool qkv16 = gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
                        gemm_reads_a16(s, d, d, L->wv.type);
     DRD_CHECK(norm(s, q, &L->attn_norm, qkv16));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, d, d, false, rope));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, d, d, false, rope));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, d, d, false, NULL));
+    const drd_dtype kvt = s->kv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, DRD_DTYPE_F32, d, d, false, rope));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, kvt, d, d, false, rope));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, kvt, d, d, false, NULL));
     if (!rope) {
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->q, &s->q, N, hp->H));
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->k, &s->k, N, hp->H));
     }
     if (s->attn16) {
-      DRD_CHECK(drd_op_attention_hsa_f16(q, &s->attn, &s->q, &s->k, &s->v, &s->a16));
+      DRD_CHECK(drd_op_attention_hsa_f16(q, &s->attn, &s->q, &s->k, &s->v, s->kv16, &s->a16));
     } else {
       DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
       DRD_CHECK(to_f16(s, q, &s->o));
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
-    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, d, d, true, NULL));
+    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL));
     DRD_CHECK(norm(s, q, &L->ffn_norm, false));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
     DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
@@ -177,7 +179,8 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     }
   }
   DRD_CHECK(norm(s, q, &gm->out_norm, gemm_reads_a16(s, hp->de, d, gm->out_proj_w.type)));
-  DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, hp->de, d, false, NULL));
+  DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, DRD_DTYPE_F32, hp->de, d, false,
+                       NULL));
 cleanup:
   return status;
 }
@@ -255,9 +258,14 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   /* the o projection reads only a16 there, so the attention may write it directly (H200, 16K
    * tokens: the conversion pass was 0.7 ms of a step) */
   s->attn16 = s->f16_acts && drd_attention_f16_out(ctx, &s->attn);
+  /* k and v as f16 from their GEMMs, which the attention rounds them to anyway (H200, 16K
+   * tokens: the K / V tiles are the kernel's largest global traffic, docs/performance.md);
+   * only where RoPE is in k's GEMM, as no pass rotates f16 */
+  s->kv16 = s->attn16 && rope_in_gemm(s);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
-    if (acts[i] != &s->o || !s->attn16) DRD_CHECK(alloc(s, acts[i], nd));
+    if (acts[i] != &s->o || !s->attn16)
+      DRD_CHECK(alloc(s, acts[i], s->kv16 && (acts[i] == &s->k || acts[i] == &s->v) ? nd / 2 : nd));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
@@ -284,9 +292,9 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
-  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s",
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s",
           N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
-          s->attn16 ? " (attention writes it)" : "");
+          s->attn16 ? " (attention writes it)" : "", s->kv16 ? ", f16 k and v" : "");
   *out = s;
   return DRD_OK;
 cleanup:
