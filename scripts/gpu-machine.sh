@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the GPU-machine measurements in one go (see docs/performance.md): on a lent machine
 # that has an NVIDIA driver but no Vulkan loader, with the loader and glvnd libraries carried
-# in .gl/ (../shared/device/fetch-vulkan-loaders.sh) and binaries built here in build-gpu/.
+# in .gl/ (scripts/gpu-loaders.sh) and binaries built here in build-gpu/ (scripts/gpu-build.sh).
 # The tests want the validation layer: Debian 12's (1.3.239) predates cooperative matrices, so
 # Debian 13's is carried in build-gpu/vklayer/ (copied from .deps/debian13, gzipped, with a
 # manifest whose library_path is ./libVkLayer_khronos_validation.so; it needs glibc 2.38,

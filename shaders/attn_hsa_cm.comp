@@ -304,7 +304,7 @@ void main() {
       // semantics, which keeps them ahead, cost an H200 2 % (fifteenth session). Loading the next
       // tile into registers during this one's products, as this kernel once did, cost 4 % per
       // layer at 16K tokens (1.68 against 1.61 ms), and two K/V buffers with one barrier per tile
-      // 18 % (135 registers: a workgroup per SM fewer); docs/performance.md.
+      // 18 % (135 registers: a workgroup per SM fewer; 136 with f16 K/V, +19 %); docs/performance.md.
       f16vec4 nk16[LKV], nv16[LKV];
       load_kv(kb, t0, nk, h, lid, nk16, nv16);
       barrier(); // the previous tile (or the Q staging) has been consumed
