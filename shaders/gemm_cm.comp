@@ -39,6 +39,21 @@ layout(constant_id = 12) const bool C16 = false; // C holds f16 (c_off, ldc in h
 
 uint m0, n0; // the tile's first row and column
 
+// C's element i / 4-element group i4, as f32 or, with C16, rounded to f16
+void c_store(uint i, float v) {
+  if (C16)
+    c16[i] = float16_t(v);
+  else
+    c[i] = v;
+}
+
+void c_store4(uint i4, vec4 v) {
+  if (C16)
+    c16x4[i4] = f16vec4(v);
+  else
+    c4[i4] = v;
+}
+
 // VEC: K is a multiple of 8 and the offsets are aligned, so k .. k+7 (k < K) are whole
 // 16-byte vectors; otherwise element by element, 0 past K.
 uvec4 cm_load_a(uint m, uint k) {
@@ -74,10 +89,7 @@ void cm_emit(uint m, uint n, float v) {
   if ((pc.flags & DRD_GEMM_BIAS) != 0) v += bias[pc.bias_off + n];
   uint ci = pc.c_off + m * pc.ldc + n;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += c[ci];
-  if (C16)
-    c16[ci] = float16_t(v);
-  else
-    c[ci] = v;
+  c_store(ci, v);
 }
 
 // Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (CN is a
@@ -98,10 +110,7 @@ void cm_pre4(uint m, uint n, out vec4 old, out vec4 unused) {
 
 void cm_put4(uint m, uint n, vec4 v, vec4 old, vec4 unused) {
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += old;
-  if (C16)
-    c16x4[cm_c4(m, n)] = f16vec4(v);
-  else
-    c4[cm_c4(m, n)] = v;
+  c_store4(cm_c4(m, n), v);
 }
 
 // Column n (tile-relative, in the first half of its head) and its partner n + ROPE_HALF, rotated
@@ -114,14 +123,8 @@ void cm_emit2(uint m, uint n, float x1, float x2) {
   const uint t = pc.rope_off + m * 2u * ROPE_HALF + n % (2u * ROPE_HALF);
   const float cs = rope_tab[t], sn = rope_tab[t + ROPE_HALF];
   const uint ci = pc.c_off + m * pc.ldc;
-  const float y1 = x1 * cs - x2 * sn, y2 = x1 * sn + x2 * cs;
-  if (C16) {
-    c16[ci + n] = float16_t(y1);
-    c16[ci + n2] = float16_t(y2);
-  } else {
-    c[ci + n] = y1;
-    c[ci + n2] = y2;
-  }
+  c_store(ci + n, x1 * cs - x2 * sn);
+  c_store(ci + n2, x1 * sn + x2 * cs);
 }
 
 // The RoPE pairs of a whole tile, 4 columns at a time: the table rows start 16-byte aligned
@@ -137,14 +140,8 @@ void cm_pre4x2(uint m, uint n, out vec4 cs, out vec4 sn) {
 
 void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2, vec4 cs, vec4 sn) {
   const uint ci = cm_c4(m, n);
-  const vec4 y1 = x1 * cs - x2 * sn, y2 = x1 * sn + x2 * cs;
-  if (C16) {
-    c16x4[ci] = f16vec4(y1);
-    c16x4[ci + ROPE_HALF / 4u] = f16vec4(y2);
-  } else {
-    c4[ci] = y1;
-    c4[ci + ROPE_HALF / 4u] = y2;
-  }
+  c_store4(ci, x1 * cs - x2 * sn);
+  c_store4(ci + ROPE_HALF / 4u, x1 * sn + x2 * cs);
 }
 
 void main() {
