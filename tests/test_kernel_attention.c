@@ -247,9 +247,9 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
       if (fabsf(k[e]) < f16_normal) k[e] = 0.0f;
       if (fabsf(v[e]) < f16_normal) v[e] = 0.0f;
     }
-    for (size_t e = 0; e < n; e++) h16[e] = drd_f32_to_f16(k[e]);
+    drd_f32_to_f16_row(k, h16, n);
     drd_test_check(drd_buffer_upload(ctx, &bk16, 0, h16, n * 2), "upload f16 k");
-    for (size_t e = 0; e < n; e++) h16[e] = drd_f32_to_f16(v[e]);
+    drd_f32_to_f16_row(v, h16, n);
     drd_test_check(drd_buffer_upload(ctx, &bv16, 0, h16, n * 2), "upload f16 v");
     drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, n * 4), "upload q");
     drd_test_check(drd_buffer_upload(ctx, &bk, 0, k, n * 4), "upload k");
