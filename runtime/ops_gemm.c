@@ -81,11 +81,14 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * the subgroups per SM (2026-12-02). 128 x 256 in 2 x 4 has been 1 - 4 % ahead of 256 x 128
  * since (GPU ms, no bias, twelfth session: 0.158 / 0.629 / 0.600 against 0.161 / 0.655 / 0.607
  * at 16384x1024x1024 / 32768x2304x1024 / 32768x1024x2304); K slices of 48 instead of 32 were
- * slower in both (0.168 - 0.170, 239 registers instead of 214). The small tiles are for small
- * problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
+ * slower in both (0.168 - 0.170, 239 registers instead of 214). 128 x 128 runs in 4 x 2
+ * subgroups, not 2 x 4: the same matrices per subgroup, but 64 columns each, whole heads of
+ * base-220m, so the q and k GEMMs rotate in their epilogue at 4096 tokens too (no RoPE pass,
+ * f16 K / V): step 13.04 -> 12.81 - 12.84 ms (seventeenth session). The small tiles are for
+ * small problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
   static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4},
-                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 2, 4},
+                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 4, 2},
                                        {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},
                                        {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};
   for (size_t i = 0; i < sizeof cm / sizeof *cm; i++) {

@@ -359,7 +359,7 @@ int main(void) {
       {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 4}, {DRD_GEMM_COOPMAT, 128, 128, 32, 2, 2},
       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},   {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2},
       {DRD_GEMM_COOPMAT, 64, 32, 16, 1, 2},   {DRD_GEMM_COOPMAT, 64, 64, 48, 2, 2},
-      {DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4}};
+      {DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4}, {DRD_GEMM_COOPMAT, 128, 128, 64, 4, 2}};
   uint32_t sgs = drd_context_caps(ctx)->subgroup_size;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     const drd_gemm_config *c = &all[i];
@@ -386,7 +386,8 @@ int main(void) {
   /* RoPE on the product (the q and k projections): the automatic choice, every
    * cooperative-matrix tile above, head dims whose halves are whole matrices or not, partial
    * tiles and heads past N; where one of these tiles can fuse it (its subgroups span whole
-   * heads: 64 x 64 / 2 x 2 with 8 x 8 matrices, 128 x 256 / 2 x 4 with 16 x 16, and it fits
+   * heads: 64 x 64 / 2 x 2 with 8 x 8 matrices, 128 x 256 / 2 x 4 and 128 x 128 / 4 x 2 with
+   * 16 x 16, and it fits
    * the device's shared memory) some case must run in the epilogue */
   int rope_fused = 0, rope_cases = cases;
   bool can_fuse = false;
