@@ -387,8 +387,7 @@ int main(void) {
    * cooperative-matrix tile above, head dims whose halves are whole matrices or not, partial
    * tiles and heads past N; where one of these tiles can fuse it (its subgroups span whole
    * heads: 64 x 64 / 2 x 2 with 8 x 8 matrices, 128 x 256 / 2 x 4 and 128 x 128 / 4 x 2 with
-   * 16 x 16, and it fits
-   * the device's shared memory) some case must run in the epilogue */
+   * 16 x 16, and it fits the device's shared memory) some case must run in the epilogue */
   int rope_fused = 0, rope_cases = cases;
   bool can_fuse = false;
   static const uint32_t dhs[] = {16, 32, 64};
