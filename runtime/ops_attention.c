@@ -325,8 +325,8 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
   if (cfg->br > B) cfg->br = B;
   if (cfg->br == 0) cfg->br = 1;
   cfg->wg = cfg->br * cfg->tc;
-  /* K and V vec4 rows + a valid flag (+ the partial dots when they are summed in shared memory) */
-  const uint32_t per_key = 2 * cfg->tc * cfg->v4 * 16 + 4 + (!cfg->shuffle && cfg->tc > 1 ? cfg->wg * 4 : 0);
+  /* K and V vec4 rows (+ the partial dots when they are summed in shared memory) */
+  const uint32_t per_key = 2 * cfg->tc * cfg->v4 * 16 + (!cfg->shuffle && cfg->tc > 1 ? cfg->wg * 4 : 0);
   uint32_t bc = c->max_shared_memory / per_key;
   const uint32_t want = cfg->v4 > 8 ? 8 : 16;
   if (bc > want) bc = want;

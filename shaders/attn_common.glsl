@@ -8,9 +8,11 @@
 //
 // Workgroup = (work item, row tile, head). A work item is (query block a, CSR range [c0, c1)
 // of visible key blocks, destination). The workgroup's BR query rows (rows tile*BR.. of block
-// a) all see the same keys: the keys of the listed blocks, concatenated, are streamed through
-// shared memory BC at a time (K and V tiles); each thread keeps its row's q slice, output
-// slice, running max m and running sum l in registers (online softmax, never an N x N buffer).
+// a) all see the same keys: each listed block's keys are streamed through shared memory BC at
+// a time (K and V tiles; a tile never spans two blocks, so its keys come from one CSR entry
+// and which of them are real is one comparison, not a division and a lookup per element);
+// each thread keeps its row's q slice, output slice, running max m and running sum l in
+// registers (online softmax, never an N x N buffer).
 // Scores live in the log2 domain (q is pre-scaled by log2(e)/sqrt(dh)) so exp2 is used.
 // Destination: ~0u = the row's only piece, write out = o / l; otherwise a slot index, write
 // the unnormalised o and (m, l) for the merge kernel (split-K and window pieces).
@@ -49,7 +51,6 @@ layout(push_constant) uniform Push { drd_pc_attn pc; };
 
 shared vec4 ks[BC * DP4]; // [BC, DP4] K tile
 shared vec4 vs[BC * DP4]; // [BC, DP4] V tile
-shared uint kvalid[BC];   // 1 when the tile position holds a real key (< N)
 #ifndef ATTN_SHUFFLE
 shared float sp[TC > 1u ? WG * BC : 1u]; // [WG, BC] partial dot products of a tile
 #endif
@@ -102,62 +103,59 @@ void main() {
   }
   float m = NEG, l = 0.0;
 
-  const uint npos = (c1 - c0) * pc.B; // key positions: the listed blocks back to back
-  for (uint p0 = 0; p0 < npos; p0 += BC) {
-    barrier(); // the previous tile has been consumed
-    for (uint e = lid; e < BC * DP4; e += WG) {
-      uint j = e / DP4, c4 = e % DP4, p = p0 + j;
-      vec4 kk = vec4(0.0), vv = vec4(0.0);
-      bool ok = false;
-      if (p < npos) {
-        uint key = col[c0 + p / pc.B - pc.col_base] * pc.B + p % pc.B;
-        ok = key < pc.N; // the last block may be partial
-        if (ok) load_kv(key, h, c4, kk, vv);
+  for (uint c = c0; c < c1; c++) {
+    const uint kb = col[c - pc.col_base] * pc.B;     // the block's first key
+    const uint nk = kb < pc.N ? min(pc.B, pc.N - kb) : 0u; // its real keys (the last block may be partial)
+    for (uint t0 = 0; t0 < nk; t0 += BC) {
+      barrier(); // the previous tile has been consumed
+      for (uint e = lid; e < BC * DP4; e += WG) {
+        uint j = e / DP4, c4 = e % DP4;
+        vec4 kk = vec4(0.0), vv = vec4(0.0);
+        if (t0 + j < nk) load_kv(kb + t0 + j, h, c4, kk, vv);
+        ks[e] = kk;
+        vs[e] = vv;
       }
-      ks[e] = kk;
-      vs[e] = vv;
-      if (c4 == 0u) kvalid[j] = ok ? 1u : 0u;
-    }
-    barrier();
+      barrier();
 
-    float s[BC];
-    for (uint j = 0; j < BC; j++) {
-      float d = 0.0;
-      for (uint x = 0; x < V4; x++) d += dot(qv[x], ks[j * DP4 + t + TC * x]);
-#ifdef ATTN_SHUFFLE
-      // butterfly: every thread of the row ends with the same (bit-identical) sum
-      for (uint w = 1u; w < TC; w <<= 1) d += subgroupShuffleXor(d, w);
-#endif
-      s[j] = d;
-    }
-#ifndef ATTN_SHUFFLE
-    if (TC > 1u) { // the row's threads add the TC partials in the same order: identical sums
-      for (uint j = 0; j < BC; j++) sp[lid * BC + j] = s[j];
-      barrier(); // sp is next written after the next tile's two barriers: no second one needed
+      float s[BC];
       for (uint j = 0; j < BC; j++) {
         float d = 0.0;
-        for (uint u = 0; u < TC; u++) d += sp[(r * TC + u) * BC + j];
+        for (uint x = 0; x < V4; x++) d += dot(qv[x], ks[j * DP4 + t + TC * x]);
+#ifdef ATTN_SHUFFLE
+        // butterfly: every thread of the row ends with the same (bit-identical) sum
+        for (uint w = 1u; w < TC; w <<= 1) d += subgroupShuffleXor(d, w);
+#endif
         s[j] = d;
       }
-    }
+#ifndef ATTN_SHUFFLE
+      if (TC > 1u) { // the row's threads add the TC partials in the same order: identical sums
+        for (uint j = 0; j < BC; j++) sp[lid * BC + j] = s[j];
+        barrier(); // sp is next written after the next tile's two barriers: no second one needed
+        for (uint j = 0; j < BC; j++) {
+          float d = 0.0;
+          for (uint u = 0; u < TC; u++) d += sp[(r * TC + u) * BC + j];
+          s[j] = d;
+        }
+      }
 #endif
-    float mt = NEG;
-    for (uint j = 0; j < BC; j++) {
-      s[j] = kvalid[j] != 0u ? s[j] : NEG;
-      mt = max(mt, s[j]);
+      float mt = NEG;
+      for (uint j = 0; j < BC; j++) {
+        s[j] = t0 + j < nk ? s[j] : NEG;
+        mt = max(mt, s[j]);
+      }
+      // Online softmax: rescale the running sums to the new maximum, then add this tile. The
+      // first tile always holds a real key, so m is a real score after it and alpha(NEG) = 0.
+      float mn = max(m, mt);
+      float alpha = exp2(m - mn);
+      l *= alpha;
+      for (uint x = 0; x < V4; x++) acc[x] *= alpha;
+      for (uint j = 0; j < BC; j++) {
+        float pj = exp2(s[j] - mn);
+        l += pj;
+        for (uint x = 0; x < V4; x++) acc[x] += pj * vs[j * DP4 + t + TC * x];
+      }
+      m = mn;
     }
-    // Online softmax: rescale the running sums to the new maximum, then add this tile. The
-    // first tile always holds a real key, so m is a real score after it and alpha(NEG) = 0.
-    float mn = max(m, mt);
-    float alpha = exp2(m - mn);
-    l *= alpha;
-    for (uint x = 0; x < V4; x++) acc[x] *= alpha;
-    for (uint j = 0; j < BC; j++) {
-      float pj = exp2(s[j] - mn);
-      l += pj;
-      for (uint x = 0; x < V4; x++) acc[x] += pj * vs[j * DP4 + t + TC * x];
-    }
-    m = mn;
   }
 
   if (!row_ok) return;
