@@ -330,13 +330,6 @@ static drd_status step_parts(drd_gpu_session *s, uint32_t i, drd_status (*fn)(dr
   return DRD_OK;
 }
 
-/* whether every recorded part of step i (0-based) has finished */
-static bool step_done(drd_gpu_session *s, uint32_t i) {
-  for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++)
-    if (!drd_seq_done(s->parts[part])) return false;
-  return true;
-}
-
 drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64_t seed,
                                int (*progress)(uint32_t, uint32_t, double, void *), void *user,
                                volatile int *cancel, int32_t *tokens_out) {
@@ -355,16 +348,13 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
    * rather than idling while the host wakes up from each fence and submits the next; the
    * progress callback and cancellation still act between steps (a cancel lets at most the
    * one queued step finish). */
-  /* The host sleeps through most of each step, then checks the step's fence every 2 % of a
-   * step and only then waits on it (at once), since a driver's blocking wait may poll on the
-   * CPU: on an H200 (driver 580) the generating thread's time per step fell from 0.09 - 0.21 ms
-   * to 0.06 - 0.12 (1K - 16K tokens) against sleeping to 3/4 of the step and waiting there
-   * (docs/performance.md). A step takes about as long as the one before it (the same work;
-   * SAS steps ~10 % longer), so the sleep ends at 90 % of the last step's time past the last
-   * step's end. The margin matters: the measured step includes the host's lateness in seeing
-   * it end, and a sleep to 100 % fed that lateness back until the GPU, which has only step
-   * i + 1 queued, ran dry (1K steps 6.9 ms instead of 6.1). After two steps' time the host
-   * waits on the fence anyway, which applies the device's hang timeout. */
+  /* The host sleeps through most of each step before it waits on the step's fence, so that a
+   * driver that polls in the wait polls briefly: on an H200 (driver 580) the process's CPU
+   * time fell from 1.0-1.6 % of a step to 0.8-1.2 % (docs/performance.md; the rest is not the
+   * wait). A step takes about as long as the one before it (the same work; SAS steps ~10 %
+   * longer), so it sleeps until 3/4 of the last step's time past the previous step's end;
+   * step i + 1 is queued meanwhile, so the GPU does not wait. An oversleep shortens the next
+   * measured step, so the estimate comes back down by itself. */
   double prev_end = 0, last_step = 0;
   if (steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, 0, drd_seq_submit));
   for (uint32_t i = 0; i < steps; i++) {
@@ -373,11 +363,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       goto cleanup;
     }
     if (i + 1 < steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, i + 1, drd_seq_submit));
-    if (last_step > 2e-3) {
-      drd_sleep_until_s(prev_end + 0.9 * last_step);
-      while (!step_done(s, i) && drd_now_s() < prev_end + 2 * last_step)
-        drd_sleep_until_s(drd_now_s() + 0.02 * last_step);
-    }
+    if (last_step > 2e-3) drd_sleep_until_s(prev_end + 0.75 * last_step);
     DRD_CHECK(step_parts(s, i, drd_seq_wait));
     double end = drd_now_s();
     if (i) last_step = end - prev_end;

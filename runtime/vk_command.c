@@ -331,11 +331,6 @@ cleanup:
   return status;
 }
 
-bool drd_seq_done(drd_seq *s) {
-  /* an error (a lost device) counts as done: drd_seq_wait then says what happened */
-  return !s->in_flight || s->ctx->lost || vkGetFenceStatus(s->ctx->device, s->fence) != VK_NOT_READY;
-}
-
 drd_status drd_seq_wait(drd_seq *s) {
   drd_status status = DRD_OK;
   drd_context *ctx = s->ctx;

@@ -215,8 +215,6 @@ drd_status drd_seq_run(drd_seq *s);
  * before it is submitted again; waiting for one not in flight does nothing. */
 drd_status drd_seq_submit(drd_seq *s);
 drd_status drd_seq_wait(drd_seq *s);
-/* whether drd_seq_wait would return at once (not in flight, finished, or failed) */
-bool drd_seq_done(drd_seq *s);
 void drd_seq_destroy(drd_seq *s);
 
 /* The largest byte range one descriptor may cover on this context, rounded down to the
