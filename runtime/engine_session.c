@@ -40,6 +40,9 @@ struct drd_gpu_session {
   uint32_t *step_end;           /* [steps] index past the last part of each step */
   drd_seq *final;               /* rounding */
   uint64_t bytes;               /* device bytes this session allocated */
+  double step_s;                /* seconds per step in the last run (0: none yet), to size groups */
+  VkQueryPool stamps;           /* where the device has timestamps: [0] step 1 begins, [i] step i ends */
+  uint64_t *ticks;              /* [steps + 1] read back from stamps */
 };
 
 static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
@@ -191,6 +194,7 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i) {
   drd_status status = DRD_OK;
   drd_seq *q;
   DRD_CHECK(part_begin(s, &q));
+  if (s->stamps && i == 1) drd_seq_stamp(q, s->stamps, 0);
   const drd_gpu_model *gm = s->gm;
   const drd_hparams *hp = &gm->hp;
   const drd_solver_step *st = &s->solver.step[i - 1];
@@ -206,6 +210,7 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i) {
                                        s->shape.sas_gamma, s->shape.sas_temperature));
   DRD_CHECK(drd_op_solver_update(q, &s->x, D0, D1, D2, (uint64_t)s->N * hp->de, st->cx_f32, st->cd_f32[0],
                                  st->cd_f32[1], st->cd_f32[2], st->order));
+  if (s->stamps) drd_seq_stamp(q, s->stamps, i);
   DRD_CHECK(drd_seq_end(q));
 cleanup:
   return status;
@@ -281,9 +286,20 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_fill(ctx, &s->ring[r], 0));
 
   s->step_end = calloc(shape->steps, sizeof *s->step_end);
-  if (!s->step_end) {
+  s->ticks = calloc(shape->steps + 1, sizeof *s->ticks);
+  if (!s->step_end || !s->ticks) {
     status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     goto cleanup;
+  }
+  if (ctx->caps.timestamps && shape->steps) {
+    VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                 .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                 .queryCount = shape->steps + 1};
+    VkResult r = vkCreateQueryPool(ctx->device, &qci, NULL, &s->stamps);
+    if (r != VK_SUCCESS) {
+      status = drd_vk_status(r, "vkCreateQueryPool", __FILE__, __LINE__);
+      goto cleanup;
+    }
   }
   for (uint32_t i = 1; i <= shape->steps; i++) {
     DRD_CHECK(record_step(s, i));
@@ -309,6 +325,8 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   for (uint32_t i = 0; i < s->n_parts; i++) drd_seq_destroy(s->parts[i]);
   free(s->parts);
   free(s->step_end);
+  free(s->ticks);
+  if (s->stamps) vkDestroyQueryPool(ctx->device, s->stamps, NULL);
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
                         &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
@@ -321,13 +339,38 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s);
 }
 
-/* fn (submit or wait) on each recorded part of step i (0-based), in order */
-static drd_status step_parts(drd_gpu_session *s, uint32_t i, drd_status (*fn)(drd_seq *)) {
-  for (uint32_t part = i ? s->step_end[i - 1] : 0; part < s->step_end[i]; part++) {
-    drd_status status = fn(s->parts[part]);
+/* Steps go to the GPU in groups of about this much work once a step's time is known: each
+ * vkQueueSubmit and each wake-up from a fence cost the host tens of microseconds (H200,
+ * driver 580: 30 - 100 us each, 1.4 - 1.8 % of a 6 ms step when every step had its own;
+ * 0.6 - 0.7 % in groups of 0.2 s, docs/performance.md). Larger groups cost a little less
+ * still, but a cancel waits for the running group and the queued one. */
+#define GROUP_S 0.2
+
+static uint32_t first_part(const drd_gpu_session *s, uint32_t step) { return step ? s->step_end[step - 1] : 0; }
+
+/* Submits steps [a, b) (0-based): one vkQueueSubmit, or each part alone when the caller
+ * asked for cut steps (layers_per_submit: a driver that loses long submissions). */
+static drd_status submit_steps(drd_gpu_session *s, uint32_t a, uint32_t b) {
+  uint32_t p0 = first_part(s, a), p1 = s->step_end[b - 1];
+  if (!s->shape.layers_per_submit) return drd_seq_submit_group(s->parts + p0, p1 - p0);
+  for (uint32_t p = p0; p < p1; p++) {
+    drd_status status = drd_seq_submit(s->parts[p]);
     if (status != DRD_OK) return status;
   }
   return DRD_OK;
+}
+
+/* Waits for steps [a, b), the last part first (the group's fence: the others are then done),
+ * and reads their timestamps into ticks[a .. b] (one call for the group). */
+static drd_status wait_steps(drd_gpu_session *s, uint32_t a, uint32_t b) {
+  uint32_t p0 = first_part(s, a), p1 = s->step_end[b - 1];
+  drd_status status = drd_seq_wait(s->parts[p1 - 1]);
+  for (uint32_t p = p0; p + 1 < p1 && status == DRD_OK; p++) status = drd_seq_wait(s->parts[p]);
+  if (status == DRD_OK && s->stamps &&
+      vkGetQueryPoolResults(s->ctx->device, s->stamps, a, b - a + 1, (b - a + 1) * sizeof *s->ticks, s->ticks + a,
+                            sizeof *s->ticks, VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+    return drd_fail(DRD_ERROR_VULKAN, "vkGetQueryPoolResults: the steps' timestamps are not available");
+  return status;
 }
 
 drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64_t seed,
@@ -343,35 +386,47 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   DRD_CHECK(drd_op_philox_noise(init, &s->x, (uint64_t)s->N * s->gm->hp.de, seed));
   DRD_CHECK(drd_seq_end(init));
   DRD_CHECK(drd_seq_run(init));
-  double t0 = drd_now_s();
-  /* Step i + 1 is queued before step i is waited for, so the GPU runs the steps back to back
-   * rather than idling while the host wakes up from each fence and submits the next; the
-   * progress callback and cancellation still act between steps (a cancel lets at most the
-   * one queued step finish). */
-  /* The host sleeps through most of each step before it waits on the step's fence, so that a
-   * driver that polls in the wait polls briefly: on an H200 (driver 580) the process's CPU
-   * time fell from 1.0-1.6 % of a step to 0.8-1.2 % (docs/performance.md; the rest is not the
-   * wait). A step takes about as long as the one before it (the same work; SAS steps ~10 %
-   * longer), so it sleeps until 3/4 of the last step's time past the previous step's end;
-   * step i + 1 is queued meanwhile, so the GPU does not wait. An oversleep shortens the next
-   * measured step, so the estimate comes back down by itself. */
-  double prev_end = 0, last_step = 0;
-  if (steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, 0, drd_seq_submit));
-  for (uint32_t i = 0; i < steps; i++) {
+  /* One group of steps is queued behind the running one, so the GPU runs them back to back
+   * rather than idling while the host wakes up from a fence and submits; the progress
+   * callback and cancellation act between groups. The last run's step time sizes the
+   * groups; a session's first run starts with two groups of one step each. */
+  /* The host sleeps through most of each group before it waits on its fence, so that a
+   * driver that polls in the wait polls briefly: a step takes about as long as the last ones
+   * did (the same work; SAS steps ~5 % longer), so it sleeps until 3/4 of the group's
+   * expected time past the previous group's end, while the GPU runs the queued group. */
+  double t0 = drd_now_s(), seen = t0, step_s = s->step_s;
+  uint32_t queued = 0, done = 0, group_end[2], n_groups = 0;
+  while (done < steps) {
     if (cancel && *cancel) {
-      status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", i + 1, steps);
+      status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled before step %u of %u", done + 1, steps);
       goto cleanup;
     }
-    if (i + 1 < steps && !(cancel && *cancel)) DRD_CHECK(step_parts(s, i + 1, drd_seq_submit));
-    if (last_step > 2e-3) drd_sleep_until_s(prev_end + 0.75 * last_step);
-    DRD_CHECK(step_parts(s, i, drd_seq_wait));
-    double end = drd_now_s();
-    if (i) last_step = end - prev_end;
-    prev_end = end;
-    if (progress && progress(i + 1, steps, drd_now_s() - t0, user)) {
-      status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
-      goto cleanup;
+    while (n_groups < 2 && queued < steps) {
+      uint32_t n = 1;
+      if (step_s > 0 && !s->shape.layers_per_submit && GROUP_S > step_s) n = (uint32_t)(GROUP_S / step_s);
+      if (n > steps - queued) n = steps - queued;
+      DRD_CHECK(submit_steps(s, queued, queued + n));
+      queued += n;
+      group_end[n_groups++] = queued;
     }
+    uint32_t a = done, b = group_end[0];
+    if (step_s * (b - a) > 2e-3) drd_sleep_until_s(seen + 0.75 * step_s * (b - a));
+    DRD_CHECK(wait_steps(s, a, b));
+    double now = drd_now_s();
+    group_end[0] = group_end[1];
+    n_groups--;
+    /* each step's end on the GPU's clock where it has one: exact even when the host sees a
+     * whole group end at once */
+    for (uint32_t i = a; i < b; i++) {
+      double t = s->stamps ? drd_ticks_seconds(ctx, s->ticks[0], s->ticks[i + 1]) : now - t0;
+      done = i + 1;
+      if ((progress && progress(i + 1, steps, t, user)) || (cancel && *cancel)) {
+        status = drd_fail(DRD_ERROR_CANCELLED, "generation cancelled after step %u of %u", i + 1, steps);
+        goto cleanup;
+      }
+    }
+    step_s = s->step_s = (s->stamps ? drd_ticks_seconds(ctx, s->ticks[a], s->ticks[b]) : now - seen) / (b - a);
+    seen = now;
   }
   DRD_CHECK(drd_seq_run(s->final));
   DRD_CHECK(drd_buffer_download(ctx, &s->tokens, (uint64_t)P * 4, tokens_out, (uint64_t)s->shape.G * 4));

@@ -193,6 +193,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
     if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
       compute = true;
       c->timestamps = qf[i].timestampValidBits > 0 && lim->timestampComputeAndGraphics;
+      c->timestamp_valid_bits = qf[i].timestampValidBits;
       break;
     }
   }

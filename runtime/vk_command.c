@@ -80,6 +80,7 @@ struct drd_seq {
   drd_access *pending; /* accesses since the last barrier */
   uint32_t n_pending, cap_pending;
   VkQueryPool queries;  /* two timestamps per dispatch when profiling */
+  struct drd_seq *signal; /* in flight: the sequence whose fence signals when this one is done */
   uint32_t n_queries, cap_queries;
   char (*op_names)[64];
   bool ended;
@@ -317,17 +318,31 @@ drd_status drd_seq_run(drd_seq *s) {
   return status == DRD_OK ? drd_seq_wait(s) : status;
 }
 
-drd_status drd_seq_submit(drd_seq *s) {
+drd_status drd_seq_submit(drd_seq *s) { return drd_seq_submit_group(&s, 1); }
+
+drd_status drd_seq_submit_group(drd_seq *const *seqs, uint32_t n) {
   drd_status status = DRD_OK;
-  drd_context *ctx = s->ctx;
-  if (!s->ended) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence not ended");
-  if (s->in_flight) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence still in flight");
+  if (!n) return DRD_OK;
+  drd_context *ctx = seqs[0]->ctx;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!seqs[i]->ended) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence not ended");
+    if (seqs[i]->in_flight) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_seq_submit: sequence still in flight");
+  }
   if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
-  VK_CHECK(vkResetFences(ctx->device, 1, &s->fence));
-  VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cb};
-  VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, s->fence));
-  s->in_flight = true;
+  VkCommandBuffer one, *cbs = n == 1 ? &one : malloc(n * sizeof *cbs);
+  if (!cbs) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (uint32_t i = 0; i < n; i++) cbs[i] = seqs[i]->cb;
+  /* the queue runs the command buffers in order, so the last one's fence stands for all */
+  drd_seq *last = seqs[n - 1];
+  VK_CHECK(vkResetFences(ctx->device, 1, &last->fence));
+  VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
+  VK_CHECK(vkQueueSubmit(ctx->queue, 1, &si, last->fence));
+  for (uint32_t i = 0; i < n; i++) {
+    seqs[i]->in_flight = true;
+    seqs[i]->signal = last;
+  }
 cleanup:
+  if (cbs != &one) free(cbs);
   return status;
 }
 
@@ -336,7 +351,8 @@ drd_status drd_seq_wait(drd_seq *s) {
   drd_context *ctx = s->ctx;
   if (!s->in_flight) return DRD_OK;
   if (ctx->lost) return drd_fail(DRD_ERROR_DEVICE_LOST, "the device was lost or hung earlier");
-  DRD_CHECK(drd_fence_wait(ctx, s->fence));
+  /* a group member is done once the group's last sequence has been waited for */
+  if (s->signal == s || s->signal->in_flight) DRD_CHECK(drd_fence_wait(ctx, s->signal->fence));
   s->in_flight = false;
   if (s->queries && s->n_queries) {
     uint64_t *ts = malloc(s->n_queries * sizeof *ts);
@@ -356,8 +372,12 @@ void drd_seq_destroy(drd_seq *s) {
   if (!s) return;
   drd_context *ctx = s->ctx;
   if (s->fence) {
-    /* never free a command buffer the GPU may still run */
-    if (s->in_flight && !ctx->lost) vkWaitForFences(ctx->device, 1, &s->fence, VK_TRUE, ctx->timeout_ns);
+    /* never free a command buffer the GPU may still run (the fence that signals for a group's
+     * earlier members may be gone with its owner: wait for the queue then) */
+    if (s->in_flight && !ctx->lost) {
+      if (s->signal == s) vkWaitForFences(ctx->device, 1, &s->fence, VK_TRUE, ctx->timeout_ns);
+      else vkQueueWaitIdle(ctx->queue);
+    }
     vkDestroyFence(ctx->device, s->fence, NULL);
   }
   if (s->cb && !ctx->lost) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &s->cb);
@@ -367,4 +387,17 @@ void drd_seq_destroy(drd_seq *s) {
   free(s->pending);
   free(s->op_names);
   free(s);
+}
+
+void drd_seq_stamp(drd_seq *s, VkQueryPool pool, uint32_t query) {
+  /* the reset travels with the write, so the sequence can be submitted again and again;
+   * BOTTOM_OF_PIPE: the stamp lands when all the work queued before it has finished */
+  vkCmdResetQueryPool(s->cb, pool, query, 1);
+  vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, query);
+}
+
+double drd_ticks_seconds(const drd_context *ctx, uint64_t from, uint64_t to) {
+  uint32_t bits = ctx->caps.timestamp_valid_bits;
+  uint64_t mask = bits >= 64 ? ~0ull : (1ull << bits) - 1;
+  return (double)((to - from) & mask) * ctx->caps.timestamp_period_ns * 1e-9;
 }

@@ -70,6 +70,9 @@ static drd_status create_device(drd_context *ctx) {
     if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
   if (family < 0) return drd_fail(DRD_ERROR_NO_DEVICE, "%s has no compute queue", c->name);
   ctx->queue_family = (uint32_t)family;
+  /* the caps describe the first compute family; timestamps are written on this one */
+  ctx->caps.timestamp_valid_bits = qf[family].timestampValidBits;
+  if (!qf[family].timestampValidBits) ctx->caps.timestamps = 0;
 
   const char *exts[4];
   uint32_t n_exts = 0;

@@ -214,7 +214,17 @@ drd_status drd_seq_run(drd_seq *s);
  * makes its writes visible to the next one's dispatches. A sequence must be waited for
  * before it is submitted again; waiting for one not in flight does nothing. */
 drd_status drd_seq_submit(drd_seq *s);
+/* Submits n sequences in one vkQueueSubmit (each call costs the host tens of microseconds on
+ * some drivers). The group shares one fence, so wait for its members, and destroy them, as a
+ * group: the last member's fence is what every member's wait waits for (wait for the last one
+ * first and the others cost nothing). */
+drd_status drd_seq_submit_group(drd_seq *const *seqs, uint32_t n);
 drd_status drd_seq_wait(drd_seq *s);
+/* Records a device timestamp into query `query` of pool (a VK_QUERY_TYPE_TIMESTAMP pool, where
+ * caps.timestamps) once all the work queued before it has finished. */
+void drd_seq_stamp(drd_seq *s, VkQueryPool pool, uint32_t query);
+/* Seconds between two device timestamps (wrapping at the queue's valid bits). */
+double drd_ticks_seconds(const drd_context *ctx, uint64_t from, uint64_t to);
 void drd_seq_destroy(drd_seq *s);
 
 /* The largest byte range one descriptor may cover on this context, rounded down to the

@@ -121,6 +121,7 @@ typedef struct drd_device_caps {
   uint32_t coopmat_m, coopmat_n, coopmat_k;
   int timestamps;         /* compute-queue timestamps usable */
   float timestamp_period_ns;
+  uint32_t timestamp_valid_bits;
   int api_ok;             /* Vulkan >= 1.2 with a compute queue: usable by drdiff */
 } drd_device_caps;
 
@@ -156,9 +157,10 @@ void drd_context_destroy(drd_context *ctx);
 const drd_device_caps *drd_context_caps(const drd_context *ctx);
 /* Number of validation messages seen since the context was made (0 without validation). */
 uint32_t drd_context_validation_messages(const drd_context *ctx);
-/* Asks the generation running on ctx (if any) to stop after its current denoising step; it
- * returns DRD_ERROR_CANCELLED and the context stays usable (the one step already queued
- * behind the current one may still run on the GPU first). Safe from any thread. */
+/* Asks the generation running on ctx (if any) to stop; it returns DRD_ERROR_CANCELLED and the
+ * context stays usable. The Vulkan engine hands steps to the GPU in groups of about 0.2 s of
+ * work, one group queued behind the running one: those two finish on the GPU first, so a
+ * cancel takes effect within about 0.4 s. Safe from any thread. */
 void drd_context_cancel(drd_context *ctx);
 /* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
 void drd_profile_report(drd_context *ctx);
@@ -216,7 +218,10 @@ typedef struct drd_gen_params {
    * k > 0 cuts every step after each k transformer layers, for drivers that lose the device
    * on long submissions (mobile GPUs). Results are identical either way. */
   uint32_t layers_per_submit;
-  /* Called after every denoising step; return non-zero to cancel. May be NULL. */
+  /* Called once per denoising step, in order; return non-zero to cancel. May be NULL.
+   * elapsed_s: seconds from the first step's start to this step's end, on the GPU's clock
+   * where the device has timestamps (the Vulkan engine sees steps end in groups, so calls
+   * may come in bursts, each with its own step's time), else the host's. */
   int (*progress)(uint32_t step, uint32_t steps, double elapsed_s, void *user);
   void *progress_user;
   /* Optional, for tests and analysis: receives the final state x before rounding,
