@@ -152,8 +152,8 @@ static double thread_cpu_seconds(void) {
 
 typedef struct step_clock {
   double *elapsed; /* [steps] seconds since the first step began, at the end of each step */
-  double cpu_first, cpu_last; /* this process's CPU seconds at the end of the first and last step */
-  double thread_first, thread_last; /* the same for the generating thread (-1: unknown) */
+  double cpu_last;    /* this process's CPU seconds at the end of the last step */
+  double thread_last; /* the same for the generating thread (-1: unknown) */
   drd_context *profile_ctx; /* non-NULL: snapshot the profile after the last step */
   drd_profile_op *ops;
   uint32_t n_ops;
@@ -162,7 +162,6 @@ typedef struct step_clock {
 static int on_step(uint32_t step, uint32_t steps, double elapsed, void *user) {
   step_clock *c = user;
   if (c->elapsed) c->elapsed[step - 1] = elapsed;
-  if (step == 1) c->cpu_first = cpu_seconds(), c->thread_first = thread_cpu_seconds();
   if (step == steps) c->cpu_last = cpu_seconds(), c->thread_last = thread_cpu_seconds();
   /* after the last step, before the rounding: the profile then holds the steps alone (and
    * the one noise dispatch before them) */
@@ -227,7 +226,7 @@ static drd_status time_one(drd_context *ctx, const drd_model *model, const drd_h
   step_clock clock = {.elapsed = elapsed};
   p.progress = on_step;
   p.progress_user = &clock;
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = cpu_seconds(), thread0 = thread_cpu_seconds();
   s = drd_generate(ctx, model, &p, &res); /* same shape: reuses the warm-up's recording */
   const double cpu = cpu_seconds() - cpu0;
   if (s == DRD_OK) {
@@ -253,14 +252,15 @@ static drd_status time_one(drd_context *ctx, const drd_model *model, const drd_h
     run->gen_s_20 = 1e-3 * ((20 - run->sas_steps_20) * run->step_ms_plain + run->sas_steps_20 * sas_ms) +
                     (once > 0 ? once : 0);
     run->tokens_per_s = run->N / run->gen_s_20;
-    /* the steps between the first step's end and the last's are the steady state: their CPU
-     * time is the per-step cost; the rest is paid once per generation */
-    const double steps_cpu = S > 1 ? (clock.cpu_last - clock.cpu_first) / (S - 1) : cpu;
+    /* everything from the generation's start to the last step's end counts against the
+     * steps (the noise dispatch before them too): the engine hands steps to the GPU in groups,
+     * so the host's work does not fall step by step. The rest (rounding, read-back) is paid
+     * once per generation. */
+    const double steps_cpu = (clock.cpu_last - cpu0) / S;
     run->host_cpu_ms_per_step = 1e3 * steps_cpu;
     run->host_cpu_ms_once = 1e3 * (cpu - S * steps_cpu);
-    run->host_thread_cpu_ms_per_step = S > 1 && clock.thread_first >= 0 && clock.thread_last >= 0
-                                           ? 1e3 * (clock.thread_last - clock.thread_first) / (S - 1)
-                                           : -1;
+    run->host_thread_cpu_ms_per_step =
+        thread0 >= 0 && clock.thread_last >= 0 ? 1e3 * (clock.thread_last - thread0) / S : -1;
     bench_flops fl;
     s = bench_flops_count(hp, run->N, S, &fl);
     if (s == DRD_OK) {

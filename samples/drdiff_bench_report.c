@@ -34,8 +34,8 @@ void bench_print_table(FILE *f, const bench_report *r) {
           "step ms: median of the %u timed steps without SAS; SAS ms: of those with SAS absorption (0: none\n"
           "timed); gen s: the timed generation; gen s 20: a 20-step generation from those two (as many SAS\n"
           "steps as its schedule has) + its once-per-generation part (noise, rounding, read-back); tok/s:\n"
-          "N / gen s 20; CPU ms/step: user + system time of this process per step, between the ends of the\n"
-          "first and the last timed step; CPU ms once: the rest of the timed generation's (on a CPU device\n"
+          "N / gen s 20; CPU ms/step: user + system time of this process per step, from the timed\n"
+          "generation's start to its last step's end; CPU ms once: the rest of it (on a CPU device\n"
           "both include the device's own work); thread ms: CPU ms/step of the thread that submits and\n"
           "waits alone (the rest is the driver's threads; -1: unknown).\n",
           r->steps);
