@@ -341,9 +341,9 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
 
 /* Steps go to the GPU in groups of about this much work once a step's time is known: each
  * vkQueueSubmit and each wake-up from a fence cost the host tens of microseconds (H200,
- * driver 580: 30 - 100 us each, 1.4 - 1.8 % of a 6 ms step when every step had its own;
- * 0.6 - 0.7 % in groups of 0.2 s, docs/performance.md). Larger groups cost a little less
- * still, but a cancel waits for the running group and the queued one. */
+ * driver 580: 30 - 100 us each; the generating thread took 0.9 - 1.8 % of a 6 ms step when
+ * every step had its own, 0.6 % in groups of 0.2 s, docs/performance.md). Larger groups cost
+ * a little less still, but a cancel waits for the running group and the queued one. */
 #define GROUP_S 0.2
 
 static uint32_t first_part(const drd_gpu_session *s, uint32_t step) { return step ? s->step_end[step - 1] : 0; }
@@ -402,8 +402,10 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       goto cleanup;
     }
     while (n_groups < 2 && queued < steps) {
+      /* one step at a time where the device has no timestamps (each step's end is then the
+       * host's clock when it sees it) or the caller cuts steps */
       uint32_t n = 1;
-      if (step_s > 0 && !s->shape.layers_per_submit && GROUP_S > step_s) n = (uint32_t)(GROUP_S / step_s);
+      if (step_s > 0 && s->stamps && !s->shape.layers_per_submit && GROUP_S > step_s) n = (uint32_t)(GROUP_S / step_s);
       if (n > steps - queued) n = steps - queued;
       DRD_CHECK(submit_steps(s, queued, queued + n));
       queued += n;
