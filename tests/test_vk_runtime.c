@@ -1,5 +1,5 @@
 /* The runtime's plumbing on a real device: buffers, uploads, recorded sequences replayed with
- * new inputs, automatic barriers, chunking under a small binding range, the on-disk pipeline
+ * new inputs, automatic barriers, sequences submitted as a group, chunking under a small binding range, the on-disk pipeline
  * cache (valid, corrupt, truncated), and clear errors for impossible requests. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,68 @@ static void test_replay_and_barriers(drd_context *ctx, drd_rng *rng, uint64_t n)
            (unsigned long long)bad);
   }
   drd_seq_destroy(s);
+  drd_buffer *bufs[] = {&ba, &bb, &bc, &t, &o};
+  for (int i = 0; i < 5; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(a), free(b), free(c), free(r);
+}
+
+/* (a+b)*c*0.5 again, as three sequences submitted as one group: each waits for the others'
+ * writes through the queue's order, a member may be waited for before or after the group's
+ * last one, a member in flight cannot be submitted again, members may be destroyed while in
+ * flight, and timestamps written at each sequence's end come back in order */
+static void test_group_submit(drd_context *ctx, drd_rng *rng, uint64_t n) {
+  float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4), *r = malloc(n * 4);
+  drd_buffer ba = drd_test_buffer_f32(ctx, NULL, n), bb = drd_test_buffer_f32(ctx, NULL, n);
+  drd_buffer bc = drd_test_buffer_f32(ctx, NULL, n), t = drd_test_buffer_f32(ctx, NULL, n);
+  drd_buffer o = drd_test_buffer_f32(ctx, NULL, n);
+  VkQueryPool pool = VK_NULL_HANDLE;
+  bool stamps = ctx->caps.timestamps;
+  if (stamps) {
+    VkQueryPoolCreateInfo qci = {
+        .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 3};
+    EXPECT(vkCreateQueryPool(ctx->device, &qci, NULL, &pool) == VK_SUCCESS, "vkCreateQueryPool");
+  }
+  drd_seq *s[3];
+  for (int i = 0; i < 3; i++) drd_test_check(drd_seq_begin(ctx, &s[i]), "seq_begin");
+  drd_test_check(drd_op_eltwise(s[0], DRD_ELT_ADD, &ba, &bb, &t, n, 0), "add");
+  drd_test_check(drd_op_eltwise(s[1], DRD_ELT_MUL, &t, &bc, &o, n, 0), "mul");
+  drd_test_check(drd_op_eltwise(s[2], DRD_ELT_SCALE, &o, NULL, &o, n, 0.5f), "scale in place");
+  for (int i = 0; i < 3; i++) {
+    if (pool) drd_seq_stamp(s[i], pool, (uint32_t)i);
+    drd_test_check(drd_seq_end(s[i]), "seq_end");
+  }
+  static const int order[2][3] = {{0, 2, 1}, {2, 1, 0}}; /* a member first; the last one first */
+  for (int round = 0; round < 2; round++) {
+    drd_fill_uniform(rng, a, n, -2, 2);
+    drd_fill_uniform(rng, b, n, -2, 2);
+    drd_fill_uniform(rng, c, n, -2, 2);
+    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a, n * 4), "upload");
+    drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 4), "upload");
+    drd_test_check(drd_buffer_upload(ctx, &bc, 0, c, n * 4), "upload");
+    drd_test_check(drd_seq_submit_group(s, 3), "submit_group");
+    EXPECT(drd_seq_submit(s[1]) == DRD_ERROR_INVALID_ARGUMENT, "a member in flight was submitted again");
+    for (int i = 0; i < 3; i++) drd_test_check(drd_seq_wait(s[order[round][i]]), "wait");
+    drd_test_download_f32(ctx, &o, r, n);
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++)
+      if (!(r[i] == ((a[i] + b[i]) * c[i]) * 0.5f)) bad++;
+    EXPECT(bad == 0, "group round %d, n=%llu: %llu wrong elements", round, (unsigned long long)n,
+           (unsigned long long)bad);
+    if (pool) {
+      uint64_t ticks[3];
+      EXPECT(vkGetQueryPoolResults(ctx->device, pool, 0, 3, sizeof ticks, ticks, sizeof *ticks,
+                                   VK_QUERY_RESULT_64_BIT) == VK_SUCCESS,
+             "timestamps not available after the group's wait");
+      double d01 = drd_ticks_seconds(ctx, ticks[0], ticks[1]), d12 = drd_ticks_seconds(ctx, ticks[1], ticks[2]);
+      EXPECT(d01 >= 0 && d12 >= 0 && d01 + d12 < 60, "timestamps out of order: %g s, %g s", d01, d12);
+    }
+  }
+  /* destroyed in flight, a member first and one after the group's last one is gone */
+  drd_test_check(drd_seq_submit_group(s, 3), "submit_group");
+  drd_seq_destroy(s[0]);
+  drd_seq_destroy(s[2]);
+  drd_seq_destroy(s[1]);
+  if (pool) vkDestroyQueryPool(ctx->device, pool, NULL);
   drd_buffer *bufs[] = {&ba, &bb, &bc, &t, &o};
   for (int i = 0; i < 5; i++) drd_buffer_destroy(ctx, bufs[i]);
   free(a), free(b), free(c), free(r);
@@ -163,6 +225,8 @@ int main(void) {
          "implausible caps");
   test_replay_and_barriers(ctx, &rng, 1);
   test_replay_and_barriers(ctx, &rng, 1000003);
+  test_group_submit(ctx, &rng, 1);
+  test_group_submit(ctx, &rng, 300007);
   test_errors(ctx);
   int rc = drd_test_finish(ctx);
 
