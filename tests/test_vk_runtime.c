@@ -19,6 +19,23 @@ static void count_warnings(drd_log_level level, const char *msg, void *user) {
   fprintf(stderr, "  log: %s\n", msg);
 }
 
+/* fresh random a, b, c uploaded to ba, bb, bc */
+static void new_inputs(drd_context *ctx, drd_rng *rng, float *const host[3], const drd_buffer *const dev[3],
+                       uint64_t n) {
+  for (int i = 0; i < 3; i++) {
+    drd_fill_uniform(rng, host[i], n, -2, 2);
+    drd_test_check(drd_buffer_upload(ctx, dev[i], 0, host[i], n * 4), "upload");
+  }
+}
+
+/* elements of r that are not ((a + b) * c) * 0.5 exactly */
+static uint64_t count_wrong(const float *a, const float *b, const float *c, const float *r, uint64_t n) {
+  uint64_t bad = 0;
+  for (uint64_t i = 0; i < n; i++)
+    if (!(r[i] == ((a[i] + b[i]) * c[i]) * 0.5f)) bad++;
+  return bad;
+}
+
 /* a+b then (a+b)*c in one sequence: the second dispatch must see the first one's result */
 static void test_replay_and_barriers(drd_context *ctx, drd_rng *rng, uint64_t n) {
   float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4), *r = malloc(n * 4);
@@ -32,19 +49,10 @@ static void test_replay_and_barriers(drd_context *ctx, drd_rng *rng, uint64_t n)
   drd_test_check(drd_op_eltwise(s, DRD_ELT_SCALE, &o, NULL, &o, n, 0.5f), "scale in place");
   drd_test_check(drd_seq_end(s), "seq_end");
   for (int round = 0; round < 3; round++) { /* the same recording, fresh inputs each time */
-    drd_fill_uniform(rng, a, n, -2, 2);
-    drd_fill_uniform(rng, b, n, -2, 2);
-    drd_fill_uniform(rng, c, n, -2, 2);
-    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a, n * 4), "upload");
-    drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 4), "upload");
-    drd_test_check(drd_buffer_upload(ctx, &bc, 0, c, n * 4), "upload");
+    new_inputs(ctx, rng, (float *const[3]){a, b, c}, (const drd_buffer *const[3]){&ba, &bb, &bc}, n);
     drd_test_check(drd_seq_run(s), "seq_run");
     drd_test_download_f32(ctx, &o, r, n);
-    uint64_t bad = 0;
-    for (uint64_t i = 0; i < n; i++) {
-      float want = ((a[i] + b[i]) * c[i]) * 0.5f;
-      if (!(r[i] == want)) bad++;
-    }
+    uint64_t bad = count_wrong(a, b, c, r, n);
     EXPECT(bad == 0, "replay round %d, n=%llu: %llu wrong elements", round, (unsigned long long)n,
            (unsigned long long)bad);
   }
@@ -81,19 +89,12 @@ static void test_group_submit(drd_context *ctx, drd_rng *rng, uint64_t n) {
   }
   static const int order[2][3] = {{0, 2, 1}, {2, 1, 0}}; /* a member first; the last one first */
   for (int round = 0; round < 2; round++) {
-    drd_fill_uniform(rng, a, n, -2, 2);
-    drd_fill_uniform(rng, b, n, -2, 2);
-    drd_fill_uniform(rng, c, n, -2, 2);
-    drd_test_check(drd_buffer_upload(ctx, &ba, 0, a, n * 4), "upload");
-    drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 4), "upload");
-    drd_test_check(drd_buffer_upload(ctx, &bc, 0, c, n * 4), "upload");
+    new_inputs(ctx, rng, (float *const[3]){a, b, c}, (const drd_buffer *const[3]){&ba, &bb, &bc}, n);
     drd_test_check(drd_seq_submit_group(s, 3), "submit_group");
     EXPECT(drd_seq_submit(s[1]) == DRD_ERROR_INVALID_ARGUMENT, "a member in flight was submitted again");
     for (int i = 0; i < 3; i++) drd_test_check(drd_seq_wait(s[order[round][i]]), "wait");
     drd_test_download_f32(ctx, &o, r, n);
-    uint64_t bad = 0;
-    for (uint64_t i = 0; i < n; i++)
-      if (!(r[i] == ((a[i] + b[i]) * c[i]) * 0.5f)) bad++;
+    uint64_t bad = count_wrong(a, b, c, r, n);
     EXPECT(bad == 0, "group round %d, n=%llu: %llu wrong elements", round, (unsigned long long)n,
            (unsigned long long)bad);
     if (pool) {
