@@ -394,6 +394,9 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
    * driver that polls in the wait polls briefly: a step takes about as long as the last ones
    * did (the same work; SAS steps ~5 % longer), so it sleeps until 3/4 of the group's
    * expected time past the previous group's end, while the GPU runs the queued group. */
+  /* a group must stay well inside the context's wait limit, or a short timeout_ms would call
+   * a healthy device hung */
+  double group_s = ctx->timeout_ns * 0.25e-9 < GROUP_S ? ctx->timeout_ns * 0.25e-9 : GROUP_S;
   double t0 = drd_now_s(), seen = t0, step_s = s->step_s;
   uint32_t queued = 0, done = 0, group_end[2], n_groups = 0;
   while (done < steps) {
@@ -405,7 +408,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       /* one step at a time where the device has no timestamps (each step's end is then the
        * host's clock when it sees it) or the caller cuts steps */
       uint32_t n = 1;
-      if (step_s > 0 && s->stamps && !s->shape.layers_per_submit && GROUP_S > step_s) n = (uint32_t)(GROUP_S / step_s);
+      if (step_s > 0 && s->stamps && !s->shape.layers_per_submit && group_s > step_s) n = (uint32_t)(group_s / step_s);
       if (n > steps - queued) n = steps - queued;
       DRD_CHECK(submit_steps(s, queued, queued + n));
       queued += n;
