@@ -40,7 +40,7 @@ struct drd_gpu_session {
   uint32_t *step_end;           /* [steps] index past the last part of each step */
   drd_seq *final;               /* rounding */
   uint64_t bytes;               /* device bytes this session allocated */
-  double step_s;                /* seconds per step in the last run (0: none yet), to size groups */
+  double step_s;                /* seconds per step of the last group waited for (0: none yet), to size groups */
   VkQueryPool stamps;           /* where the device has timestamps: [0] step 1 begins, [i] step i ends */
   uint64_t *ticks;              /* [steps + 1] read back from stamps */
 };
@@ -397,7 +397,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   /* a group must stay well inside the context's wait limit, or a short timeout_ms would call
    * a healthy device hung */
   double group_s = ctx->timeout_ns * 0.25e-9 < GROUP_S ? ctx->timeout_ns * 0.25e-9 : GROUP_S;
-  double t0 = drd_now_s(), seen = t0, step_s = s->step_s;
+  double t0 = drd_now_s(), seen = t0;
   uint32_t queued = 0, done = 0, group_end[2], n_groups = 0;
   while (done < steps) {
     if (cancel && *cancel) {
@@ -408,6 +408,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       /* one step at a time where the device has no timestamps (each step's end is then the
        * host's clock when it sees it) or the caller cuts steps */
       uint32_t n = 1;
+      double step_s = s->step_s;
       if (step_s > 0 && s->stamps && !s->shape.layers_per_submit && group_s > step_s) n = (uint32_t)(group_s / step_s);
       if (n > steps - queued) n = steps - queued;
       DRD_CHECK(submit_steps(s, queued, queued + n));
@@ -415,7 +416,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       group_end[n_groups++] = queued;
     }
     uint32_t a = done, b = group_end[0];
-    if (step_s * (b - a) > 2e-3) drd_sleep_until_s(seen + 0.75 * step_s * (b - a));
+    if (s->step_s * (b - a) > 2e-3) drd_sleep_until_s(seen + 0.75 * s->step_s * (b - a));
     DRD_CHECK(wait_steps(s, a, b));
     double now = drd_now_s();
     group_end[0] = group_end[1];
@@ -430,7 +431,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
         goto cleanup;
       }
     }
-    step_s = s->step_s = (s->stamps ? drd_ticks_seconds(ctx, s->ticks[a], s->ticks[b]) : now - seen) / (b - a);
+    s->step_s = (s->stamps ? drd_ticks_seconds(ctx, s->ticks[a], s->ticks[b]) : now - seen) / (b - a);
     seen = now;
   }
   DRD_CHECK(drd_seq_run(s->final));

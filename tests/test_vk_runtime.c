@@ -1,6 +1,7 @@
 /* The runtime's plumbing on a real device: buffers, uploads, recorded sequences replayed with
- * new inputs, automatic barriers, sequences submitted as a group, chunking under a small binding range, the on-disk pipeline
- * cache (valid, corrupt, truncated), and clear errors for impossible requests. */
+ * new inputs, automatic barriers, sequences submitted as a group, chunking under a small
+ * binding range, the on-disk pipeline cache (valid, corrupt, truncated), and clear errors for
+ * impossible requests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
