@@ -339,7 +339,7 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
   return DRD_OK;
 }
 
-#define ATTN_CM_SLACK 8u /* log2 units a score may exceed its row's reference max (attn_hsa_cm.comp) */
+#define ATTN_CM_SLACK 8u /* log2 units a score may exceed its row's reference max (attn_cm.glsl) */
 
 static uint32_t gcd_u32(uint32_t a, uint32_t b) {
   while (b) {
@@ -350,10 +350,12 @@ static uint32_t gcd_u32(uint32_t a, uint32_t b) {
   return a;
 }
 
-/* Bytes of shared memory attn_hsa_cm.comp declares: K and V tiles (f16, rows padded by 8
- * halves), P (f16, padded by 8), an accumulator's f32 scratch per subgroup. */
-static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, uint32_t cm, uint32_t cn) {
-  return 4ull * bc * (dhp + 8) + 2ull * br * (bc + 8) + 4ull * ns * cm * cn;
+/* Bytes of shared memory attn_cm.glsl declares: K and V tiles (f16, rows padded by 8
+ * halves), P (f16, padded by 8; not with the conversion), an accumulator's f32 scratch per
+ * subgroup. */
+static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, uint32_t cm, uint32_t cn,
+                          bool convert) {
+  return 4ull * bc * (dhp + 8) + (convert ? 0 : 2ull * br * (bc + 8)) + 4ull * ns * cm * cn;
 }
 
 /* The cooperative-matrix kernel's tile from k's request fields (ns, tms, bc: 0 = automatic);
@@ -376,6 +378,13 @@ static uint64_t cm_shared(uint32_t ns, uint32_t br, uint32_t bc, uint32_t dhp, u
  * The head dim may span at most 8 matrices (dh <= 128 with 16 x 16 x 16, <= 64 with
  * lavapipe's 8 x 8 x 8), and so may a tile of keys. */
 #define ATTN_CM_BC 16u
+/* With P in registers (attn_hsa_cm2.comp; the same tool, ms per layer at 16K / 64K tokens, two
+ * rounds): 4 x 1 with bc 16 1.05 - 1.09 / 4.08 - 4.10, bc 32 1.02 - 1.06 / 4.08, bc 64 1.09 - 1.10 /
+ * 4.36 - 4.37; 2 x 2 with bc 16 1.17 - 1.18 / 4.55, bc 32 1.01 - 1.03 / 3.85 - 3.87; 2 x 1 with bc 16
+ * 1.27 - 1.29 / 5.18 - 5.24 (P through shared memory, 4 x 1, bc 16: 1.11 - 1.13 / 4.33 - 4.36).
+ * 2 x 2 with bc 32 loses at 4K (0.24 - 0.26 against 0.22 - 0.23) and in a whole 4K step, gains
+ * 0.2 - 1 % of a step at 16K - 64K, and changes the sums' order (other tokens); so the same tile
+ * either way. */
 
 static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool automatic, drd_attn_kernel *k) {
   const drd_device_caps *c = &ctx->caps;
@@ -385,6 +394,14 @@ static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool auto
   if (!cm || !cn || !ck || cn % 8 || ck % 8 || !sg || !c->storage_16bit || (c->subgroup_ops & ops) != ops ||
       !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) || !drd_shader_find("attn_hsa_cm"))
     return false;
+  /* P's accumulators (CM x CN) become the A operands of P V steps CK deep: CK == CN. Chosen
+   * automatically on GPUs only: an H200 (driver 580) runs the layer 5 - 8 % faster with it, and
+   * lavapipe (Mesa 26.1), which emulates it, compiles and runs it far slower (the kernel test
+   * 46 s without it, ~600 s with it; docs/performance.md). */
+  const bool can_convert = c->coopmat_convert && ck == cn;
+  if (k->convert > DRD_ATTN_CONVERT_OFF || (k->convert == DRD_ATTN_CONVERT_ON && !can_convert)) return false;
+  const bool convert = k->convert == DRD_ATTN_CONVERT_AUTO ? can_convert && c->type != DRD_DEVICE_CPU
+                                                           : k->convert == DRD_ATTN_CONVERT_ON;
   const uint32_t step = cn / gcd_u32(cn, ck) * ck;
   const uint32_t dhp = (dh + step - 1) / step * step;
   if (automatic && 4 * (dhp - dh) > dhp) return false;
@@ -399,12 +416,13 @@ static bool cm_config(const drd_context *ctx, uint32_t dh, uint32_t B, bool auto
    * 8 matrices of S per row tile */
   const uint32_t unit = cm / gcd_u32(cm, step) * step, br = ns * tms * cm;
   uint32_t bc = k->bc ? k->bc : unit > ATTN_CM_BC ? unit : ATTN_CM_BC;
-  while (bc && (bc % unit || bc / cn > 8 || cm_shared(ns, br, bc, dhp, cm, cn) > c->max_shared_memory))
+  while (bc && (bc % unit || bc / cn > 8 || cm_shared(ns, br, bc, dhp, cm, cn, convert) > c->max_shared_memory))
     bc = k->bc ? 0 : bc / 2;
   if (!bc) return false;
   *k = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .wg = (uint32_t)wg, .br = br, .bc = bc,
-                         .shared = (uint32_t)cm_shared(ns, br, bc, dhp, cm, cn), .ns = ns, .tms = tms, .dhp = dhp,
-                         .eager = k->eager != 0};
+                         .shared = (uint32_t)cm_shared(ns, br, bc, dhp, cm, cn, convert), .ns = ns, .tms = tms,
+                         .dhp = dhp, .eager = k->eager != 0,
+                         .convert = convert ? DRD_ATTN_CONVERT_ON : DRD_ATTN_CONVERT_OFF};
   return true;
 }
 
@@ -485,7 +503,8 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
     const drd_device_caps *c = &ctx->caps;
     const uint32_t spec[14] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size, c->coopmat_m,
                                c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK, out16, kv16};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"attn_hsa_cm", 8, sizeof(drd_pc_attn), 14, spec}, &pa));
+    const char *shader = cfg.convert == DRD_ATTN_CONVERT_ON ? "attn_hsa_cm2" : "attn_hsa_cm";
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 8, sizeof(drd_pc_attn), 14, spec}, &pa));
   } else if (out16 || kv16) {
     return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out, k and v need the cooperative-matrix kernel");
   } else {

@@ -22,8 +22,9 @@
  * stats buffer.
  * Two kernels compute the pieces, with the same work items, bindings and outputs (so the plan
  * and the merge are shared): the scalar one in f32 (attn_hsa_f32*.comp) and, where the device
- * has cooperative matrices and the head dim suits them, attn_hsa_cm.comp (q, k, v and the
- * softmax weights rounded to f16, f32 accumulation); see drd_attention_kernel. */
+ * has cooperative matrices and the head dim suits them, attn_hsa_cm.comp or, with
+ * VK_NV_cooperative_matrix2's conversions, attn_hsa_cm2.comp (q, k, v and the softmax weights
+ * rounded to f16, f32 accumulation); see drd_attention_kernel. */
 #ifndef DRD_OPS_ATTENTION_H
 #define DRD_OPS_ATTENTION_H
 
@@ -61,12 +62,19 @@ typedef struct drd_attn_group drd_attn_group; /* one attention dispatch (+ its m
 typedef enum drd_attn_kind {
   DRD_ATTN_AUTO = 0,    /* request only: cooperative matrices where the device and shape suit them */
   DRD_ATTN_SCALAR = 1,  /* shaders/attn_hsa_f32.comp, or _noshuffle without subgroup shuffles */
-  DRD_ATTN_COOPMAT = 2, /* shaders/attn_hsa_cm.comp: f16 q, k, v and p on cooperative matrices */
+  DRD_ATTN_COOPMAT = 2, /* shaders/attn_hsa_cm*.comp: f16 q, k, v and p on cooperative matrices */
 } drd_attn_kind;
 
+/* How the coopmat kernel's P reaches O += P V (attn_cm.glsl). */
+typedef enum drd_attn_convert {
+  DRD_ATTN_CONVERT_AUTO = 0, /* request only: in registers where the device can (caps.coopmat_convert) */
+  DRD_ATTN_CONVERT_ON = 1,   /* attn_hsa_cm2.comp: accumulators converted into A operands */
+  DRD_ATTN_CONVERT_OFF = 2,  /* attn_hsa_cm.comp: through the subgroup's rows of shared memory */
+} drd_attn_convert;
+
 /* A kernel and its tile. As a request (drd_attention_plan.request) only kind counts, and for
- * DRD_ATTN_COOPMAT the fields ns, tms, bc (0 = automatic) and eager; drd_attention_kernel
- * fills in the rest. */
+ * DRD_ATTN_COOPMAT the fields ns, tms, bc (0 = automatic), eager and convert;
+ * drd_attention_kernel fills in the rest. */
 typedef struct drd_attn_kernel {
   drd_attn_kind kind;
   uint32_t wg;       /* invocations per workgroup */
@@ -79,6 +87,7 @@ typedef struct drd_attn_kernel {
    * eager: raise a row's max (and rescale its output) whenever a tile exceeds it, instead of
    * only when by more than 2^8 (tests) */
   uint32_t ns, tms, dhp, eager;
+  drd_attn_convert convert;
 } drd_attn_kernel;
 
 /* The device side of one drd_hsa_plan for given H and dh. */

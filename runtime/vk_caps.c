@@ -89,14 +89,16 @@ static void pick_coopmat_shape(drd_device_caps *c) {
   c->coopmat_m = best->m, c->coopmat_n = best->n, c->coopmat_k = best->k;
 }
 
-/* DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_MAX_SHARED_MEMORY, DRDIFF_MAX_BUFFER_RANGE:
- * the device as a weaker one, so that every fallback path can be tested anywhere */
+/* DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_DISABLE_COOPMAT2, DRDIFF_MAX_SHARED_MEMORY,
+ * DRDIFF_MAX_BUFFER_RANGE: the device as a weaker one, so that every fallback path can be
+ * tested anywhere */
 static void apply_weak_device_switches(drd_device_caps *c) {
   if (env_flag("DRDIFF_DISABLE_F16")) c->shader_float16 = c->storage_16bit = 0;
   if (env_flag("DRDIFF_DISABLE_COOPMAT")) {
     c->coopmat = 0;
     c->coopmat_shape_count = 0;
   }
+  if (env_flag("DRDIFF_DISABLE_COOPMAT2")) c->coopmat_convert = 0;
   uint64_t smem = env_u64("DRDIFF_MAX_SHARED_MEMORY", c->max_shared_memory);
   if (smem < c->max_shared_memory) c->max_shared_memory = (uint32_t)smem;
   uint64_t range = env_u64("DRDIFF_MAX_BUFFER_RANGE", c->max_storage_buffer_range);
@@ -154,6 +156,13 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = {.sType = DRD_STYPE_COOPMAT_FEATURES_KHR};
   bool coopmat_ext = drd_vk_has_extension(pd, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (coopmat_ext) f12.pNext = &fcm;
+  /* VK_NV_cooperative_matrix2 and maintenance4 only on Vulkan 1.3 devices: the kernel that
+   * uses them is SPIR-V 1.6 */
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2 = {.sType = DRD_STYPE_COOPMAT2_FEATURES_NV};
+  VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
+  bool cm2_ext = p->apiVersion >= VK_API_VERSION_1_3 && coopmat_ext &&
+                 drd_vk_has_extension(pd, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
+  if (cm2_ext) fcm.pNext = &fcm2, fcm2.pNext = &f13;
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   bool v12 = p->apiVersion >= VK_API_VERSION_1_2;
   if (v12) vkGetPhysicalDeviceFeatures2(pd, &feats);
@@ -165,6 +174,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   /* device scope too: the other kernels' atomics use it, which the memory model then needs */
   c->memory_model = v12 && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   if (c->coopmat) query_coopmat(instance, pd, c);
+  c->coopmat_convert = c->coopmat && cm2_ext && fcm2.cooperativeMatrixConversions && f13.maintenance4;
 
   /* memory heaps and (where the extension exists) the budget the OS grants us */
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {
@@ -204,6 +214,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
    * they are absent from builds whose glslc predates GL_KHR_cooperative_matrix */
   if (c->coopmat && c->shader_float16 && c->storage_16bit && c->memory_model && drd_shader_find("gemm_cm"))
     pick_coopmat_shape(c);
+  c->coopmat_convert = c->coopmat_convert && c->coopmat_m && drd_shader_find("attn_hsa_cm2");
 }
 
 int drd_device_choose(const drd_device_caps *caps, uint32_t n, const char *request) {

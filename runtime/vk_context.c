@@ -74,7 +74,7 @@ static drd_status create_device(drd_context *ctx) {
   ctx->caps.timestamp_valid_bits = qf[family].timestampValidBits;
   if (!qf[family].timestampValidBits) ctx->caps.timestamps = 0;
 
-  const char *exts[4];
+  const char *exts[5];
   uint32_t n_exts = 0;
   /* cooperative matrices only when drdiff's kernels will use them (caps.coopmat_m): Debian
    * 12's validation layer (1.3.239) predates the extension and reports any device that
@@ -84,6 +84,19 @@ static drd_status create_device(drd_context *ctx) {
       .sType = DRD_STYPE_COOPMAT_FEATURES_KHR,
       .cooperativeMatrix = VK_TRUE,
   };
+  /* the accumulator-to-A conversion (attn_hsa_cm2.comp), whose SPIR-V 1.6 declares its local
+   * size by id: maintenance4 */
+  const bool convert = coopmat && c->coopmat_convert;
+  VkPhysicalDeviceVulkan13Features f13 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+      .maintenance4 = VK_TRUE,
+  };
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2 = {
+      .sType = DRD_STYPE_COOPMAT2_FEATURES_NV,
+      .pNext = &f13,
+      .cooperativeMatrixConversions = VK_TRUE,
+  };
+  if (convert) fcm.pNext = &fcm2;
   VkPhysicalDeviceVulkan12Features f12 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
       .pNext = coopmat ? &fcm : NULL,
@@ -104,6 +117,7 @@ static drd_status create_device(drd_context *ctx) {
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   if (c->has_memory_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
   if (coopmat) exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+  if (convert) exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fpe = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
       .pNext = feats.pNext,

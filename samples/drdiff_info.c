@@ -59,7 +59,8 @@ static void print_text(const drd_device_caps *c, int chosen) {
   }
   printf("\n");
   if (c->coopmat_m)
-    printf("    cooperative-matrix kernels: %ux%ux%u f16*f16+f32\n", c->coopmat_m, c->coopmat_n, c->coopmat_k);
+    printf("    cooperative-matrix kernels: %ux%ux%u f16*f16+f32%s\n", c->coopmat_m, c->coopmat_n, c->coopmat_k,
+           c->coopmat_convert ? ", accumulator-to-A conversion (VK_NV_cooperative_matrix2)" : "");
   else
     printf("    cooperative-matrix kernels: off (scalar kernels)\n");
 }
@@ -99,7 +100,8 @@ static void print_json(const drd_device_caps *c) {
   }
   printf("], \"coopmat_kernels\": ");
   if (c->coopmat_m)
-    printf("{\"m\": %u, \"n\": %u, \"k\": %u}", c->coopmat_m, c->coopmat_n, c->coopmat_k);
+    printf("{\"m\": %u, \"n\": %u, \"k\": %u, \"convert\": %s}", c->coopmat_m, c->coopmat_n, c->coopmat_k,
+           c->coopmat_convert ? "true" : "false");
   else
     printf("null");
   printf("}");

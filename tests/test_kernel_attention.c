@@ -31,6 +31,7 @@
 
 static int failures;
 static int coopmat_runs; /* cases the coopmat kernel ran */
+static int convert_runs; /* ... with P in registers (attn_hsa_cm2.comp) */
 static int f16_out_runs; /* coopmat cases also run with f16 out (drd_op_attention_hsa_f16) */
 static int kv16_runs;    /* ... and with f16 k and v as well */
 
@@ -151,8 +152,9 @@ static void cm_bound(const float *q, const float *k, const float *v, uint32_t N,
 static void describe(const drd_context *ctx, const drd_attn_kernel *k, char *buf, size_t n) {
   if (k->kind == DRD_ATTN_COOPMAT) {
     const drd_device_caps *c = drd_context_caps(ctx);
-    snprintf(buf, n, "coopmat %ux%ux%u: %u rows = %u sg x %u x %u, bc %u, dhp %u%s", c->coopmat_m, c->coopmat_n,
-             c->coopmat_k, k->br, k->ns, k->tms, c->coopmat_m, k->bc, k->dhp, k->eager ? ", eager" : "");
+    snprintf(buf, n, "coopmat %ux%ux%u: %u rows = %u sg x %u x %u, bc %u, dhp %u%s%s", c->coopmat_m, c->coopmat_n,
+             c->coopmat_k, k->br, k->ns, k->tms, c->coopmat_m, k->bc, k->dhp, k->eager ? ", eager" : "",
+             k->convert == DRD_ATTN_CONVERT_ON ? ", P in registers" : "");
   } else {
     snprintf(buf, n, "scalar%s: %u rows, bc %u, tc %u", k->shuffle ? "" : " (no shuffle)", k->br, k->bc, k->tc);
   }
@@ -294,6 +296,7 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     describe(ctx, &x->k, what, sizeof what);
     const bool cmk = x->k.kind == DRD_ATTN_COOPMAT;
     coopmat_runs += cmk;
+    convert_runs += cmk && x->k.convert == DRD_ATTN_CONVERT_ON;
     f16_out_runs += x->s16 != NULL;
     kv16_runs += x->s16kv != NULL;
     if (x->f16_bad || x->kv16_bad) {
@@ -358,6 +361,17 @@ static void check_errors(drd_context *ctx) {
   dp.request = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT};
   if (!drd_context_caps(ctx)->coopmat_m && drd_attention_kernel(ctx, &dp, &k) != DRD_ERROR_UNSUPPORTED) {
     fprintf(stderr, "FAIL: coopmat kernel accepted without cooperative matrices\n");
+    failures++;
+  }
+  /* P in registers where the device cannot convert; an unknown convert value */
+  dp.request = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .convert = DRD_ATTN_CONVERT_ON};
+  if (!drd_context_caps(ctx)->coopmat_convert && drd_attention_kernel(ctx, &dp, &k) != DRD_ERROR_UNSUPPORTED) {
+    fprintf(stderr, "FAIL: P in registers accepted without the conversion\n");
+    failures++;
+  }
+  dp.request = (drd_attn_kernel){.kind = DRD_ATTN_COOPMAT, .convert = (drd_attn_convert)7};
+  if (drd_attention_kernel(ctx, &dp, &k) == DRD_OK) {
+    fprintf(stderr, "FAIL: convert 7 accepted\n");
     failures++;
   }
   drd_attention_plan_free(ctx, &dp);
@@ -437,6 +451,37 @@ int main(void) {
       const drd_attn_kernel req = {.kind = DRD_ATTN_COOPMAT, .ns = forced[i].ns, .tms = forced[i].tms,
                                    .bc = forced[i].bc, .eager = forced[i].eager};
       check_kernels(ctx, &rng, "cm", hps[forced[i].hp], forced[i].N, forced[i].H, forced[i].dh, 1, false, &req);
+    }
+  }
+  /* Where the device can convert accumulators, the other way of passing P than its automatic
+   * choice (the GPU's registers: shared memory here; lavapipe's shared memory: the conversion,
+   * which it compiles slowly, so a few cases): full and partial key tiles, split rows, a head
+   * dim padded to the matrix shape, eager rescaling, one subgroup. */
+  if (caps->coopmat_convert) {
+    drd_attention_plan dp0;
+    drd_hsa_plan p0;
+    drd_test_check(drd_hsa_plan_make(&tiny, 200, &p0), "hsa plan");
+    drd_test_check(drd_attention_plan_upload(ctx, &p0, 2, 64, &dp0), "attention plan upload");
+    drd_attn_kernel k0;
+    drd_test_check(drd_attention_kernel(ctx, &dp0, &k0), "attention kernel");
+    const drd_attn_convert other = k0.convert == DRD_ATTN_CONVERT_ON ? DRD_ATTN_CONVERT_OFF : DRD_ATTN_CONVERT_ON;
+    drd_attention_plan_free(ctx, &dp0);
+    drd_hsa_plan_free(&p0);
+    static const struct {
+      uint32_t ns, tms, bc, eager;
+      int hp; /* 0 tiny, 1 base, 2 small */
+      uint32_t N, H, dh;
+    } conv[] = {{0, 0, 0, 0, 1, 3001, 4, 64}, {0, 0, 0, 0, 0, 100, 3, 10}, {1, 1, 16, 1, 2, 300, 2, 64}};
+    const drd_hparams *hps[] = {&tiny, &base, &small};
+    for (size_t i = 0; i < sizeof conv / sizeof *conv; i++) {
+      const drd_attn_kernel req = {.kind = DRD_ATTN_COOPMAT, .ns = conv[i].ns, .tms = conv[i].tms,
+                                   .bc = conv[i].bc, .eager = conv[i].eager, .convert = other};
+      check_kernels(ctx, &rng, "cv", hps[conv[i].hp], conv[i].N, conv[i].H, conv[i].dh, 1, false, &req);
+    }
+    if (!convert_runs || convert_runs == coopmat_runs) {
+      fprintf(stderr, "FAIL: the device converts accumulators, but %d of %d coopmat cases had P in registers\n",
+              convert_runs, coopmat_runs);
+      failures++;
     }
   }
   check_errors(ctx);

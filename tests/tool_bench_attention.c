@@ -5,7 +5,8 @@
  * included in the time but not in the FLOPs. Time is wall clock per recorded-sequence run
  * (submit + wait), the median of the runs after one warm-up.
  * The kernel is the automatic choice unless DRDIFF_ATTN_KERNEL says "scalar", "coopmat" or
- * "coopmat:ns,tms,bc[,eager]" (a cooperative-matrix tile, 0 = automatic; see
+ * "coopmat:ns,tms,bc[,eager[,convert]]" (a cooperative-matrix tile, 0 = automatic; convert 1
+ * = P in registers, 2 = through shared memory; see
  * drd_attn_kernel in runtime/ops_attention.h); DRDIFF_DISABLE_COOPMAT=1 also forces the
  * scalar kernel. The JSON says which kernel ran and its tile. */
 #include <stdio.h>
@@ -33,10 +34,10 @@ static bool parse_request(drd_attn_kernel *req) {
   if (strncmp(e, "coopmat", 7)) return false;
   req->kind = DRD_ATTN_COOPMAT;
   if (!e[7]) return true;
-  unsigned v[4] = {0};
-  int n = e[7] == ':' ? sscanf(e + 8, "%u,%u,%u,%u", &v[0], &v[1], &v[2], &v[3]) : 0;
+  unsigned v[5] = {0};
+  int n = e[7] == ':' ? sscanf(e + 8, "%u,%u,%u,%u,%u", &v[0], &v[1], &v[2], &v[3], &v[4]) : 0;
   if (n < 3) return false;
-  req->ns = v[0], req->tms = v[1], req->bc = v[2], req->eager = v[3];
+  req->ns = v[0], req->tms = v[1], req->bc = v[2], req->eager = v[3], req->convert = (drd_attn_convert)v[4];
   return true;
 }
 
@@ -75,7 +76,7 @@ int main(int argc, char **argv) {
   if (s != DRD_OK) return fail(s, "attention plan");
   if (!parse_request(&dp.request)) {
     fprintf(stderr, "tool_bench_attention: DRDIFF_ATTN_KERNEL=%s: want scalar, coopmat or "
-            "coopmat:ns,tms,bc[,eager]\n", getenv("DRDIFF_ATTN_KERNEL"));
+            "coopmat:ns,tms,bc[,eager[,convert]]\n", getenv("DRDIFF_ATTN_KERNEL"));
     return 2;
   }
   drd_attn_kernel kern;
@@ -85,9 +86,9 @@ int main(int argc, char **argv) {
   if (kern.kind == DRD_ATTN_COOPMAT)
     snprintf(kdesc, sizeof kdesc,
              "\"kernel\":\"coopmat\",\"coopmat_shape\":\"%ux%ux%u\",\"ns\":%u,\"tms\":%u,\"br\":%u,\"bc\":%u,"
-             "\"dhp\":%u,\"eager\":%u,\"shared\":%u",
+             "\"dhp\":%u,\"eager\":%u,\"p_in_registers\":%s,\"shared\":%u",
              caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, kern.ns, kern.tms, kern.br, kern.bc, kern.dhp,
-             kern.eager, kern.shared);
+             kern.eager, kern.convert == DRD_ATTN_CONVERT_ON ? "true" : "false", kern.shared);
   else
     snprintf(kdesc, sizeof kdesc, "\"kernel\":\"%s\",\"br\":%u,\"bc\":%u,\"tc\":%u,\"shared\":%u",
              kern.shuffle ? "scalar" : "scalar_noshuffle", kern.br, kern.bc, kern.tc, kern.shared);

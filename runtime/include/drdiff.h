@@ -74,7 +74,7 @@ typedef struct drd_coopmat_shape {
 } drd_coopmat_shape;
 
 /* What the engine knows of one device. When weak-device switches are set
- * (DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_MAX_SHARED_MEMORY,
+ * (DRDIFF_DISABLE_F16, DRDIFF_DISABLE_COOPMAT, DRDIFF_DISABLE_COOPMAT2, DRDIFF_MAX_SHARED_MEMORY,
  * DRDIFF_MAX_BUFFER_RANGE) the record shows the weakened values the engine will use. */
 typedef struct drd_device_caps {
   uint32_t index; /* position in Vulkan's enumeration */
@@ -119,6 +119,10 @@ typedef struct drd_device_caps {
    * memory model, kernels not built in (an old glslc), or a switch (DRDIFF_DISABLE_COOPMAT,
    * DRDIFF_DISABLE_F16). */
   uint32_t coopmat_m, coopmat_n, coopmat_k;
+  /* VK_NV_cooperative_matrix2's conversion of an accumulator into an A operand (with Vulkan
+   * 1.3's maintenance4, which that kernel's SPIR-V needs), used by the attention kernel with the
+   * shape above; 0 without it, without that shape, or under DRDIFF_DISABLE_COOPMAT2 */
+  int coopmat_convert;
   int timestamps;         /* compute-queue timestamps usable */
   float timestamp_period_ns;
   uint32_t timestamp_valid_bits;
