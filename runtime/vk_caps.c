@@ -174,7 +174,9 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   /* device scope too: the other kernels' atomics use it, which the memory model then needs */
   c->memory_model = v12 && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   if (c->coopmat) query_coopmat(instance, pd, c);
-  c->coopmat_convert = c->coopmat && cm2_ext && fcm2.cooperativeMatrixConversions && f13.maintenance4;
+  /* attn_hsa_cm2.comp: the conversion, row reductions and per-element operations */
+  c->coopmat_convert = c->coopmat && cm2_ext && fcm2.cooperativeMatrixConversions && fcm2.cooperativeMatrixReductions &&
+                       fcm2.cooperativeMatrixPerElementOperations && f13.maintenance4;
 
   /* memory heaps and (where the extension exists) the budget the OS grants us */
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {

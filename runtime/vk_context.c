@@ -84,8 +84,8 @@ static drd_status create_device(drd_context *ctx) {
       .sType = DRD_STYPE_COOPMAT_FEATURES_KHR,
       .cooperativeMatrix = VK_TRUE,
   };
-  /* the accumulator-to-A conversion (attn_hsa_cm2.comp), whose SPIR-V 1.6 declares its local
-   * size by id: maintenance4 */
+  /* the accumulator-to-A conversion, row reductions and per-element operations
+   * (attn_hsa_cm2.comp), whose SPIR-V 1.6 declares its local size by id: maintenance4 */
   const bool convert = coopmat && c->coopmat_convert;
   VkPhysicalDeviceVulkan13Features f13 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
@@ -94,7 +94,9 @@ static drd_status create_device(drd_context *ctx) {
   VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2 = {
       .sType = DRD_STYPE_COOPMAT2_FEATURES_NV,
       .pNext = &f13,
+      .cooperativeMatrixReductions = VK_TRUE,
       .cooperativeMatrixConversions = VK_TRUE,
+      .cooperativeMatrixPerElementOperations = VK_TRUE,
   };
   if (convert) fcm.pNext = &fcm2;
   VkPhysicalDeviceVulkan12Features f12 = {

@@ -36,7 +36,8 @@ typedef VkResult(VKAPI_PTR *PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKH
 #endif
 
 /* VK_NV_cooperative_matrix2 (headers 1.3.296 on): only its feature structure is used, for
- * the conversion of an accumulator into an A operand (attn_hsa_cm2.comp). */
+ * attn_hsa_cm2.comp's conversion of an accumulator into an A operand, row reductions and
+ * per-element operations. */
 #ifndef VK_NV_cooperative_matrix2
 #define VK_NV_cooperative_matrix2 1
 #define VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME "VK_NV_cooperative_matrix2"

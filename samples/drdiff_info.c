@@ -60,7 +60,9 @@ static void print_text(const drd_device_caps *c, int chosen) {
   printf("\n");
   if (c->coopmat_m)
     printf("    cooperative-matrix kernels: %ux%ux%u f16*f16+f32%s\n", c->coopmat_m, c->coopmat_n, c->coopmat_k,
-           c->coopmat_convert ? ", accumulator-to-A conversion (VK_NV_cooperative_matrix2)" : "");
+           c->coopmat_convert ? ", VK_NV_cooperative_matrix2 (accumulator-to-A conversion, row reductions, "
+                                "per-element operations)"
+                              : "");
   else
     printf("    cooperative-matrix kernels: off (scalar kernels)\n");
 }

@@ -5,7 +5,7 @@
 // Included by attn_hsa_cm.comp (VK_KHR_cooperative_matrix only) and attn_hsa_cm2.comp
 // (ATTN_CONVERT: VK_NV_cooperative_matrix2's conversion of an accumulator into an A operand
 // takes P from the softmax to O += P V in registers, where the KHR kernel passes it through
-// shared memory; step 3 below).
+// shared memory; step 3 below; and its row reductions and per-element operations, below).
 //
 // Workgroup = (work item, row tile, head): NS subgroups, each owning RS = TMS * CM of the
 // tile's BR = NS * RS query rows (rows past the block or N are zeros, never stored). Q is
@@ -28,7 +28,10 @@
 // O *= alpha, l *= alpha (alpha = exp2(m_old - m_new), per row) are component-wise operations
 // between matrices of one type, which the extension defines element by element. Only raising
 // m needs rows: ID holds each element's index r * CN + c (loaded once from shared memory), and
-// a row's new max is a subgroupMax over the elements whose ID says that row.
+// a row's new max is a subgroupMax over the elements whose ID says that row. With ATTN_CONVERT
+// the extension's row reduction gives every element its row's max, and its per-element
+// operation hands the mask each element's column, so that kernel holds no ID (on an H200, 109
+// registers instead of 123; a fifth workgroup of 128 invocations per SM would need <= 102).
 // m is raised lazily: only when a score exceeds its row's m by more than SLACK (then every row
 // of the subgroup takes its running max). P stays <= 2^SLACK (f16 holds it) and m <= the row's
 // true max, so m and l are a valid (max, sum) pair for the merge kernel, whose log-sum-exp
@@ -180,11 +183,31 @@ CM_C exp2_minus(CM_C s, CM_C m) { // exp2(s - m)
   return s;
 }
 
+#ifdef ATTN_CONVERT
+// Element functions for VK_NV_cooperative_matrix2's per-element operations and row reductions,
+// which give each element its row and column: no index matrix (ID below) is needed.
+float add_mask(const in uint r, const in uint c, const in float e, const in uint key0, const in uint nk) {
+  return e + (key0 + c < nk ? 0.0 : NEG);
+}
+float max2(const in float a, const in float b) { return max(a, b); }
+#define ID_PARAM
+#define ID_ARG
+#else
+#define ID_PARAM , CM_C id
+#define ID_ARG , id
+#endif
+
 // s with NEG where its column's key is not real: columns key0 + c (id: each element's r * CN +
 // c) at or past nk, the tile's block's real keys
-CM_C masked(CM_C s, uint key0, uint nk, CM_C id) {
+CM_C masked(CM_C s, uint key0, uint nk ID_PARAM) {
+#ifdef ATTN_CONVERT
+  CM_C r;
+  coopMatPerElementNV(r, s, add_mask, key0, nk);
+  return r;
+#else
   for (int i = 0; i < s.length(); i++) s[i] += key0 + uint(id[i]) % CN < nk ? 0.0 : NEG;
   return s;
+#endif
 }
 
 bool exceeds(CM_C mx, CM_C m) { // some element of mx above its row's m by more than SLACK
@@ -195,8 +218,13 @@ bool exceeds(CM_C mx, CM_C m) { // some element of mx above its row's m by more 
 
 // Raises m (every element its row's reference) to the row maxima of mx; returns the rescale
 // factors alpha = exp2(m_old - m_new) in the same layout. Subgroup-uniform control flow.
-CM_C raise_rows(inout CM_C m, CM_C mx, CM_C id) {
+CM_C raise_rows(inout CM_C m, CM_C mx ID_PARAM) {
   CM_C mn = m, al = m;
+#ifdef ATTN_CONVERT
+  CM_C rmx; // every element its row's max of mx
+  coopMatReduceNV(rmx, mx, gl_CooperativeMatrixReduceRowNV, max2);
+  for (int i = 0; i < mn.length(); i++) mn[i] = max(mn[i], rmx[i]);
+#else
   for (uint r = 0; r < CM; r++) {
     float part = NEG;
     for (int i = 0; i < mx.length(); i++)
@@ -205,6 +233,7 @@ CM_C raise_rows(inout CM_C m, CM_C mx, CM_C id) {
     for (int i = 0; i < mx.length(); i++)
       if (uint(id[i]) / CN == r) mn[i] = max(mn[i], part);
   }
+#endif
   for (int i = 0; i < al.length(); i++) al[i] = exp2(m[i] - mn[i]);
   m = mn;
   return al;
@@ -270,12 +299,14 @@ void main() {
   const uint sr0 = sg * RS;               // the subgroup's first row inside the tile
   const uint sc = sg * CM * CN;           // its scratch in cs
 
+#ifndef ATTN_CONVERT
   // Each element's position r * CN + c (exact in f32), in the accumulator layout.
   for (uint e = lane; e < CM * CN; e += SG) cs[sc + e] = float(e);
   sync_subgroup();
   CM_C id;
   coopMatLoad(id, cs, sc, CN, gl_CooperativeMatrixLayoutRowMajor);
   sync_subgroup(); // loaded before the scratch is reused
+#endif
 
   // Q (scaled, f16) into registers (qTK: row tile T, head-dim step K), staged through ks BC
   // rows at a time (a fragment never straddles two rounds: BC is a multiple of CM).
@@ -348,7 +379,7 @@ void main() {
   }
       EACH_JK(S_STEP)
       if (t0 + BC > nk) { // some key of the tile is not real: its scores get NEG
-#define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, t0 + j * CN, nk, id);
+#define S_MASK(t, j) if (t < TMS && j < JS) s##t##j = masked(s##t##j, t0 + j * CN, nk ID_ARG);
         EACH_TK(S_MASK)
       }
 
@@ -370,7 +401,7 @@ void main() {
     EACH_K(S_MAX, t)                                                                                      \
     /* the first tile always raises (m = NEG; it holds a real key), with nothing to rescale yet */        \
     if (subgroupAny(exceeds(mx, m##t))) {                                                                 \
-      CM_C al = raise_rows(m##t, mx, id);                                                                 \
+      CM_C al = raise_rows(m##t, mx ID_ARG);                                                              \
       EACH_K(O_SCALE, t)                                                                                  \
       l##t = l##t * al;                                                                                   \
     }                                                                                                     \

@@ -119,9 +119,9 @@ typedef struct drd_device_caps {
    * memory model, kernels not built in (an old glslc), or a switch (DRDIFF_DISABLE_COOPMAT,
    * DRDIFF_DISABLE_F16). */
   uint32_t coopmat_m, coopmat_n, coopmat_k;
-  /* VK_NV_cooperative_matrix2's conversion of an accumulator into an A operand (with Vulkan
-   * 1.3's maintenance4, which that kernel's SPIR-V needs), used by the attention kernel with the
-   * shape above; 0 without it, without that shape, or under DRDIFF_DISABLE_COOPMAT2 */
+  /* VK_NV_cooperative_matrix2's conversion of an accumulator into an A operand, row reductions
+   * and per-element operations (with Vulkan 1.3's maintenance4, which that kernel's SPIR-V
+   * needs), used by the attention kernel with the shape above; 0 without it, without that shape, or under DRDIFF_DISABLE_COOPMAT2 */
   int coopmat_convert;
   int timestamps;         /* compute-queue timestamps usable */
   float timestamp_period_ns;
