@@ -1,6 +1,8 @@
 /* A generation shape on the device: activations, the HSA plan, the solver plan, and one
  * recorded command buffer per denoising step (plus the rounding), recorded once and
- * replayed for every generation of the same shape. */
+ * replayed for every generation of the same shape. The seed, the prompt and the tokens
+ * live in host-visible memory, so a generation costs the host no recording and no
+ * transfer of its own: memcpy, the steps' submissions, the rounding, memcpy. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +22,9 @@ struct drd_gpu_session {
   drd_des_scratch des;
   drd_buffer x;                 /* [N, de] f32 the diffusion state */
   drd_buffer ring[3];           /* [N, de] f32 D_{i-1}, D_{i-2}, D_{i-3} by step index mod 3 */
-  drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding) */
-  drd_buffer prompt;            /* [max(P, 1)] i32 */
+  drd_buffer tokens;            /* [N] i32 (rows >= P written by the rounding), host-visible */
+  drd_buffer prompt;            /* [max(P, 1)] i32, host-visible */
+  drd_buffer seed;              /* [2] u32 the noise's seed (low word first), host-visible */
   drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention (o: not
                                  * allocated with attn16; k, v f16 with kv16) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
@@ -45,12 +48,11 @@ struct drd_gpu_session {
   uint64_t *ticks;              /* [steps + 1] read back from stamps */
 };
 
-static uint64_t act_bytes(const drd_hparams *hp, uint32_t N, uint32_t P) {
+static uint64_t act_bytes(const drd_hparams *hp, uint32_t N) {
   uint64_t n = N;
   /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not);
-   * the RoPE table (dh floats per position) */
-  return 4 * (n * hp->de * 4 + n * hp->d * 6 + n + (P ? P : 1) + hp->dt + 3ull * hp->d) + 2 * n * hp->d +
-         4 * n * (hp->d / hp->H);
+   * the RoPE table (dh floats per position). The prompt and the tokens are host memory. */
+  return 4 * (n * hp->de * 4 + n * hp->d * 6 + hp->dt + 3ull * hp->d) + 2 * n * hp->d + 4 * n * (hp->d / hp->H);
 }
 
 uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
@@ -58,7 +60,7 @@ uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *sha
   uint64_t N = (uint64_t)shape->P + shape->G;
   /* DES: every (token, slot) pair padded per expert, with its hidden and output rows */
   uint64_t des = 4 * (N * hp->kmax + (uint64_t)hp->E * 128) * (hp->d + hp->dff) + 16 * N * hp->kmax;
-  return act_bytes(hp, (uint32_t)N, shape->P) + des;
+  return act_bytes(hp, (uint32_t)N) + des;
 }
 
 static drd_status alloc(drd_gpu_session *s, drd_buffer *b, uint64_t bytes) {
@@ -194,9 +196,11 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i) {
   drd_status status = DRD_OK;
   drd_seq *q;
   DRD_CHECK(part_begin(s, &q));
-  if (s->stamps && i == 1) drd_seq_stamp(q, s->stamps, 0);
   const drd_gpu_model *gm = s->gm;
   const drd_hparams *hp = &gm->hp;
+  /* x = noise(seed): the seed is read from its buffer when the step runs */
+  if (i == 1) DRD_CHECK(drd_op_philox_noise(q, &s->x, (uint64_t)s->N * hp->de, &s->seed));
+  if (s->stamps && i == 1) drd_seq_stamp(q, s->stamps, 0);
   const drd_solver_step *st = &s->solver.step[i - 1];
   const drd_buffer *D0 = &s->ring[(i - 1) % 3];
   const drd_buffer *D1 = st->order >= 2 ? &s->ring[(i + 1) % 3] : NULL; /* (i - 2) mod 3 */
@@ -255,8 +259,9 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
   DRD_CHECK(alloc(s, &s->x, nde));
   for (int r = 0; r < 3; r++) DRD_CHECK(alloc(s, &s->ring[r], nde));
-  DRD_CHECK(alloc(s, &s->tokens, (uint64_t)N * 4));
-  DRD_CHECK(alloc(s, &s->prompt, (uint64_t)(shape->P ? shape->P : 1) * 4));
+  DRD_CHECK(drd_buffer_create_host(ctx, (uint64_t)N * 4, &s->tokens));
+  DRD_CHECK(drd_buffer_create_host(ctx, (uint64_t)(shape->P ? shape->P : 1) * 4, &s->prompt));
+  DRD_CHECK(drd_buffer_create_host(ctx, 8, &s->seed));
   /* the copy only where the layers' GEMMs run on cooperative matrices (not for a few rows) */
   s->f16_acts = f16_model && drd_gemm_pick_for(ctx, N, hp->d, hp->d, DRD_DTYPE_F16).kind == DRD_GEMM_COOPMAT;
   if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
@@ -328,7 +333,7 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s->ticks);
   if (s->stamps) vkDestroyQueryPool(ctx->device, s->stamps, NULL);
   drd_seq_destroy(s->final);
-  drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->h, &s->a, &s->q,
+  drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->seed, &s->h, &s->a, &s->q,
                         &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
@@ -379,13 +384,10 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   drd_status status = DRD_OK;
   drd_context *ctx = s->ctx;
   uint32_t P = s->shape.P, steps = s->shape.steps;
-  drd_seq *init = NULL;
+  /* host-visible: these are memcpy (step 1 makes the noise from the seed) */
+  const uint32_t seed_words[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  DRD_CHECK(drd_buffer_upload(ctx, &s->seed, 0, seed_words, sizeof seed_words));
   if (P) DRD_CHECK(drd_buffer_upload(ctx, &s->prompt, 0, prompt, (uint64_t)P * 4));
-  /* the noise is the only part that depends on the seed: a one-dispatch sequence per run */
-  DRD_CHECK(drd_seq_begin(ctx, &init));
-  DRD_CHECK(drd_op_philox_noise(init, &s->x, (uint64_t)s->N * s->gm->hp.de, seed));
-  DRD_CHECK(drd_seq_end(init));
-  DRD_CHECK(drd_seq_run(init));
   /* One group of steps is queued behind the running one, so the GPU runs them back to back
    * rather than idling while the host wakes up from a fence and submits; the progress
    * callback and cancellation act between groups. The last run's step time sizes the
@@ -440,7 +442,6 @@ cleanup:
   /* nothing stays in flight: the parts are submitted again by the next run (after a loss
    * or a hang there is nothing to wait for, and the status already says so) */
   for (uint32_t part = 0; part < s->n_parts && !ctx->lost; part++) drd_seq_wait(s->parts[part]);
-  drd_seq_destroy(init);
   return status;
 }
 

@@ -114,43 +114,45 @@ cleanup:
 
 /* One Philox kernel over items first .. first + n - 1, each `words` u32 wide in out (noise:
  * one f32 per counter; words: one 4-word block per counter), chunked to the binding range
- * at item boundaries. */
+ * at item boundaries. The seed comes from seed_buf where given (the noise), else from seed. */
 static drd_status record_philox(drd_seq *s, const char *shader, const char *op, const drd_buffer *out,
-                                uint32_t words, uint64_t first, uint64_t n, uint64_t seed) {
+                                uint32_t words, uint64_t first, uint64_t n, uint64_t seed, const drd_buffer *seed_buf) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
-  const uint32_t wg = elt_wg(ctx);
+  const uint32_t wg = elt_wg(ctx), n_binds = seed_buf ? 2 : 1;
   uint32_t spec[1] = {wg};
   drd_pipeline *p;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 1, sizeof(drd_pc_philox), 1, spec}, &p));
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, n_binds, sizeof(drd_pc_philox), 1, spec}, &p));
   const uint64_t chunk = drd_chunk_elems(ctx, 4, words) / words, item = 4ull * words;
   for (uint64_t i0 = 0; i0 < n; i0 += chunk) {
     const uint64_t len = min64(chunk, n - i0), f0 = first + i0;
-    drd_bind b = drd_out_range(out, i0 * item, len * item);
+    drd_bind b[2] = {drd_out_range(out, i0 * item, len * item), seed_buf ? drd_in_range(seed_buf, 0, 8) : (drd_bind){0}};
     drd_pc_philox pc = {.n = (uint32_t)len, .x_off = 0, .f0_lo = (uint32_t)f0, .f0_hi = (uint32_t)(f0 >> 32),
                         .seed_lo = (uint32_t)seed, .seed_hi = (uint32_t)(seed >> 32)};
     uint32_t gx, gy;
     drd_grid_1d(ctx, cdiv(len, wg), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, &b, 1, &pc, gx, gy, 1, op));
+    DRD_CHECK(drd_seq_dispatch(s, p, b, n_binds, &pc, gx, gy, 1, op));
   }
 cleanup:
   return status;
 }
 
-drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n, uint64_t seed) {
+drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n,
+                                     const drd_buffer *seed) {
   if (n == 0) return DRD_OK;
   if (x->size < n * 4) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_noise: x smaller than %llu floats", (unsigned long long)n);
-  return record_philox(s, "philox_noise_f32", "philox_noise", x, 1, first, n, seed);
+  if (!seed || seed->size < 8) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_noise: the seed buffer needs 8 bytes");
+  return record_philox(s, "philox_noise_f32", "philox_noise", x, 1, first, n, 0, seed);
 }
 
-drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, uint64_t seed) {
+drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, const drd_buffer *seed) {
   return drd_op_philox_noise_range(s, x, 0, n, seed);
 }
 
 drd_status drd_op_philox_words(drd_seq *s, const drd_buffer *out, uint64_t j0, uint64_t n, uint64_t seed) {
   if (n == 0) return DRD_OK;
   if (out->size < n * 16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "philox_words: output smaller than %llu blocks", (unsigned long long)n);
-  return record_philox(s, "philox_words_u32", "philox_words", out, 4, j0, n, seed);
+  return record_philox(s, "philox_words_u32", "philox_words", out, 4, j0, n, seed, NULL);
 }
 
 /* ================================================================== time features */

@@ -99,11 +99,14 @@ drd_status drd_op_prompt_clamp(drd_seq *s, const drd_buffer *E, drd_dtype etype,
                                const drd_buffer *x, uint32_t P, uint32_t V, uint32_t de);
 
 /* ------------------------------------------------------------------ Philox noise */
-/* x[i] = noise element i of SPEC 9 for seed, i < n: x: [n] f32 (the flat [N, de] state).
- * Philox words equal host/philox.c's bit for bit; Box-Muller in f32 (no f64 in shaders). */
-drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, uint64_t seed);
+/* x[i] = noise element i of SPEC 9, i < n: x: [n] f32 (the flat [N, de] state); the seed is
+ * read when the sequence runs from seed: two uint32 words, low first (a host-visible buffer
+ * the host writes before each run, so one recording serves every seed). Philox words equal
+ * host/philox.c's bit for bit; Box-Muller in f32 (no f64 in shaders). */
+drd_status drd_op_philox_noise(drd_seq *s, const drd_buffer *x, uint64_t n, const drd_buffer *seed);
 /* x[i] = noise element first + i (drd_philox_fill_normal's numbering), i < n. */
-drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n, uint64_t seed);
+drd_status drd_op_philox_noise_range(drd_seq *s, const drd_buffer *x, uint64_t first, uint64_t n,
+                                     const drd_buffer *seed);
 
 /* out[i] = the four Philox4x32-10 words of block j0 + i for seed (counter (j lo, j hi, 0, 0)),
  * i < n: out: [n, 4] uint32. The integer stream the noise is made of, for tests. */

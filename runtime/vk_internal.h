@@ -35,7 +35,8 @@ drd_status drd_vk_status(VkResult r, const char *call, const char *file, int lin
   } while (0)
 
 /* ------------------------------------------------------------------ memory */
-/* A sub-range of one large device allocation. Tensors never own a VkDeviceMemory. */
+/* A sub-range of one large device allocation (tensors never own a VkDeviceMemory), or a
+ * small host-visible buffer of its own (drd_buffer_create_host). */
 typedef struct drd_buffer {
   VkBuffer buffer;      /* the block's buffer */
   VkDeviceSize offset;  /* bytes from the block's start, aligned for storage descriptors */
@@ -141,6 +142,14 @@ void drd_caps_refresh_budget(drd_context *ctx);
 drd_status drd_alloc_init(drd_context *ctx);
 void drd_alloc_destroy(drd_context *ctx);
 drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *out);
+/* A small buffer in host-visible, host-coherent memory (its own allocation, not counted
+ * against the device heap): what the host writes before a recorded sequence runs (a seed,
+ * a prompt) or reads after it (tokens) by memcpy. On a discrete GPU drd_buffer_upload and
+ * drd_buffer_download of device memory each need a one-shot copy with its own submission
+ * and wait: 0.5 - 1 ms of host CPU apiece on an H200 (docs/performance.md). Kernels bind it
+ * like any buffer; on a discrete GPU their accesses cross the bus, so keep it to what the
+ * host exchanges. drd_buffer_destroy frees it. */
+drd_status drd_buffer_create_host(drd_context *ctx, VkDeviceSize size, drd_buffer *out);
 void drd_buffer_destroy(drd_context *ctx, drd_buffer *b);
 /* Copies host data into / out of a buffer (blocking). */
 drd_status drd_buffer_upload(drd_context *ctx, const drd_buffer *b, VkDeviceSize offset,

@@ -1,6 +1,7 @@
 /* Device memory: a few large blocks, each with one VkBuffer, handed out in aligned
  * sub-ranges by a first-fit free list (no allocation per tensor), plus a staging buffer for
- * devices whose tensor memory the host cannot map. */
+ * devices whose tensor memory the host cannot map, and small host-visible buffers, one block
+ * each, for what the host writes or reads around every generation. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ struct drd_mem_block {
   void *mapped;
   drd_range *free; /* sorted by offset, coalesced */
   uint32_t n_free, cap_free;
+  bool host;       /* a drd_buffer_create_host block: host memory, one buffer, not counted */
+  bool coherent;   /* mapped and host-coherent: no flush or invalidate needed */
 };
 
 static VkDeviceSize align_up(VkDeviceSize v, VkDeviceSize a) { return (v + a - 1) / a * a; }
@@ -55,7 +58,7 @@ static void block_release(drd_context *ctx, drd_mem_block *b) {
   if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
   if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
   if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
-  ctx->alloc.bytes_allocated -= b->memory ? b->size : 0;
+  if (!b->host) ctx->alloc.bytes_allocated -= b->memory ? b->size : 0;
   free(b->free);
   memset(b, 0, sizeof *b);
 }
@@ -114,14 +117,8 @@ cleanup:
   return status;
 }
 
-static drd_status block_add(drd_context *ctx, VkDeviceSize size, uint32_t *index) {
-  drd_allocator *a = &ctx->alloc;
-  drd_caps_refresh_budget(ctx);
-  uint64_t budget = ctx->caps.heap_budget[a->heap];
-  if (budget && a->bytes_allocated + size > budget)
-    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
-                    "allocating %.1f MiB would exceed the device memory budget (%.1f MiB held, budget %.1f MiB)",
-                    (double)size / 1048576.0, (double)a->bytes_allocated / 1048576.0, (double)budget / 1048576.0);
+/* A free block slot (an empty one left by a released block, or a new one) with its free list. */
+static drd_status block_slot(drd_allocator *a, uint32_t *slot) {
   if (a->n_blocks == a->cap_blocks) {
     uint32_t cap = a->cap_blocks ? a->cap_blocks * 2 : 8;
     drd_mem_block *nb = realloc(a->blocks, cap * sizeof *nb);
@@ -130,20 +127,34 @@ static drd_status block_add(drd_context *ctx, VkDeviceSize size, uint32_t *index
     a->blocks = nb;
     a->cap_blocks = cap;
   }
-  /* reuse an empty slot left by a released block */
-  uint32_t slot = a->n_blocks;
+  *slot = a->n_blocks;
   for (uint32_t i = 0; i < a->n_blocks; i++)
-    if (!a->blocks[i].memory) { slot = i; break; }
-  drd_mem_block *b = &a->blocks[slot];
+    if (!a->blocks[i].memory) { *slot = i; break; }
+  drd_mem_block *b = &a->blocks[*slot];
   memset(b, 0, sizeof *b);
   b->free = malloc(4 * sizeof *b->free);
   if (!b->free) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "allocator: out of host memory");
   b->cap_free = 4;
-  drd_status status = make_buffer(ctx, size,
+  return DRD_OK;
+}
+
+static drd_status block_add(drd_context *ctx, VkDeviceSize size, uint32_t *index) {
+  drd_allocator *a = &ctx->alloc;
+  drd_caps_refresh_budget(ctx);
+  uint64_t budget = ctx->caps.heap_budget[a->heap];
+  if (budget && a->bytes_allocated + size > budget)
+    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
+                    "allocating %.1f MiB would exceed the device memory budget (%.1f MiB held, budget %.1f MiB)",
+                    (double)size / 1048576.0, (double)a->bytes_allocated / 1048576.0, (double)budget / 1048576.0);
+  uint32_t slot;
+  drd_status status = block_slot(a, &slot);
+  if (status != DRD_OK) return status;
+  drd_mem_block *b = &a->blocks[slot];
+  status = make_buffer(ctx, size,
                                   VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
                                   VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, (int)a->memory_type, &b->buffer,
-                                  &b->memory, &b->mapped, NULL);
+                                  &b->memory, &b->mapped, &b->coherent);
   if (status != DRD_OK) {
     free(b->free);
     memset(b, 0, sizeof *b);
@@ -182,7 +193,7 @@ drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *ou
   VkDeviceSize off = 0;
   uint32_t bi = UINT32_MAX;
   for (uint32_t i = 0; i < a->n_blocks && bi == UINT32_MAX; i++)
-    if (a->blocks[i].memory && block_take(&a->blocks[i], need, &off)) bi = i;
+    if (a->blocks[i].memory && !a->blocks[i].host && block_take(&a->blocks[i], need, &off)) bi = i;
   if (bi == UINT32_MAX) {
     drd_status status = block_add(ctx, need > a->block_size ? need : a->block_size, &bi);
     if (status != DRD_OK) return status;
@@ -193,6 +204,39 @@ drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *ou
                       .mapped = b->mapped ? (char *)b->mapped + off : NULL};
   a->bytes_in_use += need;
   if (a->bytes_in_use > a->peak_in_use) a->peak_in_use = a->bytes_in_use;
+  return DRD_OK;
+}
+
+drd_status drd_buffer_create_host(drd_context *ctx, VkDeviceSize size, drd_buffer *out) {
+  memset(out, 0, sizeof *out);
+  out->block = UINT32_MAX;
+  if (size == 0) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_buffer_create_host: size 0");
+  drd_allocator *a = &ctx->alloc;
+  uint32_t bi;
+  drd_status status = block_slot(a, &bi);
+  if (status != DRD_OK) return status;
+  drd_mem_block *b = &a->blocks[bi];
+  const VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                   VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  const VkDeviceSize need = align_up(size, a->alignment);
+  /* cached where offered (the host reads tokens back); every device has a coherent type */
+  status = make_buffer(ctx, need, usage,
+                                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
+                                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
+                                  -1, &b->buffer, &b->memory, &b->mapped, &b->coherent);
+  if (status == DRD_ERROR_UNSUPPORTED)
+    status = make_buffer(ctx, need, usage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                         -1, &b->buffer, &b->memory, &b->mapped, &b->coherent);
+  if (status != DRD_OK) {
+    free(b->free);
+    memset(b, 0, sizeof *b);
+    return status;
+  }
+  b->host = true;
+  b->size = need;
+  b->n_free = 0; /* the whole block is this buffer */
+  if (bi == a->n_blocks) a->n_blocks++;
+  *out = (drd_buffer){.buffer = b->buffer, .offset = 0, .size = size, .block = bi, .mapped = b->mapped};
   return DRD_OK;
 }
 
@@ -226,12 +270,12 @@ void drd_buffer_destroy(drd_context *ctx, drd_buffer *buf) {
     memmove(&b->free[i], &b->free[i + 1], (b->n_free - i - 1) * sizeof *b->free);
     b->n_free--;
   }
-  a->bytes_in_use -= need;
+  if (!b->host) a->bytes_in_use -= need;
   /* Give an empty block back to the driver unless it is the last one standing, so long
    * runs with varying sizes do not keep their peak footprint. */
   uint32_t live = 0;
-  for (uint32_t k = 0; k < a->n_blocks; k++) live += a->blocks[k].memory != VK_NULL_HANDLE;
-  if (b->n_free == 1 && b->free[0].size == b->size && (live > 1 || b->size > a->block_size))
+  for (uint32_t k = 0; k < a->n_blocks; k++) live += a->blocks[k].memory && !a->blocks[k].host;
+  if (b->n_free == 1 && b->free[0].size == b->size && (b->host || live > 1 || b->size > a->block_size))
     block_release(ctx, b);
   memset(buf, 0, sizeof *buf);
   buf->block = UINT32_MAX;
@@ -271,7 +315,7 @@ static drd_status check_range(const drd_buffer *b, VkDeviceSize offset, VkDevice
 
 /* Host-visible memory may be non-coherent: flush after writes, invalidate before reads. */
 static drd_status mapped_sync(drd_context *ctx, const drd_buffer *b, bool to_device) {
-  if (ctx->alloc.host_coherent) return DRD_OK;
+  if (ctx->alloc.blocks[b->block].coherent) return DRD_OK;
   drd_status status = DRD_OK;
   VkMappedMemoryRange r = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
                            .memory = ctx->alloc.blocks[b->block].memory, .offset = 0, .size = VK_WHOLE_SIZE};

@@ -64,7 +64,8 @@ DRD_PCS_STRUCT(drd_pc_clamp) {
 };
 
 /* Noise elements f0 + i for i < n of the flat [N, de] array (SPEC 9): pair j = f >> 1,
- * element 2j the cosine, 2j+1 the sine. f0 and the seed are 64-bit, as two words each. */
+ * element 2j the cosine, 2j+1 the sine. f0 and the seed are 64-bit, as two words each.
+ * Philox words take the seed from seed_lo / seed_hi; the noise reads it from a buffer. */
 DRD_PCS_STRUCT(drd_pc_philox) {
   uint n;
   uint x_off; /* element offset of x[0] inside the binding */

@@ -4,7 +4,9 @@
 // u1 = ((r0 >> 8) + 1) 2^-24, u2 = (r1 >> 8) 2^-24 (both exact in f32), R = sqrt(-2 ln u1),
 // element 2j = R cos(2 pi u2), 2j + 1 = R sin(2 pi u2). One invocation per element (the
 // pair's Philox block is computed twice, which costs less than the bookkeeping of pairs
-// across chunk edges). ln and sin/cos come from sampler_math.glsl, all in f32.
+// across chunk edges). ln and sin/cos come from sampler_math.glsl, all in f32. The seed is
+// read from a buffer, not from the push constants, so that a generation's recorded command
+// buffer serves every seed (the host writes it into host-visible memory before submitting).
 #extension GL_GOOGLE_include_directive : require
 #include "pc_sampler.h"
 #include "philox.glsl"
@@ -12,6 +14,7 @@
 
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) writeonly buffer X { float x[]; }; // [n] f32 from x_off
+layout(std430, binding = 1) readonly buffer Seed { uint seed[2]; }; // low word, high word
 layout(push_constant) uniform Push { drd_pc_philox pc; };
 
 void main() {
@@ -22,7 +25,7 @@ void main() {
   uint f_hi = pc.f0_hi + carry;
   // j = f >> 1 as 64 bits
   uint j_lo = (f_lo >> 1) | (f_hi << 31), j_hi = f_hi >> 1;
-  uvec4 r = philox4x32_10(uvec4(j_lo, j_hi, 0u, 0u), uvec2(pc.seed_lo, pc.seed_hi));
+  uvec4 r = philox4x32_10(uvec4(j_lo, j_hi, 0u, 0u), uvec2(seed[0], seed[1]));
   float u1 = float((r.x >> 8) + 1u) * (1.0 / 16777216.0);
   float u2 = float(r.y >> 8) * (1.0 / 16777216.0);
   float radius = sqrt(-2.0 * log_f32(u1));

@@ -1,7 +1,8 @@
 /* Long-run behaviour of the Vulkan engine in one process: 200 consecutive generations with
  * varying N reuse or free everything (device memory in use and host RSS stop growing), a
  * generation cancelled from its progress callback or from another thread leaves the context
- * usable, and a rerun with the same seed gives the same tokens. Validation on throughout. */
+ * usable, a rerun with the same seed gives the same tokens, and a reused session follows a new
+ * seed or prompt as a fresh one does. Validation on throughout. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,34 @@ int main(void) {
   EXPECT(ref.n_tokens == again.n_tokens && !memcmp(ref.tokens, again.tokens, ref.n_tokens * sizeof *ref.tokens),
          "tokens after cancellation differ from the reference run");
   drd_gen_result_free(&again);
+
+  /* The session keeps its recording; the seed and the prompt are read from host memory when
+   * each run starts. Another seed, then another prompt of the same length, on that recording:
+   * each its own tokens, the same as a fresh session's. */
+  static const int32_t prompts[2][3] = {{5, 9, 2}, {7, 1, 4}};
+  drd_gen_result runs[3][2]; /* seed 1234 prompt 0, seed 4321 prompt 0, seed 4321 prompt 1; reused / fresh */
+  const uint64_t run_seed[3] = {1234, 4321, 4321};
+  const int run_prompt[3] = {0, 0, 1};
+  for (int fresh = 0; fresh < 2; fresh++)
+    for (int k = 0; k < 3; k++) {
+      if (fresh) drd_engine_release(ctx); /* a new session records everything again */
+      p.seed = run_seed[k];
+      p.prompt_ids = prompts[run_prompt[k]];
+      p.prompt_len = 3;
+      drd_test_check(drd_generate(ctx, model, &p, &runs[k][fresh]), "generation with a prompt");
+    }
+  for (int k = 0; k < 3; k++)
+    EXPECT(runs[k][0].n_tokens == runs[k][1].n_tokens &&
+               !memcmp(runs[k][0].tokens, runs[k][1].tokens, runs[k][0].n_tokens * sizeof *runs[k][0].tokens),
+           "run %d on the reused session differs from a fresh session's", k);
+  for (int k = 1; k < 3; k++)
+    EXPECT(memcmp(runs[k][0].tokens, runs[k - 1][0].tokens, runs[k][0].n_tokens * sizeof *runs[k][0].tokens),
+           "run %d (another %s) gave the same tokens as run %d", k, k == 1 ? "seed" : "prompt", k - 1);
+  for (int k = 0; k < 3; k++)
+    for (int fresh = 0; fresh < 2; fresh++) drd_gen_result_free(&runs[k][fresh]);
+  p.prompt_ids = NULL;
+  p.prompt_len = 0;
+  p.seed = 1234;
 
   /* the same request submitted one layer at a time: the same tokens */
   p.layers_per_submit = 1;

@@ -160,18 +160,28 @@ typedef struct philox_args {
   drd_buffer *out;
   uint64_t first, n, seed;
   bool words;
+  const drd_buffer *seed_buf; /* the noise's seed, written before each run */
 } philox_args;
 
 static drd_status rec_philox(drd_seq *s, void *a_) {
   philox_args *a = a_;
   if (a->words) return drd_op_philox_words(s, a->out, a->first, a->n, a->seed);
-  if (a->first == 0) return drd_op_philox_noise(s, a->out, a->n, a->seed);
-  return drd_op_philox_noise_range(s, a->out, a->first, a->n, a->seed);
+  if (a->first == 0) return drd_op_philox_noise(s, a->out, a->n, a->seed_buf);
+  return drd_op_philox_noise_range(s, a->out, a->first, a->n, a->seed_buf);
+}
+
+/* the noise kernel's seed buffer: host-visible, as the engine's */
+static drd_buffer seed_buffer(drd_context *ctx, uint64_t seed) {
+  drd_buffer b;
+  drd_test_check(drd_buffer_create_host(ctx, 8, &b), "seed buffer");
+  const uint32_t w[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  drd_test_check(drd_buffer_upload(ctx, &b, 0, w, 8), "seed upload");
+  return b;
 }
 
 static void philox_words_case(drd_context *ctx, uint64_t seed, uint64_t j0, uint64_t n) {
   drd_buffer b = drd_test_buffer_f32(ctx, NULL, n * 4);
-  philox_args a = {&b, j0, n, seed, true};
+  philox_args a = {&b, j0, n, seed, true, NULL};
   drd_test_run_seq(ctx, rec_philox, &a, "philox_words");
   uint32_t *got = malloc(n * 16);
   drd_test_check(drd_buffer_download(ctx, &b, 0, got, n * 16), "download words");
@@ -196,13 +206,10 @@ static void philox_words_case(drd_context *ctx, uint64_t seed, uint64_t j0, uint
 static double noise_worst_rel, noise_worst_abs, noise_worst_rel_r, noise_tail_rel, noise_small_rel;
 static uint64_t noise_checked;
 
-static void philox_noise_case(drd_context *ctx, uint64_t seed, uint64_t first, uint64_t n) {
-  float *want = malloc(n * 4), *got = malloc(n * 4);
+/* Compares got (noise elements first .. first + n - 1 from the GPU) with the host's. */
+static void check_noise(uint64_t seed, uint64_t first, uint64_t n, const float *got) {
+  float *want = malloc(n * 4);
   drd_philox_fill_normal(seed, first, want, n);
-  drd_buffer b = drd_test_buffer_f32(ctx, NULL, n);
-  philox_args a = {&b, first, n, seed, false};
-  drd_test_run_seq(ctx, rec_philox, &a, "philox_noise");
-  drd_test_download_f32(ctx, &b, got, n);
   size_t bad = 0;
   for (uint64_t i = 0; i < n; i++) {
     double r = want[i], d = fabs((double)got[i] - r);
@@ -235,8 +242,41 @@ static void philox_noise_case(drd_context *ctx, uint64_t seed, uint64_t first, u
             (unsigned long long)seed, (unsigned long long)first, (unsigned long long)n, bad);
     failures++;
   }
+  free(want);
+}
+
+static void philox_noise_case(drd_context *ctx, uint64_t seed, uint64_t first, uint64_t n) {
+  float *got = malloc(n * 4);
+  drd_buffer b = drd_test_buffer_f32(ctx, NULL, n), sb = seed_buffer(ctx, seed);
+  philox_args a = {&b, first, n, seed, false, &sb};
+  drd_test_run_seq(ctx, rec_philox, &a, "philox_noise");
+  drd_test_download_f32(ctx, &b, got, n);
+  check_noise(seed, first, n, got);
   drd_buffer_destroy(ctx, &b);
-  free(want), free(got);
+  drd_buffer_destroy(ctx, &sb);
+  free(got);
+}
+
+/* One recording, run with one seed and then another written into its seed buffer (what a
+ * session does between generations): each run must give its own seed's noise. */
+static void philox_reseed_case(drd_context *ctx, const uint64_t seeds[2], uint64_t n) {
+  float *got = malloc(n * 4);
+  drd_buffer b = drd_test_buffer_f32(ctx, NULL, n), sb = seed_buffer(ctx, seeds[0]);
+  drd_seq *q = NULL;
+  drd_test_check(drd_seq_begin(ctx, &q), "reseed begin");
+  drd_test_check(drd_op_philox_noise(q, &b, n, &sb), "reseed record");
+  drd_test_check(drd_seq_end(q), "reseed end");
+  for (int r = 0; r < 2; r++) {
+    const uint32_t w[2] = {(uint32_t)seeds[r], (uint32_t)(seeds[r] >> 32)};
+    drd_test_check(drd_buffer_upload(ctx, &sb, 0, w, 8), "reseed seed");
+    drd_test_check(drd_seq_run(q), "reseed run");
+    drd_test_download_f32(ctx, &b, got, n);
+    check_noise(seeds[r], 0, n, got);
+  }
+  drd_seq_destroy(q);
+  drd_buffer_destroy(ctx, &b);
+  drd_buffer_destroy(ctx, &sb);
+  free(got);
 }
 
 /* The Box-Muller tails, which random draws of a few million elements barely reach: scan
@@ -339,6 +379,7 @@ int main(void) {
   philox_noise_case(ctx, seeds[1], 0, 1000001);                   /* odd n */
   philox_noise_case(ctx, seeds[1], (1ull << 33) + 12345, 100001); /* odd first, j >> 32 = 1 */
   philox_tail_case(ctx, seeds[0]);
+  philox_reseed_case(ctx, seeds, 30001);
 
   /* time features */
   static const double us[] = {0, 1e-3, 0.5, 1};
