@@ -125,7 +125,11 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
  * matrices of 16 x 16 per weight) 3.49 / 0.99 ms, 64 x 128 in 2 x 4 4.09 / 1.14, 64 x 64 in
  * 2 x 2 4.11 / 1.18, 64 x 128 in 2 x 2 5.72 / 1.67 (docs/performance.md). Every expert's rows
  * are padded to the tile height, so 128-row tiles only once the pairs fill them (rows >= 8
- * tiles per expert: 12 % padding at most); smaller tiles for small matrices (lavapipe's 8 x 8).
+ * tiles per expert: 12 % padding at most) or give a large GPU one 128 x 128 tile of the
+ * gate/up product per SM or more, padding aside: base-220m's gate/up at T = 512 / 1024 / 2048
+ * took 88 / 122 / 194 us on them against 108 / 166 / 295 on 64 x 128 tiles, while the
+ * shipped model's 1024 tokens (2 columns of tiles) ran 1 % slower (twenty-first session);
+ * smaller tiles for small matrices (lavapipe's 8 x 8).
  * Scalar kernels: on an H100 (driver 580) the 64 x 128 / 4 x 8 tile that an earlier
  * measurement preferred for many pairs made the gate/up kernel (two 4 x 8 accumulators per
  * invocation) 9x slower than the down kernel per FLOP, 78 ms for T = 16384 (tool_bench_des,
@@ -148,8 +152,9 @@ static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc
     if (try_tile(ctx, want, desc->cm != 0, s)) return DRD_OK;
   } else {
     const uint64_t rows = (uint64_t)desc->max_T * s->kmax;
+    const bool big = rows >= 8ull * 128 * s->E || rows / 128 * ((s->dff + 127) / 128) >= 128;
     for (size_t i = 0; c->coopmat_m && i < sizeof coop / sizeof coop[0]; i++)
-      if ((coop[i][0] < 128 || rows >= 8ull * 128 * s->E) && try_tile(ctx, coop[i], 1, s)) return DRD_OK;
+      if ((coop[i][0] < 128 || big) && try_tile(ctx, coop[i], 1, s)) return DRD_OK;
     const uint32_t(*list)[5] = c->type == DRD_DEVICE_CPU ? cpu : gpu;
     size_t n = c->type == DRD_DEVICE_CPU ? sizeof cpu / sizeof cpu[0] : sizeof gpu / sizeof gpu[0];
     for (size_t i = 0; i < n; i++)

@@ -85,11 +85,13 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * subgroups, not 2 x 4: the same matrices per subgroup, but 64 columns each, whole heads of
  * base-220m, so the q and k GEMMs rotate in their epilogue at 4096 tokens too (no RoPE pass,
  * f16 K / V): step 13.04 -> 12.81 - 12.84 ms (seventeenth session). The small tiles are for
- * small problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup). */
+ * small problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup);
+ * 64 x 64 takes 64-deep slices: 1024^3 in 17 us against 20 with 32-deep ones (twenty-first
+ * session). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
   static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4},
                                        {DRD_GEMM_COOPMAT, 128, 128, 64, 4, 2},
-                                       {DRD_GEMM_COOPMAT, 64, 64, 32, 2, 2},
+                                       {DRD_GEMM_COOPMAT, 64, 64, 64, 2, 2},
                                        {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};
   for (size_t i = 0; i < sizeof cm / sizeof *cm; i++) {
     uint64_t tiles = (uint64_t)((M + cm[i].bm - 1) / cm[i].bm) * ((N + cm[i].bn - 1) / cm[i].bn);
