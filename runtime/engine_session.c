@@ -333,8 +333,9 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   free(s->ticks);
   if (s->stamps) vkDestroyQueryPool(ctx->device, s->stamps, NULL);
   drd_seq_destroy(s->final);
-  drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->seed, &s->h, &s->a, &s->q,
-                        &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias, &s->sas_scratch};
+  drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->seed,
+                        &s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias,
+                        &s->sas_scratch};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
   drd_rope_table_destroy(ctx, &s->rope);

@@ -151,10 +151,10 @@ static drd_status block_add(drd_context *ctx, VkDeviceSize size, uint32_t *index
   if (status != DRD_OK) return status;
   drd_mem_block *b = &a->blocks[slot];
   status = make_buffer(ctx, size,
-                                  VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
-                                  VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, (int)a->memory_type, &b->buffer,
-                                  &b->memory, &b->mapped, &b->coherent);
+                       VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                           VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
+                       VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, (int)a->memory_type, &b->buffer, &b->memory, &b->mapped,
+                       &b->coherent);
   if (status != DRD_OK) {
     free(b->free);
     memset(b, 0, sizeof *b);
@@ -221,9 +221,9 @@ drd_status drd_buffer_create_host(drd_context *ctx, VkDeviceSize size, drd_buffe
   const VkDeviceSize need = align_up(size, a->alignment);
   /* cached where offered (the host reads tokens back); every device has a coherent type */
   status = make_buffer(ctx, need, usage,
-                                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
-                                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
-                                  -1, &b->buffer, &b->memory, &b->mapped, &b->coherent);
+                       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
+                           VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
+                       -1, &b->buffer, &b->memory, &b->mapped, &b->coherent);
   if (status == DRD_ERROR_UNSUPPORTED)
     status = make_buffer(ctx, need, usage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
                          -1, &b->buffer, &b->memory, &b->mapped, &b->coherent);
