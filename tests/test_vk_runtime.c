@@ -1,7 +1,7 @@
 /* The runtime's plumbing on a real device: buffers, uploads, recorded sequences replayed with
  * new inputs, automatic barriers, sequences submitted as a group, chunking under a small
- * binding range, the on-disk pipeline cache (valid, corrupt, truncated), and clear errors for
- * impossible requests. */
+ * binding range, host-visible buffers, the on-disk pipeline cache (valid, corrupt, truncated),
+ * and clear errors for impossible requests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +130,50 @@ static void test_errors(drd_context *ctx) {
   drd_context_destroy(NULL); /* must be a no-op */
 }
 
+/* drd_buffer_create_host: mapped, not counted against the device heap, its own block (never
+ * handed out to device tensors), given back on destroy; a kernel writes it and the host reads
+ * the result by memcpy, again after a second run with new contents written by the host. */
+static void test_host_buffers(drd_context *ctx, drd_rng *rng, uint64_t n) {
+  const uint64_t in_use = ctx->alloc.bytes_in_use, allocated = ctx->alloc.bytes_allocated;
+  drd_buffer hb;
+  EXPECT(drd_buffer_create_host(ctx, 0, &hb) == DRD_ERROR_INVALID_ARGUMENT, "host buffer of size 0 accepted");
+  drd_test_check(drd_buffer_create_host(ctx, n * 4, &hb), "host buffer");
+  EXPECT(hb.mapped != NULL, "host buffer not mapped");
+  EXPECT(ctx->alloc.bytes_in_use == in_use && ctx->alloc.bytes_allocated == allocated,
+         "a host buffer changed the device accounting (%llu -> %llu in use)", (unsigned long long)in_use,
+         (unsigned long long)ctx->alloc.bytes_in_use);
+  drd_buffer dev = drd_test_buffer_f32(ctx, NULL, n);
+  EXPECT(dev.block != hb.block, "a device tensor was placed in the host buffer's block");
+  float *x = malloc(n * 4), *got = malloc(n * 4);
+  drd_seq *q = NULL;
+  drd_test_check(drd_seq_begin(ctx, &q), "host buffer: begin");
+  drd_test_check(drd_op_eltwise(q, DRD_ELT_ADD, &hb, &hb, &dev, n, 0), "host buffer: record read");
+  drd_test_check(drd_op_eltwise(q, DRD_ELT_ADD, &dev, &dev, &hb, n, 0), "host buffer: record write");
+  drd_test_check(drd_seq_end(q), "host buffer: end");
+  for (int run = 0; run < 2; run++) {
+    for (uint64_t i = 0; i < n; i++) x[i] = drd_rng_uniform(rng, -1.0f, 1.0f);
+    drd_test_check(drd_buffer_upload(ctx, &hb, 0, x, n * 4), "host buffer: upload");
+    drd_test_check(drd_seq_run(q), "host buffer: run");
+    drd_test_check(drd_buffer_download(ctx, &hb, 0, got, n * 4), "host buffer: download");
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < n; i++) wrong += got[i] != 4.0f * x[i];
+    EXPECT(wrong == 0, "host buffer, run %d: %llu of %llu values are not 4 x (exact in f32)", run,
+           (unsigned long long)wrong, (unsigned long long)n);
+  }
+  drd_seq_destroy(q);
+  drd_buffer_destroy(ctx, &hb);
+  drd_buffer_destroy(ctx, &dev);
+  /* a destroyed host buffer gives its block back: its slot is reused, not added to */
+  const uint32_t blocks = ctx->alloc.n_blocks;
+  for (int i = 0; i < 100; i++) {
+    drd_test_check(drd_buffer_create_host(ctx, 4096, &hb), "host buffer again");
+    drd_buffer_destroy(ctx, &hb);
+  }
+  EXPECT(ctx->alloc.n_blocks <= blocks + 1, "100 host buffers made and destroyed left %u block slots (%u before)",
+         ctx->alloc.n_blocks, blocks);
+  free(x), free(got);
+}
+
 static void run_small_kernel(drd_context *ctx) {
   drd_buffer a = drd_test_buffer_f32(ctx, (float[]){1, 2, 3}, 3), o = drd_test_buffer_f32(ctx, NULL, 3);
   drd_seq *s;
@@ -229,6 +273,8 @@ int main(void) {
   test_replay_and_barriers(ctx, &rng, 1000003);
   test_group_submit(ctx, &rng, 1);
   test_group_submit(ctx, &rng, 300007);
+  test_host_buffers(ctx, &rng, 1);
+  test_host_buffers(ctx, &rng, 100003);
   test_errors(ctx);
   int rc = drd_test_finish(ctx);
 
