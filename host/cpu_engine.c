@@ -3,6 +3,8 @@
 #include "cpu_engine.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,24 @@ static drd_status check_params(const drd_hparams *hp, const drd_gen_params *p,
   return DRD_OK;
 }
 
+/* DRDIFF_DUMP_STEPS=DIR (for the GPU parity test): the state each denoiser evaluation reads,
+ * as DIR/step-NN.f32 (raw little-endian f32 [N, de]), and "NN u" lines in DIR/steps.txt. Two
+ * engines that agree to f32 rounding can still part where a token's top-p expert choice is
+ * within rounding of flipping at some step (then later steps pull the two far apart); with
+ * the trajectory the test can tell such a near-tie from a bug. */
+static drd_status dump_step(const char *dir, uint32_t i, double u, const float *x, size_t n_el) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/step-%02u.f32", dir, i);
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(x, sizeof(float), n_el, f) == n_el;
+  if (f && fclose(f) != 0) ok = false;
+  snprintf(path, sizeof path, "%s/steps.txt", dir);
+  FILE *t = ok ? fopen(path, i == 1 ? "w" : "a") : NULL;
+  ok = t && fprintf(t, "%02u %.17g\n", i, u) > 0;
+  if (t && fclose(t) != 0) ok = false;
+  return ok ? DRD_OK : drd_fail(DRD_ERROR_IO, "DRDIFF_DUMP_STEPS: cannot write step %u into %s", i, dir);
+}
+
 drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params *p,
                                   const int32_t *prompt, uint32_t P, uint32_t G,
                                   int32_t *tokens_out, float *x_out) {
@@ -64,6 +84,8 @@ drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params 
   }
   if ((st = drd_cpu_forward_create(cm, N, &fw)) != DRD_OK) goto done;
 
+  const char *dump_dir = getenv("DRDIFF_DUMP_STEPS");
+  if (dump_dir && !*dump_dir) dump_dir = NULL;
   drd_philox_fill_normal(p->seed, 0, x, n_el);
   for (uint32_t i = 1; i <= plan.steps; i++) {
     const drd_solver_step *s = &plan.step[i - 1];
@@ -73,6 +95,7 @@ drd_status drd_cpu_generate_model(const drd_cpu_model *cm, const drd_gen_params 
     hist[0] = d_new;
 
     for (uint32_t n = 0; n < P; n++) memcpy(x + n * de, cm->tok_embd + (size_t)prompt[n] * de, sizeof(float) * de);
+    if (dump_dir && (st = dump_step(dump_dir, i, s->u_prev, x, n_el)) != DRD_OK) goto done;
     if ((st = drd_cpu_forward_run(fw, x, s->u_prev, d_new)) != DRD_OK) goto done;
     for (uint32_t n = 0; n < P; n++) memcpy(d_new + n * de, cm->tok_embd + (size_t)prompt[n] * de, sizeof(float) * de);
     if (s->sas && G > 0 &&

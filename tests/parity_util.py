@@ -33,6 +33,26 @@ def explain_differences(state_path, E, prompt_len, ref, got, rel=1e-4, max_share
                 f"({'near-ties, accepted' if ok else 'NOT near-ties'})")
 
 
+def trajectory_routing_ties(model_path, dump_dir, rows, tie):
+    """{row: (margin, step)} for the rows of `rows` whose top-p expert choice came within `tie`
+    (in probability) of flipping at some step of the reference trajectory that
+    DRDIFF_DUMP_STEPS=dump_dir wrote (the CPU engine). There two engines that agree to f32
+    rounding may choose differently, and the steps after pull that token far apart."""
+    import os
+    ties = {}
+    de = embeddings(model_path).shape[1]
+    with open(os.path.join(dump_dir, "steps.txt")) as f:
+        steps = [line.split() for line in f if line.strip()]
+    for step, u in steps:
+        x = np.fromfile(os.path.join(dump_dir, f"step-{step}.f32"), dtype="<f4").reshape(-1, de)
+        margins, _ = routing_margins(model_path, x, float(u))
+        for r in rows:
+            m = float(np.min(margins[:, r]))
+            if m <= tie and (r not in ties or m < ties[r][0]):
+                ties[r] = (m, int(step))
+    return ties
+
+
 def routing_margins(model_path, x, u):
     """[L, N] float64: how far each row's top-p expert choice (SPEC section 6) is from
     flipping, in the float64 PyTorch reference fed the same input. A choice flips when a

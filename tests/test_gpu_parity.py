@@ -1,6 +1,8 @@
 """End to end on fresh random `tiny` models: the Vulkan engine against the C reference
 engine (CPU). f32 weights: identical tokens at N in every HSA regime (<= 32, 33-64, 65-128,
-> 128), orders 1-3, both grids, SAS on and off, prompts empty and not. f16 weights: x0_hat
+> 128), orders 1-3, both grids, SAS on and off, prompts empty and not, but for at most 1 % of
+the tokens that are rounding near-ties at the end or whose top-p expert choice came within
+1e-5 of flipping at some step of the CPU engine's trajectory (DRDIFF_DUMP_STEPS). f16 weights: x0_hat
 within 1e-2 relative (except rows reached from a top-p routing near-tie, see
 parity_util.explain_forward_error) and at least 99% equal tokens. The validation layer is on
 (DRDIFF_VALIDATE=1) and any message fails the run."""
@@ -13,7 +15,7 @@ import tempfile
 import numpy as np
 
 from engine_cmd import engine_cmd
-from parity_util import embeddings, explain_differences, explain_forward_error
+from parity_util import embeddings, explain_differences, explain_forward_error, trajectory_routing_ties
 
 BIN = os.environ["DRDIFF_BIN"]
 TOOLS = os.environ["DRDIFF_TOOLS"]
@@ -25,12 +27,14 @@ def device_present():
     return r.returncode == 0
 
 
-def generate(model, backend, args, state=None):
+def generate(model, backend, args, state=None, steps_dir=None):
     extra = ["--dump-state", state] if state else []
+    env = dict(os.environ, DRDIFF_VALIDATE="1")
+    if steps_dir:
+        env["DRDIFF_DUMP_STEPS"] = steps_dir  # the CPU engine's trajectory (host/cpu_engine.c)
     r = subprocess.run(engine_cmd(BIN, "generate", "-m", model, "--backend", backend, "--json", "--no-progress",
                                   *extra, *args),
-                       capture_output=True, encoding="utf-8", errors="replace", timeout=900,
-                       env=dict(os.environ, DRDIFF_VALIDATE="1"))
+                       capture_output=True, encoding="utf-8", errors="replace", timeout=900, env=env)
     if r.returncode != 0:
         failures.append(f"{backend} {' '.join(args)}: rc={r.returncode}: {r.stderr.strip()[-400:]}")
         return None
@@ -85,13 +89,24 @@ def main():
             if prompt:
                 args += ["--prompt-ids", ",".join(map(str, prompt))]
             cases.append(args)
-    state = os.path.join(tmp, "cpu-state.f32")
+    state, steps_dir = os.path.join(tmp, "cpu-state.f32"), os.path.join(tmp, "cpu-steps")
+    os.makedirs(steps_dir)
     E32 = embeddings(models["f32"])
     for args in cases:
-        a, b = generate(models["f32"], "cpu", args, state), generate(models["f32"], "vulkan", args)
+        a, b = generate(models["f32"], "cpu", args, state, steps_dir), generate(models["f32"], "vulkan", args)
         if a is not None and b is not None and a != b:
             prompt_len = len(args[args.index("--prompt-ids") + 1].split(",")) if "--prompt-ids" in args else 0
             ok, why = explain_differences(state, E32, prompt_len, a, b)
+            if not ok:
+                # a token may also part where its expert choice was within f32 rounding of
+                # flipping at some step (CI seed 580992847: margin 9e-8 at step 5, then one
+                # token of 200 far apart); allowed for at most 1 % of the tokens, as above
+                diff = [prompt_len + i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+                ties = trajectory_routing_ties(models["f32"], steps_dir, diff, 1e-5)
+                ok = len(ties) == len(diff) and len(diff) <= max(1, len(a) // 100)
+                why += "; routing near-ties on the way: " + (", ".join(
+                    f"row {r} margin {m:.1e} at step {st}" for r, (m, st) in sorted(ties.items())) or "none") + \
+                    (" (accepted)" if ok else "")
             print(f"f32 {' '.join(args)}: {why}")
             if not ok:
                 failures.append(f"f32 {' '.join(args)}: {why}")
