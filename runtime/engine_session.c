@@ -198,9 +198,11 @@ static drd_status record_step(drd_gpu_session *s, uint32_t i) {
   DRD_CHECK(part_begin(s, &q));
   const drd_gpu_model *gm = s->gm;
   const drd_hparams *hp = &gm->hp;
-  /* x = noise(seed): the seed is read from its buffer when the step runs */
-  if (i == 1) DRD_CHECK(drd_op_philox_noise(q, &s->x, (uint64_t)s->N * hp->de, &s->seed));
-  if (s->stamps && i == 1) drd_seq_stamp(q, s->stamps, 0);
+  if (i == 1) {
+    /* x = noise(seed): the seed is read from its buffer when the step runs */
+    DRD_CHECK(drd_op_philox_noise(q, &s->x, (uint64_t)s->N * hp->de, &s->seed));
+    if (s->stamps) drd_seq_stamp(q, s->stamps, 0);
+  }
   const drd_solver_step *st = &s->solver.step[i - 1];
   const drd_buffer *D0 = &s->ring[(i - 1) % 3];
   const drd_buffer *D1 = st->order >= 2 ? &s->ring[(i + 1) % 3] : NULL; /* (i - 2) mod 3 */

@@ -53,7 +53,6 @@ typedef struct drd_allocator {
   uint32_t memory_type;       /* device-local type used for tensors */
   uint32_t heap;
   bool host_visible;          /* tensors can be written by memcpy */
-  bool host_coherent;
   VkDeviceSize block_size;    /* default block size */
   VkDeviceSize alignment;     /* of every suballocation */
   VkDeviceSize bytes_in_use, bytes_allocated, peak_in_use;

@@ -48,7 +48,6 @@ drd_status drd_alloc_init(drd_context *ctx) {
   a->heap = mp->memoryTypes[best].heapIndex;
   VkMemoryPropertyFlags f = mp->memoryTypes[best].propertyFlags;
   a->host_visible = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
-  a->host_coherent = (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) != 0;
   a->alignment = ctx->caps.min_storage_buffer_offset_alignment > 256 ? ctx->caps.min_storage_buffer_offset_alignment : 256;
   a->block_size = DRD_DEFAULT_BLOCK;
   return DRD_OK;
