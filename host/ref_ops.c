@@ -435,8 +435,6 @@ static panel_view packed_view(const drd_ref_packed *W) {
                       .pstride = (size_t)W->K * DRD_GEMM_NR};
 }
 
-drd_ref_panels drd_ref_packed_panels(const drd_ref_packed *W) { return packed_view(W); }
-
 void drd_ref_gemm_panels(const float *A, size_t lda, uint32_t m, const drd_ref_panels *W, uint32_t n0,
                          uint32_t n1, const float *bias, float *C, double *Cd, size_t ldc, double *ws) {
   gemm_tile_view(A, lda, m, W, n0, n1, bias, C, Cd, ldc, ws);

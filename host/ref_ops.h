@@ -79,7 +79,6 @@ typedef struct drd_ref_panels {
   uint32_t N, K;
   size_t ldw, pstride;
 } drd_ref_panels;
-drd_ref_panels drd_ref_packed_panels(const drd_ref_packed *W);
 /* drd_ref_gemm_tile on a view. */
 void drd_ref_gemm_panels(const float *A, size_t lda, uint32_t m, const drd_ref_panels *W, uint32_t n0,
                          uint32_t n1, const float *bias, float *C, double *Cd, size_t ldc, double *ws);

@@ -41,13 +41,14 @@ bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows,
 /* Whether cfg is well formed and fits the device's shared memory and workgroup limits. */
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *cfg, uint32_t de);
 
-/* Bytes of scratch drd_op_sas_absorb and drd_op_round want for rows - row_first active rows
- * (0: they need none for this shape on this device). E: f32 or f16. Splitting the
- * vocabulary gives small row counts enough workgroups; it is required when E is larger than
- * one binding may cover (drd_max_bind_range) and, on llvmpipe, when one workgroup would loop
- * past that driver's limit on loop iterations: without a scratch the ops fall back to the
- * fewest splits and fail (DRD_ERROR_INVALID_ARGUMENT) where that is more than one. Allocate
- * it once for the largest row count and pass it to every call. */
+/* Bytes of scratch drd_op_sas_absorb_config and drd_op_round_config want, with cfg NULL,
+ * for rows - row_first active rows (0: they need none for this shape on this device).
+ * E: f32 or f16. Splitting the vocabulary gives small row counts enough workgroups; it is
+ * required when E is larger than one binding may cover (drd_max_bind_range) and, on
+ * llvmpipe, when one workgroup would loop past that driver's limit on loop iterations:
+ * without a scratch the ops fall back to the fewest splits and fail
+ * (DRD_ERROR_INVALID_ARGUMENT) where that is more than one. Allocate it once for the largest
+ * row count and pass it to every call. */
 uint64_t drd_sas_scratch_bytes(const drd_context *ctx, drd_dtype etype, uint32_t row_first, uint32_t rows,
                                uint32_t V, uint32_t de);
 /* The same for a given configuration (NULL: drd_sas_pick's). */
@@ -62,11 +63,7 @@ uint64_t drd_sas_scratch_bytes_config(const drd_context *ctx, const drd_sas_conf
  * softmax with a running f32 max and sum, f32 weighted sum. Coopmat: D and E rounded to f16
  * (|D| must stay below 65504), f32 logits and weighted sum, the probabilities rounded to f16
  * (their sum is that of the rounded values); the blend uses the f32 D. Split states merged by
- * log-sum-exp. tau > 0. de <= 1024. */
-drd_status drd_op_sas_absorb(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *D,
-                             const drd_buffer *scratch, uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de,
-                             float gamma, float tau);
-/* The same with a given configuration (NULL: drd_sas_pick's), for tests and tuning. */
+ * log-sum-exp. tau > 0. de <= 1024. cfg: a configuration, or NULL for drd_sas_pick's. */
 drd_status drd_op_sas_absorb_config(drd_seq *s, const drd_sas_config *cfg, const drd_buffer *E, drd_dtype etype,
                                     const drd_buffer *D, const drd_buffer *scratch, uint32_t row_first,
                                     uint32_t rows, uint32_t V, uint32_t de, float gamma, float tau);
@@ -75,10 +72,7 @@ drd_status drd_op_sas_absorb_config(drd_seq *s, const drd_sas_config *cfg, const
  * lowest id (candidates compare as (f32 logit, -id); a row whose logits are all NaN gets 0).
  * Coopmat: the logits of x and E rounded to f16 (identical embedding rows still tie exactly).
  * E as above; x: [rows, de] f32; tokens: [rows] int32 (entries before row_first untouched);
- * scratch as above or NULL. */
-drd_status drd_op_round(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *x,
-                        const drd_buffer *scratch, uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de,
-                        const drd_buffer *tokens);
+ * scratch as above or NULL; cfg as above. */
 drd_status drd_op_round_config(drd_seq *s, const drd_sas_config *cfg, const drd_buffer *E, drd_dtype etype,
                                const drd_buffer *x, const drd_buffer *scratch, uint32_t row_first, uint32_t rows,
                                uint32_t V, uint32_t de, const drd_buffer *tokens);

@@ -393,23 +393,10 @@ cleanup:
   return status;
 }
 
-drd_status drd_op_sas_absorb(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *D,
-                             const drd_buffer *scratch, uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de,
-                             float gamma, float tau) {
-  return sas_run(s, NULL, E, etype, D, scratch, row_first, rows, V, de, true, gamma, tau, NULL);
-}
-
 drd_status drd_op_sas_absorb_config(drd_seq *s, const drd_sas_config *cfg, const drd_buffer *E, drd_dtype etype,
                                     const drd_buffer *D, const drd_buffer *scratch, uint32_t row_first,
                                     uint32_t rows, uint32_t V, uint32_t de, float gamma, float tau) {
   return sas_run(s, cfg, E, etype, D, scratch, row_first, rows, V, de, true, gamma, tau, NULL);
-}
-
-drd_status drd_op_round(drd_seq *s, const drd_buffer *E, drd_dtype etype, const drd_buffer *x,
-                        const drd_buffer *scratch, uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de,
-                        const drd_buffer *tokens) {
-  if (!tokens) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "round: no tokens buffer");
-  return sas_run(s, NULL, E, etype, x, scratch, row_first, rows, V, de, false, 0.0f, 1.0f, tokens);
 }
 
 drd_status drd_op_round_config(drd_seq *s, const drd_sas_config *cfg, const drd_buffer *E, drd_dtype etype,
