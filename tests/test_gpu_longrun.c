@@ -203,6 +203,10 @@ int main(void) {
       p.seed = run_seed[k];
       p.prompt_ids = prompts[run_prompt[k]];
       p.state_out = states[k][fresh] = calloc(state_n, sizeof(float));
+      if (!p.state_out) {
+        fprintf(stderr, "FAIL: out of host memory for the final states\n");
+        return 1;
+      }
       drd_test_check(drd_generate(ctx, model, &p, &runs[k][fresh]), "generation with a prompt");
     }
   p.state_out = NULL;
