@@ -14,8 +14,8 @@
 // Epilogue: each subgroup stores one accumulator at a time into its own shared scratch, and
 // its invocations hand the elements to the includer: 4 consecutive columns at a time to
 // cm_put4 where the includer's cm_whole says the tile lies wholly inside the output at
-// aligned places (16-byte stores), else one element at a time to cm_emit (bias, activation,
-// bounds), so any M, N works and the includer decides what is written where. Pairs of
+// aligned places (16-byte stores), else one element at a time to cm_emit (partial tiles,
+// unaligned places), so any M, N works and the includer decides what is written where. Pairs of
 // accumulators go to cm_put4x2 / cm_emit2 together: with CM_DUAL an accumulator and its B2
 // twin; with CM_ROPE (specialization constant ROPE_HALF > 0) a matrix of the first half of a
 // head and the matrix ROPE_HALF columns on, whose elements RoPE rotates together (the host

@@ -92,23 +92,30 @@ void cm_emit(uint m, uint n, float v) {
   c_store(ci, v);
 }
 
-// Whether the tile lies wholly inside C, without bias, at 16-byte-aligned places (CN is a
-// multiple of 8), so that cm_put4 may store 4 columns at a time.
+// Whether the tile lies wholly inside C at 16-byte-aligned places (CN is a multiple of 8), so
+// that cm_put4 may store 4 columns at a time. (With bias too: leaving biased tiles to cm_emit
+// cost a 16384 x 1024 x 1024 product 27 % on an H200, 158 against 215 TFLOP/s.)
 bool cm_whole() {
-  return (pc.flags & DRD_GEMM_BIAS) == 0 && m0 + BM <= pc.M && n0 + BN <= pc.N && pc.c_off % 4u == 0 &&
-         pc.ldc % 4u == 0;
+  return m0 + BM <= pc.M && n0 + BN <= pc.N && pc.c_off % 4u == 0 && pc.ldc % 4u == 0;
 }
 
-// Columns n .. n+3 of tile row m, plus C's old values for ACCUMULATE (the same f32 sums as
-// cm_emit's).
+// bias of tile columns n .. n+3, element by element: bias_off need not be 16-byte aligned
+vec4 cm_bias4(uint n) {
+  const uint b = pc.bias_off + n0 + n;
+  return vec4(bias[b], bias[b + 1u], bias[b + 2u], bias[b + 3u]);
+}
+
+// Columns n .. n+3 of tile row m, plus the bias and C's old values for ACCUMULATE, added in
+// cm_emit's order (the same f32 sums).
 uint cm_c4(uint m, uint n) { return (pc.c_off + (m0 + m) * pc.ldc + n0 + n) / 4u; }
 
-void cm_pre4(uint m, uint n, out vec4 old, out vec4 unused) {
+void cm_pre4(uint m, uint n, out vec4 old, out vec4 b) {
   old = (pc.flags & DRD_GEMM_ACCUMULATE) != 0 ? c4_old[cm_c4(m, n)] : vec4(0.0);
-  unused = vec4(0.0);
+  b = (pc.flags & DRD_GEMM_BIAS) != 0 ? cm_bias4(n) : vec4(0.0);
 }
 
-void cm_put4(uint m, uint n, vec4 v, vec4 old, vec4 unused) {
+void cm_put4(uint m, uint n, vec4 v, vec4 old, vec4 b) {
+  if ((pc.flags & DRD_GEMM_BIAS) != 0) v += b;
   if ((pc.flags & DRD_GEMM_ACCUMULATE) != 0) v += old;
   c_store4(cm_c4(m, n), v);
 }
@@ -139,6 +146,7 @@ void cm_pre4x2(uint m, uint n, out vec4 cs, out vec4 sn) {
 }
 
 void cm_put4x2(uint m, uint n, vec4 x1, vec4 x2, vec4 cs, vec4 sn) {
+  if ((pc.flags & DRD_GEMM_BIAS) != 0) x1 += cm_bias4(n), x2 += cm_bias4(n + ROPE_HALF);
   const uint ci = cm_c4(m, n);
   c_store4(ci, x1 * cs - x2 * sn);
   c_store4(ci + ROPE_HALF / 4u, x1 * sn + x2 * cs);

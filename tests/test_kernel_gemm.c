@@ -307,9 +307,9 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
             (int)st, c16_bad);
     failures++;
   }
-  /* whole tiles without bias go out through the matrix-loaded cos / sin (cm_put4x2), the
-   * rest through the scratch; K fits one binding in every case here */
-  rope_direct += f && !with_bias && M >= u.bm && N >= u.bn;
+  /* whole tiles go out through the matrix-loaded cos / sin (cm_put4x2), the rest through the
+   * scratch; K fits one binding in every case here */
+  rope_direct += f && M >= u.bm && N >= u.bn;
   if (bad || !(err <= tol)) {
     fprintf(stderr, "FAIL gemm+rope M=%u N=%u K=%u dh=%u%s kernel %d %ux%ux%u/%ux%u (%s): rel err %.3g (tol %.3g), "
             "%zu non-finite\n", M, N, K, dh, with_bias ? " bias" : "", (int)u.kind, u.bm, u.bn, u.bk, u.tm, u.tn,
@@ -374,14 +374,15 @@ int main(void) {
     run_case(ctx, &rng, c, bm - 1, 3 * bn + 1, 8 * bk + 4, DRD_DTYPE_F16, false);
   }
   /* f16 A and accumulate, on each cooperative-matrix tile this device takes; K odd (element
-   * loads) and a multiple of 4 (vector loads); with bias and N odd (every matrix through the
-   * scratch), and without bias with N a multiple of 4 (whole tiles stored from the
-   * scratch 4 columns at a time, gemm_cm.comp's cm_put4, beside partial ones) */
+   * loads) and a multiple of 4 (vector loads); N odd (every matrix through the scratch) and N a
+   * multiple of 4 (whole tiles stored from the scratch 4 columns at a time, gemm_cm.comp's
+   * cm_put4, beside partial ones), each with and without bias */
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
     for (int v = 0; v < 8; v++)
       run_case_ex(ctx, &rng, &all[i], v & 4 ? 2 * all[i].bm + 5 : all[i].bm + 3,
-                  v & 4 ? 2 * all[i].bn + 4 : 2 * all[i].bn - 1, v & 1 ? 200 : 97, v & 1, v & 2, !(v & 4));
+                  v & 4 ? 2 * all[i].bn + 4 : 2 * all[i].bn - 1, v & 1 ? 200 : 97, v & 1, v & 2,
+                  ((v >> 2) ^ v) & 1);
   }
   /* RoPE on the product (the q and k projections): the automatic choice, every
    * cooperative-matrix tile above, head dims whose halves are whole matrices or not, partial
@@ -397,9 +398,9 @@ int main(void) {
       if (all[t].kind == DRD_GEMM_COOPMAT && drd_gemm_config_ok(ctx, &all[t])) {
         can_fuse = can_fuse || drd_gemm_rope_fuses(ctx, &all[t], dhs[i]);
         run_case_rope(ctx, &rng, &all[t], all[t].bm + 3, 3 * dhs[i], 64, dhs[i], i & 1, &rope_fused);
-        /* whole tiles beside a partial row of tiles, no bias */
+        /* whole tiles beside a partial row of tiles, with bias where the case above has none */
         uint32_t n = 2 * (all[t].bn > dhs[i] ? all[t].bn : dhs[i]);
-        run_case_rope(ctx, &rng, &all[t], 2 * all[t].bm + 5, n, 40, dhs[i], false, &rope_fused);
+        run_case_rope(ctx, &rng, &all[t], 2 * all[t].bm + 5, n, 40, dhs[i], !(i & 1), &rope_fused);
       }
   }
   fprintf(stderr, "test_kernel_gemm: RoPE in the epilogue in %d of %d cases, %d with whole tiles stored directly\n",
