@@ -64,19 +64,20 @@ fi
 
 if [[ $what == *gemm* ]]; then
   # issue 5's GEMM target: the model's shapes on our kernels (cooperative matrices, and the
-  # scalar kernel with DRDIFF_DISABLE_COOPMAT=1), a tile sweep, and torch.matmul on this GPU
+  # scalar kernel with DRDIFF_DISABLE_COOPMAT=1), a tile sweep, and torch.matmul on this GPU.
+  # No bias (DRDIFF_GEMM_NO_BIAS=1), as the engine's layer products (q, k, v, o, DES) have none
   shapes=${GEMM_SHAPES:-16384x1024x1024 32768x2304x1024 32768x1024x2304 4096x4096x4096 1024x1024x1024}
   for sh in $shapes; do
     IFS=x read -r M N K <<< "$sh"
     # coopmat with f32 A (converted in the kernel), with f16 A (what the engine feeds it), scalar
     for sw in NONE=1 DRDIFF_GEMM_A16=1 DRDIFF_DISABLE_COOPMAT=1; do
-      env "$sw" DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
+      env "$sw" DRDIFF_GEMM_NO_BIAS=1 DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
     done
   done
   for tile in ${GEMM_TILES-cm,256,128,32,4,2 cm,128,256,32,2,4 cm,128,128,32,2,2 cm,128,128,64,2,4 cm,64,64,32,2,2}; do
     for sh in 16384x1024x1024 4096x4096x4096; do
       IFS=x read -r M N K <<< "$sh"
-      DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 \
+      DRDIFF_GEMM_NO_BIAS=1 DRDIFF_GEMM_A16=1 DRDIFF_GEMM_TILE=$tile DRDIFF_PROFILE=1 timeout 60 $B/tests/tool_bench_gemm "$M" "$N" "$K" f16 20 \
         >> "$OUT/gemm.jsonl" 2>>"$OUT/gemm.log"
     done
   done
