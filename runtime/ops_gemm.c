@@ -87,16 +87,24 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * f16 K / V): step 13.04 -> 12.81 - 12.84 ms (seventeenth session). The small tiles are for
  * small problems and for devices with small matrices (lavapipe's 8 x 8: 4 x 4 per subgroup);
  * 64 x 64 takes 64-deep slices: 1024^3 in 17 us against 20 with 32-deep ones (twenty-first
- * session). */
+ * session). 128 x 128 is taken from 128 tiles on (one per SM of an H200), not 256: at 2048 x
+ * 1024 x 1024 it took 23.8 us against 30.7 for 64 x 64 and rotates q and k in its epilogue,
+ * and the 2K step fell from 8.10 to 7.76 ms, 3K from 10.49 to 10.17. 64 x 128 in 2 x 2 (whole
+ * heads at 1K rows, 18.1 us with RoPE against 17.5 + a 5 us pass) made the 1K step slower in
+ * the engine, 5.08 -> 5.26 ms (twenty-third session). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {
-  static const drd_gemm_config cm[] = {{DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4},
-                                       {DRD_GEMM_COOPMAT, 128, 128, 64, 4, 2},
-                                       {DRD_GEMM_COOPMAT, 64, 64, 64, 2, 2},
-                                       {DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}};
+  /* each tile with the fewest tiles of the problem that make it worth taking (0: any) */
+  static const struct {
+    drd_gemm_config cfg;
+    uint32_t min_tiles;
+  } cm[] = {{{DRD_GEMM_COOPMAT, 128, 256, 32, 2, 4}, 256},
+            {{DRD_GEMM_COOPMAT, 128, 128, 64, 4, 2}, 128},
+            {{DRD_GEMM_COOPMAT, 64, 64, 64, 2, 2}, 0},
+            {{DRD_GEMM_COOPMAT, 32, 32, 16, 2, 2}, 0}};
   for (size_t i = 0; i < sizeof cm / sizeof *cm; i++) {
-    uint64_t tiles = (uint64_t)((M + cm[i].bm - 1) / cm[i].bm) * ((N + cm[i].bn - 1) / cm[i].bn);
-    bool last = i + 1 == sizeof cm / sizeof *cm;
-    if ((tiles >= 256 || cm[i].bm <= 64 || last) && drd_gemm_config_ok(ctx, &cm[i])) return &cm[i];
+    const drd_gemm_config *c = &cm[i].cfg;
+    uint64_t tiles = (uint64_t)((M + c->bm - 1) / c->bm) * ((N + c->bn - 1) / c->bn);
+    if (tiles >= cm[i].min_tiles && drd_gemm_config_ok(ctx, c)) return c;
   }
   return NULL;
 }
