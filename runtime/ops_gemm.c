@@ -89,7 +89,7 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
  * 64 x 64 takes 64-deep slices: 1024^3 in 17 us against 20 with 32-deep ones (twenty-first
  * session). 128 x 128 is taken from 128 tiles on (one per SM of an H200), not 256: at 2048 x
  * 1024 x 1024 it took 23.8 us against 30.7 for 64 x 64 and rotates q and k in its epilogue,
- * and the 2K step fell from 8.10 to 7.76 ms, 3K from 10.49 to 10.17. 64 x 128 in 2 x 2 (whole
+ * and the 2K step fell from 8.20 to 7.85 ms, 3K from 10.59 to 10.25. 64 x 128 in 2 x 2 (whole
  * heads at 1K rows, 18.1 us with RoPE against 17.5 + a 5 us pass) made the 1K step slower in
  * the engine, 5.08 -> 5.26 ms (twenty-third session). */
 static const drd_gemm_config *pick_coopmat(const drd_context *ctx, uint32_t M, uint32_t N) {

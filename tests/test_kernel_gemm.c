@@ -376,7 +376,8 @@ int main(void) {
   /* f16 A and accumulate, on each cooperative-matrix tile this device takes; K odd (element
    * loads) and a multiple of 4 (vector loads); N odd (every matrix through the scratch) and N a
    * multiple of 4 (whole tiles stored from the scratch 4 columns at a time, gemm_cm.comp's
-   * cm_put4, beside partial ones), each with and without bias */
+   * cm_put4, beside partial ones), each with and without bias (bias where exactly one of v's
+   * bits 0 and 2 is set) */
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
     if (all[i].kind != DRD_GEMM_COOPMAT || !drd_gemm_config_ok(ctx, &all[i])) continue;
     for (int v = 0; v < 8; v++)
