@@ -1,4 +1,5 @@
-/* Row kernels (shaders/rmsnorm_{f32,f16}.comp, shaders/softmax_f32.comp): one workgroup per row,
+/* Row kernels (shaders/rmsnorm_{f32,f16}.comp, shaders/softmax_f32.comp): one workgroup per row
+ * (RMSNorm: one subgroup per row where the device allows, shaders/rmsnorm_sg_*.comp),
  * chunked over rows so that every binding fits the device's range. Both share the chunking
  * loop below; RMSNorm binds its weight vector as an extra middle binding. */
 #include "ops.h"
@@ -15,11 +16,27 @@ uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols) {
   return wg;
 }
 
+/* Workgroup size of the subgroup-per-row kernels (rmsnorm_sg.glsl): 256 invocations or the
+ * most the device allows, whole subgroups; 0 where the device lacks subgroup arithmetic in
+ * compute shaders or rows are not whole vec4s. */
+static uint32_t sg_rows_wg(const drd_context *ctx, uint32_t cols) {
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+  uint32_t max = c->max_workgroup_invocations < 256 ? c->max_workgroup_invocations : 256;
+  if (c->max_workgroup_size[0] < max) max = c->max_workgroup_size[0];
+  if (cols % 4 || !c->subgroup_size || (c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT))
+    return 0;
+  return max / c->subgroup_size * c->subgroup_size;
+}
+
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL
- * (the rmsnorm_f16 kernels' extra output; with it, out may be NULL: rmsnorm_f16only). */
-static drd_status record_rows(drd_seq *s, const char *op, const char *shader, const drd_buffer *x,
-                              const drd_buffer *w, const drd_buffer *out, const drd_buffer *out16, uint32_t rows,
-                              uint32_t cols, float eps) {
+ * (the rmsnorm_f16 kernels' extra output; with it, out may be NULL: rmsnorm_f16only).
+ * sg_shader: the subgroup-per-row variant, taken for 2048 rows or more where sg_rows_wg allows
+ * and the chunk's offsets are 16-byte aligned (always, for rows of whole vec4s and
+ * power-of-two alignments); NULL: none (softmax). */
+static drd_status record_rows(drd_seq *s, const char *op, const char *shader, const char *sg_shader,
+                              const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
+                              const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
   if (rows == 0 || cols == 0) return DRD_OK;
@@ -33,8 +50,13 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
     return drd_fail(DRD_ERROR_UNSUPPORTED, "%s: a row of %u floats exceeds the %llu-byte binding range", op, cols,
                     (unsigned long long)range);
   uint32_t wg = drd_row_wg(ctx, cols), n_binds = out16 ? 4 : w ? 3 : 2;
-  drd_pipeline *p;
+  drd_pipeline *p, *psg = NULL;
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, n_binds, sizeof(drd_pc_rows), 1, &wg}, &p));
+  /* Below 2048 rows one subgroup per row leaves too few subgroups in flight: H200 at 1024 rows
+   * x 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at
+   * 16K rows 0.955 against 1.179 (twenty-fourth session) */
+  uint32_t sg_wg = sg_shader && rows >= 2048 ? sg_rows_wg(ctx, cols) : 0;
+  if (sg_wg) DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){sg_shader, n_binds, sizeof(drd_pc_rows), 1, &sg_wg}, &psg));
   for (uint64_t r0 = 0, rc; r0 < rows; r0 += rc) {
     uint64_t off = r0 * row_bytes;
     rc = (range - off % align) / row_bytes;
@@ -52,9 +74,11 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
     drd_bind binds[4] = {in, w ? drd_in_range(w, 0, row_bytes) : o, o, h};
     drd_pc_rows pc = {.rows = (uint32_t)rc, .cols = cols, .x_off = xs / 4, .o_off = os / 4, .eps = eps,
                       .h_off = hs / 2};
+    const bool sg = psg && pc.x_off % 4 == 0 && pc.o_off % 4 == 0 && pc.h_off % 4 == 0;
+    const uint32_t per_group = sg ? sg_wg / ctx->caps.subgroup_size : 1; /* rows per workgroup */
     uint32_t gx, gy;
-    drd_grid_1d(ctx, rc, &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, binds, n_binds, &pc, gx, gy, 1, op));
+    drd_grid_1d(ctx, (rc + per_group - 1) / per_group, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(s, sg ? psg : p, binds, n_binds, &pc, gx, gy, 1, op));
   }
 cleanup:
   return status;
@@ -63,7 +87,7 @@ cleanup:
 drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                           uint32_t rows, uint32_t cols, float eps) {
   if (!w) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm: no weight vector");
-  return record_rows(s, "rmsnorm", "rmsnorm_f32", x, w, out, NULL, rows, cols, eps);
+  return record_rows(s, "rmsnorm", "rmsnorm_f32", "rmsnorm_sg_f32", x, w, out, NULL, rows, cols, eps);
 }
 
 drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
@@ -71,10 +95,11 @@ drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer 
   if (!w || !out16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm_f16: no weight vector or f16 output");
   if (!drd_seq_context(s)->caps.storage_16bit)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_f16: the device has no 16-bit storage");
-  return record_rows(s, "rmsnorm", out ? "rmsnorm_f16" : "rmsnorm_f16only", x, w, out, out16, rows, cols, eps);
+  return record_rows(s, "rmsnorm", out ? "rmsnorm_f16" : "rmsnorm_f16only", out ? "rmsnorm_sg_f16" : "rmsnorm_sg_f16only",
+                     x, w, out, out16, rows, cols, eps);
 }
 
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,
                                uint32_t cols) {
-  return record_rows(s, "softmax", "softmax_f32", x, NULL, out, NULL, rows, cols, 0.0f);
+  return record_rows(s, "softmax", "softmax_f32", NULL, x, NULL, out, NULL, rows, cols, 0.0f);
 }

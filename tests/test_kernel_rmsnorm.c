@@ -1,5 +1,5 @@
-/* RMSNorm kernel against the host reference: odd row lengths (shorter and longer than a
- * workgroup), in place, chunking under a 64 KiB binding range, and the clear error for a row
+/* RMSNorm kernels against the host reference: odd row lengths (shorter and longer than a
+ * workgroup; 2048 rows or more of whole vec4s go to the subgroup-per-row kernels), in place, chunking under a 64 KiB binding range, and the clear error for a row
  * longer than one binding. Where the device has 16-bit storage, every case also runs
  * drd_op_rmsnorm_f16: its f32 output must be bit-identical to drd_op_rmsnorm's and its f16
  * copy the host's nearest-even rounding of that output, bit for bit, with a poisoned guard
@@ -98,11 +98,18 @@ int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
   drd_context *ctx = drd_test_context();
-  static const uint32_t cols[] = {1, 3, 17, 33, 65, 127, 257, 1000, 4097, 20000};
+  static const uint32_t cols[] = {1, 3, 4, 17, 33, 36, 65, 127, 256, 257, 1000, 4097, 20000};
   static const uint32_t rows[] = {1, 3, 17, 100};
   for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) run_case(ctx, &rng, rows[r], cols[c], false);
   run_case(ctx, &rng, 33, 1000, true);
+  /* 2048 rows or more of whole vec4s take the subgroup-per-row kernels where the device has
+   * subgroup arithmetic (a partly filled last workgroup here): rows of 4 .. 256 floats stay in
+   * registers on lavapipe's subgroups of 8, up to 1024 on NVIDIA's 32; 1000 and 4100 are
+   * loaded twice on lavapipe */
+  static const uint32_t sg_cols[] = {4, 36, 256, 1000, 4100};
+  for (size_t c = 0; c < sizeof sg_cols / sizeof *sg_cols; c++) run_case(ctx, &rng, 2051, sg_cols[c], false);
+  run_case(ctx, &rng, 2048, 1000, true);
   run_case(ctx, &rng, 70000, 3, false); /* more rows than one grid dimension holds on some devices */
   int rc = drd_test_finish(ctx);
 
@@ -112,6 +119,7 @@ int main(void) {
   run_case(ctx, &rng, 100, 1000, false);
   run_case(ctx, &rng, 257, 127, true);
   run_case(ctx, &rng, 5, 16000, false);
+  run_case(ctx, &rng, 2051, 1000, false); /* subgroup kernels, 16 rows per chunk */
   /* a row longer than a binding: refused cleanly */
   drd_buffer big;
   drd_test_check(drd_buffer_create(ctx, 20000 * 4, &big), "buffer");
