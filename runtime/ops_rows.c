@@ -5,28 +5,31 @@
 #include "ops.h"
 #include "push_constants.h"
 
+/* The row kernels' largest workgroup: 256 invocations or the most the device allows. */
+static uint32_t row_wg_max(const drd_context *ctx) {
+  uint32_t max = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  return ctx->caps.max_workgroup_size[0] < max ? ctx->caps.max_workgroup_size[0] : max;
+}
+
 /* Workgroup size for a row of `cols`: enough invocations to cover short rows once, at most 256
  * (longer rows are strided), a power of two for the reduction tree. */
 uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols) {
-  uint32_t max = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
-  if (ctx->caps.max_workgroup_size[0] < max) max = ctx->caps.max_workgroup_size[0];
+  const uint32_t max = row_wg_max(ctx);
   uint32_t wg = 32;
   while (wg < cols && wg * 2 <= max) wg *= 2;
   while (wg > max) wg /= 2; /* Vulkan guarantees 128, so this stays >= 32 in practice */
   return wg;
 }
 
-/* Workgroup size of the subgroup-per-row kernels (rmsnorm_sg.glsl): 256 invocations or the
- * most the device allows, whole subgroups; 0 where the device lacks subgroup arithmetic in
- * compute shaders or rows are not whole vec4s. */
+/* Workgroup size of the subgroup-per-row kernels (rmsnorm_sg.glsl): row_wg_max in whole
+ * subgroups; 0 where the device lacks subgroup arithmetic in compute shaders or rows are not
+ * whole vec4s. */
 static uint32_t sg_rows_wg(const drd_context *ctx, uint32_t cols) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-  uint32_t max = c->max_workgroup_invocations < 256 ? c->max_workgroup_invocations : 256;
-  if (c->max_workgroup_size[0] < max) max = c->max_workgroup_size[0];
   if (cols % 4 || !c->subgroup_size || (c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT))
     return 0;
-  return max / c->subgroup_size * c->subgroup_size;
+  return row_wg_max(ctx) / c->subgroup_size * c->subgroup_size;
 }
 
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL

@@ -1,6 +1,7 @@
 /* RMSNorm kernels against the host reference: odd row lengths (shorter and longer than a
- * workgroup; 2048 rows or more of whole vec4s go to the subgroup-per-row kernels), in place, chunking under a 64 KiB binding range, and the clear error for a row
- * longer than one binding. Where the device has 16-bit storage, every case also runs
+ * workgroup; 2048 rows or more of whole vec4s go to the subgroup-per-row kernels), in place,
+ * chunking under a 64 KiB binding range, and the clear error for a row longer than one
+ * binding. Where the device has 16-bit storage, every case also runs
  * drd_op_rmsnorm_f16: its f32 output must be bit-identical to drd_op_rmsnorm's and its f16
  * copy the host's nearest-even rounding of that output, bit for bit, with a poisoned guard
  * half past the end left untouched; and again without the f32 output (rmsnorm_f16only): the
