@@ -26,11 +26,11 @@ struct drd_gpu_session {
   drd_buffer prompt;            /* [max(P, 1)] i32, host-visible */
   drd_buffer seed;              /* [2] u32 the noise's seed (low word first), host-visible */
   drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention (o: not
-                                 * allocated with attn16; k, v f16 with kv16) */
+                                 * allocated with attn16; q, k, v f16 with qkv16) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
-  bool kv16;                    /* ... and reads k and v as f16, written so by their GEMMs */
+  bool qkv16;                   /* ... and reads q (scaled), k and v as f16, written so by their GEMMs */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -94,15 +94,16 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
 /* C (+)= A W^T + bias for the layers' N-row products. With the session's f16 copy of A in
  * a16 (filled by the caller), the cooperative-matrix GEMM reads that: on an H200, 16-byte
  * loads of f16 A ran the model's shapes at 188-243 TFLOP/s against 79-92 when the kernel
- * converts f32 A itself (docs/performance.md). accumulate: C += (a residual connection). */
+ * converts f32 A itself (docs/performance.md). accumulate: C += (a residual connection).
+ * c_scale: f16 C times this (drd_gemm_args). */
 static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
                              const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
-                             bool accumulate, const drd_rope_table *rope) {
+                             bool accumulate, const drd_rope_table *rope, float c_scale) {
   drd_gemm_config cfg = drd_gemm_pick_for(s->ctx, s->N, N, K, W->type);
   bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
   drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
                      .wtype = W->type, .bias = bias, .C = C, .M = s->N, .N = N, .K = K, .accumulate = accumulate,
-                     .rope = rope, .ctype = ctype};
+                     .rope = rope, .ctype = ctype, .c_scale = c_scale};
   return drd_op_gemm_ex(q, &cfg, &g);
 }
 
@@ -154,25 +155,26 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
     /* the q, k and v projections may read only a16; the DES router reads a (f32 logits) */
-    const bool qkv16 = gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
-                       gemm_reads_a16(s, d, d, L->wv.type);
-    DRD_CHECK(norm(s, q, &L->attn_norm, qkv16));
-    const drd_dtype kvt = s->kv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, DRD_DTYPE_F32, d, d, false, rope));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, kvt, d, d, false, rope));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, kvt, d, d, false, NULL));
+    const bool qkv_a16 = gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
+                         gemm_reads_a16(s, d, d, L->wv.type);
+    DRD_CHECK(norm(s, q, &L->attn_norm, qkv_a16));
+    const drd_dtype qkvt = s->qkv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, qkvt, d, d, false, rope,
+                         s->qkv16 ? drd_attention_q_scale(d / hp->H) : 0.0f));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, qkvt, d, d, false, rope, 0.0f));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, qkvt, d, d, false, NULL, 0.0f));
     if (!rope) {
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->q, &s->q, N, hp->H));
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->k, &s->k, N, hp->H));
     }
     if (s->attn16) {
-      DRD_CHECK(drd_op_attention_hsa_f16(q, &s->attn, &s->q, &s->k, &s->v, s->kv16, &s->a16));
+      DRD_CHECK(drd_op_attention_hsa_f16(q, &s->attn, &s->q, &s->k, &s->v, s->qkv16, &s->a16));
     } else {
       DRD_CHECK(drd_op_attention_hsa(q, &s->attn, &s->q, &s->k, &s->v, &s->o));
       DRD_CHECK(to_f16(s, q, &s->o));
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
-    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL));
+    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
     DRD_CHECK(norm(s, q, &L->ffn_norm, false));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
     DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
@@ -185,7 +187,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   }
   DRD_CHECK(norm(s, q, &gm->out_norm, gemm_reads_a16(s, hp->de, d, gm->out_proj_w.type)));
   DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, DRD_DTYPE_F32, hp->de, d, false,
-                       NULL));
+                       NULL, 0.0f));
 cleanup:
   return status;
 }
@@ -270,15 +272,15 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   /* the o projection reads only a16 there, so the attention may write it directly (H200, 16K
    * tokens: the conversion pass was 0.7 ms of a step) */
   s->attn16 = s->f16_acts && drd_attention_f16_out(ctx, &s->attn);
-  /* k and v as f16 from their GEMMs, which the attention rounds them to anyway: the same
-   * tokens, half their memory (256 MiB at 64K tokens), and on an H200 1.4 % off the 16K
-   * attention, 1.2 % off the 64K step (docs/performance.md); only where RoPE is in k's GEMM,
-   * as no pass rotates f16 */
-  s->kv16 = s->attn16 && rope_in_gemm(s);
+  /* q (times the attention's scale), k and v as f16 from their GEMMs, which the attention
+   * rounds them to anyway: the same tokens, half their memory (384 MiB at 64K tokens), and on
+   * an H200 k and v took 1.4 % off the 16K attention, 1.2 % off the 64K step
+   * (docs/performance.md); only where RoPE is in the GEMMs, as no pass rotates f16 */
+  s->qkv16 = s->attn16 && rope_in_gemm(s);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
     if (acts[i] != &s->o || !s->attn16)
-      DRD_CHECK(alloc(s, acts[i], s->kv16 && (acts[i] == &s->k || acts[i] == &s->v) ? nd / 2 : nd));
+      DRD_CHECK(alloc(s, acts[i], s->qkv16 && (acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v) ? nd / 2 : nd));
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
@@ -318,7 +320,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_seq_end(s->final));
   drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s",
           N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
-          s->attn16 ? " (attention writes it)" : "", s->kv16 ? ", f16 k and v" : "");
+          s->attn16 ? " (attention writes it)" : "", s->qkv16 ? ", f16 q, k and v" : "");
   *out = s;
   return DRD_OK;
 cleanup:

@@ -107,6 +107,9 @@ typedef struct drd_gemm_args {
    * only on the cooperative-matrix kernel, without accumulate, in one K chunk, and with RoPE
    * only where it fuses (drd_gemm_rope_fuses); else UNSUPPORTED. */
   drd_dtype ctype;
+  /* f16 C only: each value is multiplied by c_scale (an f32 product) before it is rounded, as
+   * the attention scales f32 q (drd_attention_q_scale); 0 (the default) leaves it as is */
+  float c_scale;
 } drd_gemm_args;
 drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg, const drd_gemm_args *args);
 /* Whether drd_op_gemm_ex with configuration cfg applies RoPE of head dim dh in its epilogue

@@ -451,8 +451,10 @@ drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan
 }
 
 static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
-                                   const drd_buffer *k, const drd_buffer *v, bool kv16, const drd_buffer *out,
+                                   const drd_buffer *k, const drd_buffer *v, bool in16, const drd_buffer *out,
                                    bool out16);
+
+float drd_attention_q_scale(uint32_t dh) { return (float)(1.4426950408889634 / sqrt((double)dh)); }
 
 bool drd_attention_f16_out(const drd_context *ctx, const drd_attention_plan *dp) {
   drd_attn_kernel k;
@@ -467,32 +469,31 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
 }
 
 drd_status drd_op_attention_hsa_f16(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
-                                    const drd_buffer *k, const drd_buffer *v, bool kv16, const drd_buffer *out16) {
+                                    const drd_buffer *k, const drd_buffer *v, bool in16, const drd_buffer *out16) {
   if (!drd_attention_f16_out(drd_seq_context(s), dp))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out needs the cooperative-matrix kernel, 16-bit storage "
                     "and keys within one binding window");
-  return record_attention(s, dp, q, k, v, kv16, out16, true);
+  return record_attention(s, dp, q, k, v, in16, out16, true);
 }
 
 static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
-                                   const drd_buffer *k, const drd_buffer *v, bool kv16, const drd_buffer *out,
+                                   const drd_buffer *k, const drd_buffer *v, bool in16, const drd_buffer *out,
                                    bool out16) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
   if (!dp || !dp->groups) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: no plan");
   const uint32_t N = dp->N, H = dp->H, dh = dp->dh, B = dp->B;
-  const uint64_t row = (uint64_t)H * dh * 4, blk = (uint64_t)B * row;
-  const uint32_t oes = out16 ? 2 : 4, kves = kv16 ? 2 : 4; /* bytes per element of out, of k and v */
-  const uint64_t orow = (uint64_t)H * dh * oes, kvrow = (uint64_t)H * dh * kves;
-  if (q->size < N * row || k->size < N * kvrow || v->size < N * kvrow || out->size < N * orow)
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] (q f32, k and v %s, out %s)",
-                    N, H * dh, kv16 ? "f16" : "f32", out16 ? "f16" : "f32");
+  const uint64_t blk = (uint64_t)B * H * dh * 4; /* a block of f32 rows (the slots' partial outputs) */
+  const uint32_t oes = out16 ? 2 : 4, ies = in16 ? 2 : 4; /* bytes per element of out, of q, k and v */
+  const uint64_t orow = (uint64_t)H * dh * oes, row = (uint64_t)H * dh * ies;
+  if (q->size < N * row || k->size < N * row || v->size < N * row || out->size < N * orow)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] (q, k and v %s, out %s)",
+                    N, H * dh, in16 ? "f16" : "f32", out16 ? "f16" : "f32");
   if (out->buffer == q->buffer || out->buffer == k->buffer || out->buffer == v->buffer) {
     /* sub-allocations share a VkBuffer: only the byte ranges must not overlap */
     const drd_buffer *in[3] = {q, k, v};
-    const uint64_t in_bytes[3] = {N * row, N * kvrow, N * kvrow};
     for (int i = 0; i < 3; i++)
-      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + in_bytes[i] &&
+      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row &&
           in[i]->offset < out->offset + N * orow)
         return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
   }
@@ -502,11 +503,11 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
   if (cfg.kind == DRD_ATTN_COOPMAT) {
     const drd_device_caps *c = &ctx->caps;
     const uint32_t spec[14] = {cfg.wg, dh, cfg.dhp, cfg.bc, cfg.ns, cfg.tms, c->subgroup_size, c->coopmat_m,
-                               c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK, out16, kv16};
+                               c->coopmat_n, c->coopmat_k, dh % 4 == 0, cfg.eager ? 0 : ATTN_CM_SLACK, out16, in16};
     const char *shader = cfg.convert == DRD_ATTN_CONVERT_ON ? "attn_hsa_cm2" : "attn_hsa_cm";
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 8, sizeof(drd_pc_attn), 14, spec}, &pa));
-  } else if (out16 || kv16) {
-    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out, k and v need the cooperative-matrix kernel");
+  } else if (out16 || in16) {
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out, q, k and v need the cooperative-matrix kernel");
   } else {
     const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",
@@ -516,7 +517,7 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){out16 ? "attn_hsa_merge_f16" : "attn_hsa_merge", 5,
                                                        sizeof(drd_pc_attn_merge), 2, mspec}, &pm));
   const uint32_t tiles = (B + cfg.br - 1) / cfg.br;
-  const float scale_log2 = (float)(1.4426950408889634 / sqrt((double)dh));
+  const float scale_log2 = drd_attention_q_scale(dh);
 
   for (uint32_t gi = 0; gi < dp->n_groups; gi++) {
     const drd_attn_group *g = &dp->groups[gi];
@@ -526,9 +527,9 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
     uint32_t skip_v;
     const uint32_t slots = g->n_slots;
     drd_bind b[8] = {
-        span(ctx, q, q0 * row, (q1 - q0) * row, false, 4, &pc.q_off),
-        span(ctx, k, k0 * kvrow, (k1 - k0) * kvrow, false, kves, &pc.kv_off),
-        span(ctx, v, k0 * kvrow, (k1 - k0) * kvrow, false, kves, &skip_v),
+        span(ctx, q, q0 * row, (q1 - q0) * row, false, ies, &pc.q_off),
+        span(ctx, k, k0 * row, (k1 - k0) * row, false, ies, &pc.kv_off),
+        span(ctx, v, k0 * row, (k1 - k0) * row, false, ies, &skip_v),
         span(ctx, out, q0 * orow, (q1 - q0) * orow, true, oes, &pc.o_off),
         span(ctx, &dp->items, (uint64_t)g->item0 * 16, (uint64_t)g->n_items * 16, false, 16, &pc.item_off),
         span(ctx, &dp->col, (uint64_t)g->col0 * 4, (uint64_t)(g->col1 - g->col0) * 4, false, 4, &pc.col_base),

@@ -124,13 +124,17 @@ drd_status drd_op_attention_hsa(drd_seq *s, const drd_attention_plan *dp, const 
                                 const drd_buffer *k, const drd_buffer *v, const drd_buffer *out);
 /* The same with out16: [N, H*dh] f16, each element the f32 result rounded to nearest even (the
  * copy the cooperative-matrix o projection reads, without a conversion pass over an f32 out),
- * and with kv16, k and v as [N, H*dh] f16 (what the kernel rounds f32 k and v to anyway: given
+ * and with in16, q, k and v as [N, H*dh] f16, q already multiplied by drd_attention_q_scale
+ * (what the kernel makes of f32 q, k and v anyway: given f16(q * scale) with that f32 product,
  * f16(k) and f16(v), the same results). Only where drd_attention_f16_out: the cooperative-
  * matrix kernel (the plan's request), 16-bit storage, and all keys in one binding window (no
  * running state kept in out); else UNSUPPORTED. */
 bool drd_attention_f16_out(const drd_context *ctx, const drd_attention_plan *dp);
 drd_status drd_op_attention_hsa_f16(drd_seq *s, const drd_attention_plan *dp, const drd_buffer *q,
-                                    const drd_buffer *k, const drd_buffer *v, bool kv16, const drd_buffer *out16);
+                                    const drd_buffer *k, const drd_buffer *v, bool in16, const drd_buffer *out16);
+/* The factor the kernels apply to q before its products with k: log2(e) / sqrt(dh) (scores
+ * are kept in the log2 domain). */
+float drd_attention_q_scale(uint32_t dh);
 
 /* The kernel drd_op_attention_hsa records for dp on this context: dp->request resolved, or the
  * automatic choice (cooperative matrices when caps.coopmat_m != 0, the subgroup supports

@@ -202,6 +202,7 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
   bool cm = cfg.kind == DRD_GEMM_COOPMAT;
   if (c16 && (!cm || g->accumulate))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "gemm: f16 C needs the cooperative-matrix kernel and no accumulate");
+  if (g->c_scale != 0.0f && !c16) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: a C scale needs f16 C");
   const drd_rope_table *rope = g->rope;
   if (rope && (rope->dh < 2 || rope->dh % 2 || N % rope->dh || g->accumulate || M > rope->positions))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "gemm: RoPE needs N a multiple of an even head dim, M <= the "
@@ -265,6 +266,7 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
             .lda = K, .ldw = K, .ldc = N,
             .a_off = as / (uint32_t)es, .w_off = wsk / (uint32_t)ws, .c_off = cs / cs_el, .bias_off = bs / 4,
             .flags = (bias && k0 == 0 ? DRD_GEMM_BIAS : 0) | (k0 > 0 || g->accumulate ? DRD_GEMM_ACCUMULATE : 0),
+            .c_scale = g->c_scale != 0.0f ? g->c_scale : 1.0f,
         };
         /* gemm_cm's RoPE table rows for the chunk's positions (a token's row, dh floats, is
          * never larger than its N >= dh outputs, so it fits where C's chunk does); without

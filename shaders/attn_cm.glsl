@@ -9,12 +9,13 @@
 //
 // Workgroup = (work item, row tile, head): NS subgroups, each owning RS = TMS * CM of the
 // tile's BR = NS * RS query rows (rows past the block or N are zeros, never stored). Q is
-// scaled by scale_log2, rounded to f16 once and kept in registers as A fragments. Each listed
+// scaled by scale_log2, rounded to f16 once (here, or by the q projection: IN16) and kept in
+// registers as A fragments. Each listed
 // key block is cut into tiles of BC keys (a tile never spans two blocks, so a tile's keys are
 // found from one CSR entry, read once per block, and whether it holds keys past the block or
 // past N is one comparison; those keys are masked). Per tile:
 //   1. the workgroup stages K and V as f16 in shared memory (rounded here, or f16 already:
-//      KV16), the only workgroup barriers;
+//      IN16), the only workgroup barriers;
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
 //      into accumulators that stay in registers;
 //   3. the online softmax runs on those accumulators, element by element: P = exp2(S - m),
@@ -68,9 +69,10 @@ layout(constant_id = 11) const uint SLACK = 8;  // log2 units a score may exceed
 // out as f16 (the copy the cooperative-matrix o projection reads, written here instead of by a
 // separate conversion pass; rows split over slots get theirs from the merge)
 layout(constant_id = 12) const bool OUT16 = false;
-// K and V as f16 (written so by the cooperative-matrix k and v projections): half the bytes
-// of the kernel's largest global traffic, and no conversion; else f32, rounded here
-layout(constant_id = 13) const bool KV16 = false;
+// Q, K and V as f16, Q already times scale_log2 (written so by the cooperative-matrix q, k and
+// v projections, with the same f32 product and rounding as here): half the bytes of the
+// kernel's global traffic, and no conversion; else f32, scaled and rounded here
+layout(constant_id = 13) const bool IN16 = false;
 
 const uint RS = TMS * CM, BR = NS * RS;  // query rows per subgroup / workgroup
 const uint D4 = DHP / 4;                 // head dim in vec4
@@ -106,7 +108,9 @@ layout(std430, binding = 1) readonly buffer K { float k[]; };     // [rows, H*DH
 layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
 layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
-layout(std430, binding = 1) readonly buffer Kh { float16_t k16[]; };  // the same, f16 (KV16)
+layout(std430, binding = 0) readonly buffer Qh { float16_t q16[]; };  // the same, f16, scaled (IN16)
+layout(std430, binding = 0) readonly buffer Qh4 { f16vec4 q16x4[]; };
+layout(std430, binding = 1) readonly buffer Kh { float16_t k16[]; };  // the same, f16 (IN16)
 layout(std430, binding = 1) readonly buffer Kh4 { f16vec4 k16x4[]; };
 layout(std430, binding = 2) readonly buffer Vh { float16_t v16[]; };
 layout(std430, binding = 2) readonly buffer Vh4 { f16vec4 v16x4[]; };
@@ -146,7 +150,7 @@ vec4 load_row(uint base, uint c4, bool kv_v) {
   return r;
 }
 
-// The same from f16 K and V (KV16).
+// The same from f16 K and V (IN16).
 f16vec4 load_row16(uint base, uint c4, bool kv_v) {
   if (ALIGNED4) {
     if (c4 * 4u >= DH) return f16vec4(0.0);
@@ -158,13 +162,24 @@ f16vec4 load_row16(uint base, uint c4, bool kv_v) {
   return r;
 }
 
-vec4 load_q(uint row, uint h, uint c4) {
+// Q's column group c4 of head h in token row `row`, scaled and rounded to f16 (zeros past DH)
+f16vec4 load_q(uint row, uint h, uint c4) {
   uint base = pc.q_off + (row - pc.q_row0) * pc.H * DH + h * DH;
-  if (ALIGNED4) return c4 * 4u < DH ? q4[base / 4u + c4] : vec4(0.0);
+  if (IN16) {
+    if (ALIGNED4) return c4 * 4u < DH ? q16x4[base / 4u + c4] : f16vec4(0.0);
+    f16vec4 r = f16vec4(0.0);
+    for (uint e = 0; e < 4u; e++)
+      if (c4 * 4u + e < DH) r[e] = q16[base + c4 * 4u + e];
+    return r;
+  }
   vec4 r = vec4(0.0);
-  for (uint e = 0; e < 4u; e++)
-    if (c4 * 4u + e < DH) r[e] = q[base + c4 * 4u + e];
-  return r;
+  if (ALIGNED4) {
+    if (c4 * 4u < DH) r = q4[base / 4u + c4];
+  } else {
+    for (uint e = 0; e < 4u; e++)
+      if (c4 * 4u + e < DH) r[e] = q[base + c4 * 4u + e];
+  }
+  return f16vec4(r * pc.scale_log2);
 }
 
 void sync_subgroup() { // the subgroup's shared writes are visible to all its invocations
@@ -278,7 +293,7 @@ void load_kv(uint kb, uint t0, uint nk, uint h, uint lid, out f16vec4 nk16[LKV],
     const uint e = lid + i * WG, j = e / D4, c4 = e % D4;
     const bool real = t0 + j < nk;
     const uint base = pc.kv_off + (kb + min(t0 + j, nk - 1u) - pc.kv_row0) * pc.H * DH + h * DH;
-    if (KV16) {
+    if (IN16) {
       const f16vec4 kk = load_row16(base, c4, false), vv = load_row16(base, c4, true);
       nk16[i] = real ? kk : f16vec4(0.0);
       nv16[i] = real ? vv : f16vec4(0.0);
@@ -316,8 +331,7 @@ void main() {
     barrier(); // the previous round's fragments are loaded
     for (uint e = lid; e < BC * D4; e += WG) {
       uint r = e / D4, c4 = e % D4, rb = rt0 + r0 + r, i = a * pc.B + rb;
-      vec4 x = r0 + r < BR && rb < pc.B && i < pc.N ? load_q(i, h, c4) * pc.scale_log2 : vec4(0.0);
-      ks[r * SK + c4] = f16vec4(x);
+      ks[r * SK + c4] = r0 + r < BR && rb < pc.B && i < pc.N ? load_q(i, h, c4) : f16vec4(0.0);
     }
     barrier();
     // subgroup-uniform conditions

@@ -6,7 +6,7 @@
 // rotate-half RoPE to every head of 2 * ROPE_HALF columns (after the bias), as rope_f32.comp
 // does, so the q and k projections need no pass of their own. With C16, C is f16: each sum
 // rounded to nearest once (no ACCUMULATE), for readers that round it to f16 anyway (the
-// cooperative-matrix attention's k and v).
+// cooperative-matrix attention's q, k and v; q multiplied by the attention's scale first).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_16bit_storage : require
 #include "push_constants.h"
@@ -39,17 +39,18 @@ layout(constant_id = 12) const bool C16 = false; // C holds f16 (c_off, ldc in h
 
 uint m0, n0; // the tile's first row and column
 
-// C's element i / 4-element group i4, as f32 or, with C16, rounded to f16
+// C's element i / 4-element group i4, as f32 or, with C16, times c_scale and rounded to f16
+// (the attention's q arrives so, scaled as that kernel would scale it)
 void c_store(uint i, float v) {
   if (C16)
-    c16[i] = float16_t(v);
+    c16[i] = float16_t(v * pc.c_scale);
   else
     c[i] = v;
 }
 
 void c_store4(uint i4, vec4 v) {
   if (C16)
-    c16x4[i4] = f16vec4(v);
+    c16x4[i4] = f16vec4(v * pc.c_scale);
   else
     c4[i4] = v;
 }

@@ -39,6 +39,7 @@ DRD_PC_STRUCT(drd_pc_gemm) {
   uint a_off, w_off, c_off, bias_off;
   uint flags;     /* DRD_GEMM_BIAS | DRD_GEMM_ACCUMULATE */
   uint rope_off;  /* gemm_cm with RoPE: the chunk's first row in the table binding (floats) */
+  float c_scale;  /* gemm_cm with f16 C: each value times this before it is rounded (else 1) */
 };
 
 #endif

@@ -14,9 +14,10 @@
  * shipped small model (dh 64, B 16). Each line says which kernel ran. Where the coopmat kernel
  * may write f16 out (drd_attention_f16_out: one binding window), it runs that way too and
  * every f16 element must be the f32 run's element rounded to nearest even, bit for bit; and
- * once more with k and v given as f16 (the host's rounding of the same values), which must give
- * the same f16 out, bit for bit: the kernel rounds f32 k and v to nearest itself. (k and v in
- * f16's subnormal range are set to zero: Vulkan lets a device flush those when it rounds.) */
+ * once more with q, k and v given as f16 (the host's rounding of q times the kernel's scale, of
+ * k and of v), which must give the same f16 out, bit for bit: the kernel scales f32 q and rounds
+ * all three to nearest itself. (Inputs that would round into f16's subnormal range are set to
+ * zero: Vulkan lets a device flush those when it rounds.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static int failures;
 static int coopmat_runs; /* cases the coopmat kernel ran */
 static int convert_runs; /* ... with P in registers (attn_hsa_cm2.comp) */
 static int f16_out_runs; /* coopmat cases also run with f16 out (drd_op_attention_hsa_f16) */
-static int kv16_runs;    /* ... and with f16 k and v as well */
+static int in16_runs;    /* ... and with f16 q (scaled), k and v as well */
 
 /* max|gpu - ref| / max|ref|: f32 dot products and online-softmax sums over up to a few
  * thousand keys stay near 1e-6; a wrong mask, block or merge is off by 1e-2 or more. */
@@ -164,9 +165,9 @@ typedef struct run {
   drd_attn_kernel request, k;
   drd_seq *s;
   drd_seq *s16;              /* coopmat: the same into an f16 out, where the plan allows it */
-  drd_seq *s16kv;            /* ... and from f16 k and v */
+  drd_seq *s16in;            /* ... and from f16 q (scaled), k and v */
   size_t f16_bad;            /* f16 outputs that are not the f32 output rounded to nearest even */
-  size_t kv16_bad;           /* f16 outputs from f16 k and v that are not the same either */
+  size_t in16_bad;           /* f16 outputs from f16 q, k and v that are not the same either */
   double worst;              /* scalar: relative error; coopmat: max |err| / (bound + tol) */
   double err_at, bound_at;   /* coopmat: the error and the bound where the ratio is worst */
 } run;
@@ -192,8 +193,9 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
   drd_test_check(drd_attention_plan_upload(ctx, &plan, H, dh, &dp), "attention plan upload");
   drd_buffer bq = drd_test_buffer_f32(ctx, NULL, n), bk = drd_test_buffer_f32(ctx, NULL, n);
   drd_buffer bv = drd_test_buffer_f32(ctx, NULL, n), bo = drd_test_buffer_f32(ctx, NULL, n);
-  drd_buffer bo16, bk16, bv16;
+  drd_buffer bo16, bq16, bk16, bv16;
   drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bo16), "buffer_create f16 out");
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bq16), "buffer_create f16 q");
   drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bk16), "buffer_create f16 k");
   drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bv16), "buffer_create f16 v");
   uint16_t *got16 = malloc(n * 2 + 4), *h16 = malloc(n * 2 + 4);
@@ -226,14 +228,14 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
       drd_test_check(drd_seq_begin(ctx, &runs[r].s16), "seq_begin");
       drd_test_check(drd_op_attention_hsa_f16(runs[r].s16, &dp, &bq, &bk, &bv, false, &bo16), "attention f16");
       drd_test_check(drd_seq_end(runs[r].s16), "seq_end");
-      drd_test_check(drd_seq_begin(ctx, &runs[r].s16kv), "seq_begin");
-      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16kv, &dp, &bq, &bk16, &bv16, true, &bo16), "attention kv16");
-      drd_test_check(drd_seq_end(runs[r].s16kv), "seq_end");
+      drd_test_check(drd_seq_begin(ctx, &runs[r].s16in), "seq_begin");
+      drd_test_check(drd_op_attention_hsa_f16(runs[r].s16in, &dp, &bq16, &bk16, &bv16, true, &bo16), "attention in16");
+      drd_test_check(drd_seq_end(runs[r].s16in), "seq_end");
     } else {
       drd_seq *sx;
       drd_test_check(drd_seq_begin(ctx, &sx), "seq_begin");
       if (drd_op_attention_hsa_f16(sx, &dp, &bq, &bk, &bv, false, &bo16) != DRD_ERROR_UNSUPPORTED ||
-          drd_op_attention_hsa_f16(sx, &dp, &bq, &bk16, &bv16, true, &bo16) != DRD_ERROR_UNSUPPORTED) {
+          drd_op_attention_hsa_f16(sx, &dp, &bq16, &bk16, &bv16, true, &bo16) != DRD_ERROR_UNSUPPORTED) {
         fprintf(stderr, "FAIL %s N=%u: f16 out recorded where drd_attention_f16_out refuses it\n", cfg, N);
         failures++;
       }
@@ -245,11 +247,15 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     drd_fill_uniform(rng, q, n, -q_amp, q_amp);
     drd_fill_uniform(rng, k, n, -q_amp, q_amp);
     drd_fill_uniform(rng, v, n, -1.0f, 1.0f);
-    const float f16_normal = 6.103515625e-05f; /* 2^-14 */
+    /* f16 q is q times the kernel's scale (that f32 product), then rounded */
+    const float f16_normal = 6.103515625e-05f, qs = drd_attention_q_scale(dh); /* 2^-14 */
     for (size_t e = 0; e < n; e++) {
+      if (fabsf(q[e] * qs) < f16_normal) q[e] = 0.0f;
       if (fabsf(k[e]) < f16_normal) k[e] = 0.0f;
       if (fabsf(v[e]) < f16_normal) v[e] = 0.0f;
+      h16[e] = drd_f32_to_f16(q[e] * qs);
     }
+    drd_test_check(drd_buffer_upload(ctx, &bq16, 0, h16, n * 2), "upload f16 q");
     drd_f32_to_f16_row(k, h16, n);
     drd_test_check(drd_buffer_upload(ctx, &bk16, 0, h16, n * 2), "upload f16 k");
     drd_f32_to_f16_row(v, h16, n);
@@ -274,9 +280,9 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
         drd_test_check(drd_buffer_download(ctx, &bo16, 0, got16, n * 2), "download f16 out");
         for (size_t e = 0; e < n; e++) x->f16_bad += got16[e] != drd_f32_to_f16(got[e]);
         drd_test_check(drd_buffer_fill(ctx, &bo16, 0x7e007e00u), "poison f16 out");
-        drd_test_check(drd_seq_run(x->s16kv), "seq_run kv16");
+        drd_test_check(drd_seq_run(x->s16in), "seq_run in16");
         drd_test_check(drd_buffer_download(ctx, &bo16, 0, got16, n * 2), "download f16 out");
-        for (size_t e = 0; e < n; e++) x->kv16_bad += got16[e] != drd_f32_to_f16(got[e]);
+        for (size_t e = 0; e < n; e++) x->in16_bad += got16[e] != drd_f32_to_f16(got[e]);
       }
       if (x->k.kind != DRD_ATTN_COOPMAT) {
         double err = drd_rel_error(got, ref, n);
@@ -299,10 +305,10 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     coopmat_runs += cmk;
     convert_runs += cmk && x->k.convert == DRD_ATTN_CONVERT_ON;
     f16_out_runs += x->s16 != NULL;
-    kv16_runs += x->s16kv != NULL;
-    if (x->f16_bad || x->kv16_bad) {
-      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %zu f16 outputs (%zu from f16 k and v) differ from the f32 ones "
-              "rounded\n", cfg, N, H, dh, what, x->f16_bad, x->kv16_bad);
+    in16_runs += x->s16in != NULL;
+    if (x->f16_bad || x->in16_bad) {
+      fprintf(stderr, "FAIL %s N=%u H=%u dh=%u (%s): %zu f16 outputs (%zu from f16 q, k and v) differ from the f32 "
+              "ones rounded\n", cfg, N, H, dh, what, x->f16_bad, x->in16_bad);
       failures++;
     }
     fprintf(stderr, "  %-5s N=%-5u H=%-2u dh=%-3u mode %u nb=%-3u windows of %u blocks, split %u, %u dispatches, ",
@@ -319,12 +325,13 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     }
     drd_seq_destroy(x->s);
     drd_seq_destroy(x->s16);
-    drd_seq_destroy(x->s16kv);
+    drd_seq_destroy(x->s16in);
   }
   fprintf(stderr, "        (%.2f s)\n", drd_now_s() - t0);
   drd_buffer *bufs[] = {&bq, &bk, &bv, &bo};
   for (int i = 0; i < 4; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_buffer_destroy(ctx, &bo16);
+  drd_buffer_destroy(ctx, &bq16);
   drd_buffer_destroy(ctx, &bk16);
   drd_buffer_destroy(ctx, &bv16);
   free(got16), free(h16);
@@ -500,8 +507,8 @@ int main(void) {
     fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran the coopmat kernel\n");
     failures++;
   }
-  fprintf(stderr, "f16 out (exactly the f32 out rounded) checked in %d coopmat cases, %d of them from f16 k and v too\n",
-          f16_out_runs, kv16_runs);
+  fprintf(stderr, "f16 out (exactly the f32 out rounded) checked in %d coopmat cases, %d of them from f16 q, k and v too\n",
+          f16_out_runs, in16_runs);
   if (caps->coopmat_m && caps->storage_16bit && !f16_out_runs) {
     fprintf(stderr, "FAIL: no coopmat case ran with f16 out\n");
     failures++;

@@ -49,17 +49,23 @@ static void run_gemm(drd_context *ctx, const drd_gemm_config *cfg, const drd_gem
   drd_seq_destroy(s);
 }
 
-/* Runs g again into an f16 C and counts the elements that are not got (g's f32 C) rounded to
- * nearest even; returns the recording's status (where the f16 C is refused, nothing runs). */
+/* Runs g again into an f16 C scaled by c_scale (0: unscaled) and counts the elements that are
+ * not got (g's f32 C) times c_scale, rounded to nearest even; returns the recording's status
+ * (where the f16 C is refused, nothing runs). The scale with f32 C must be refused. */
 static drd_status check_c16(drd_context *ctx, const drd_gemm_config *cfg, const drd_gemm_args *g, const float *got,
-                            size_t nc, size_t *mismatches) {
+                            size_t nc, float c_scale, size_t *mismatches) {
   drd_buffer bc16;
   drd_test_check(drd_buffer_create(ctx, nc * 2 + 4, &bc16), "buffer_create f16 C");
   drd_test_check(drd_buffer_fill(ctx, &bc16, 0x7e007e00u), "poison f16 C");
   drd_gemm_args g16 = *g;
-  g16.C = &bc16, g16.ctype = DRD_DTYPE_F16;
+  g16.c_scale = c_scale;
   drd_seq *s;
   drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  if (c_scale != 0.0f && drd_op_gemm_ex(s, cfg, &g16) != DRD_ERROR_INVALID_ARGUMENT) {
+    fprintf(stderr, "FAIL gemm M=%u N=%u K=%u: a C scale with f32 C was not refused\n", g->M, g->N, g->K);
+    failures++;
+  }
+  g16.C = &bc16, g16.ctype = DRD_DTYPE_F16;
   drd_status st = drd_op_gemm_ex(s, cfg, &g16);
   *mismatches = 0;
   if (st == DRD_OK) {
@@ -71,7 +77,7 @@ static drd_status check_c16(drd_context *ctx, const drd_gemm_config *cfg, const 
     drd_test_check(drd_seq_end(s), "seq_end");
     drd_test_check(drd_seq_run(s), "seq_run f16 C");
     drd_test_check(drd_buffer_download(ctx, &bc16, 0, h, nc * 2), "download f16 C");
-    for (size_t i = 0; i < nc; i++) *mismatches += h[i] != drd_f32_to_f16(got[i]);
+    for (size_t i = 0; i < nc; i++) *mismatches += h[i] != drd_f32_to_f16(c_scale != 0.0f ? got[i] * c_scale : got[i]);
     free(h);
     c16_cases++;
   }
@@ -241,9 +247,9 @@ static void run_case_ex(drd_context *ctx, drd_rng *rng, const drd_gemm_config *c
     failures++;
   }
   /* f16 C: refused with accumulate (C's old values are f32), else exactly the f32 C rounded
-   * (the cases without accumulate have K in one binding) */
+   * (the cases without accumulate have K in one binding); scaled in the cases without bias */
   size_t c16_bad;
-  drd_status st = check_c16(ctx, cfg, &g, got, nc, &c16_bad);
+  drd_status st = check_c16(ctx, cfg, &g, got, nc, with_bias ? 0.0f : 0.3f, &c16_bad);
   if (st != (accumulate ? DRD_ERROR_UNSUPPORTED : DRD_OK) || c16_bad) {
     fprintf(stderr, "FAIL gemm_ex M=%u N=%u K=%u%s%s%s f16 C: status %d, %zu elements not the f32 C rounded\n", M, N,
             K, a16 ? " A f16" : "", accumulate ? " accumulate" : "", with_bias ? " bias" : "", (int)st, c16_bad);
@@ -298,9 +304,10 @@ static void run_case_rope(drd_context *ctx, drd_rng *rng, const drd_gemm_config 
   bool f = drd_gemm_rope_fuses(ctx, &u, dh);
   *fused += f;
   /* f16 C: only where the epilogue rotates (no pass rotates f16), and then exactly the f32 C
-   * rounded; K fits one binding in every case here */
+   * rounded; without bias scaled as the attention's q is (the engine's q projection); K fits
+   * one binding in every case here */
   size_t c16_bad;
-  drd_status st = check_c16(ctx, &u, &g, got, nc, &c16_bad);
+  drd_status st = check_c16(ctx, &u, &g, got, nc, with_bias ? 0.0f : drd_attention_q_scale(dh), &c16_bad);
   if (st != (f ? DRD_OK : DRD_ERROR_UNSUPPORTED) || c16_bad) {
     fprintf(stderr, "FAIL gemm+rope M=%u N=%u K=%u dh=%u%s kernel %d (%s) f16 C: status %d, %zu elements not the f32 "
             "C rounded\n", M, N, K, dh, with_bias ? " bias" : "", (int)u.kind, f ? "in the epilogue" : "separate pass",
