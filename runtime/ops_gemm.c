@@ -31,7 +31,9 @@ uint64_t drd_cm_tile_shared(const drd_context *ctx, uint32_t bm, uint32_t bn, ui
                             uint32_t n_b, uint32_t n_acc) {
   const drd_device_caps *c = &ctx->caps;
   /* cm_gemm.glsl: f16 slices of A and of each B with rows padded by 8 halves; the epilogue's
-   * n_acc f32 accumulators per subgroup reuse A's slice, which grows where they need more */
+   * n_acc f32 accumulators per subgroup (two at least where a subgroup has two columns of
+   * matrices: cm_out takes them in pairs) reuse A's slice, which grows where they need more */
+  if (n_acc < 2 && c->coopmat_n && wn && bn / (wn * c->coopmat_n) > 1) n_acc = 2;
   const uint64_t a = 2ull * (bk + 8) * bm, scratch = 4ull * n_acc * wm * wn * c->coopmat_m * c->coopmat_n;
   return (a > scratch ? a : scratch) + 2ull * (bk + 8) * n_b * bn;
 }

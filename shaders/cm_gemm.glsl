@@ -11,7 +11,8 @@
 // padded by 8 halves (16 bytes) so that the rows a matrix load reads together start in
 // different banks; while a slice is
 // multiplied out, the next one is already loaded into registers.
-// Epilogue: each subgroup stores one accumulator at a time into its own shared scratch, and
+// Epilogue: each subgroup stores two accumulators of neighbouring columns at a time (one where
+// it has a single column of them) into its own shared scratches, and
 // its invocations hand the elements to the includer: 4 consecutive columns at a time to
 // cm_put4 where the includer's cm_whole says the tile lies wholly inside the output at
 // aligned places (16-byte stores), else one element at a time to cm_emit (partial tiles,
@@ -84,7 +85,7 @@ const uint LA = (GA + WG - 1) / WG, LB = (GB + WG - 1) / WG;
 // coopMatLoad offsets and strides then count uvec4s: half k of row m is
 // As[(m * SA + k) / 8], half (k % 8).
 const uint SA8 = SA / 8;
-// The epilogue's scratch: one accumulator per subgroup, row-major (CN is a multiple of 4),
+// The epilogue's scratch: one or two accumulators per subgroup, row-major (CN is a multiple of 4),
 // f32 bits in As once the K loop is done with it (its last barrier), so that slices and
 // scratch need not both have room (8 - 16 KiB less per workgroup; no faster on an H200, and
 // the deeper slices this allows were slower, docs/performance.md): element (r, c) is
@@ -97,9 +98,9 @@ const uint CS2 = WM * WN * CQ;
 #if defined(CM_DUAL)
 const uint CS_END = 2u * CS2;
 #elif defined(CM_ROPE)
-const uint CS_END = ROPE_HALF > 0u ? 2u * CS2 : CS2;
+const uint CS_END = ROPE_HALF > 0u || TNW > 1u ? 2u * CS2 : CS2;
 #else
-const uint CS_END = CS2;
+const uint CS_END = TNW > 1u ? 2u * CS2 : CS2; // cm_out's pairs
 #endif
 shared uvec4 As[BM * SA8 > CS_END ? BM * SA8 : CS_END]; // A[m0 + m, k0 + k]; then the scratch
 shared uvec4 Bs[BN * SA8]; // B[n0 + n, k0 + k]: column-major K x N
@@ -182,36 +183,45 @@ void cm_sync() {
   controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
 }
 
-// one accumulator through the subgroup's scratch to cm_put4 or cm_emit
+// One accumulator, or with `two` also acc2 of the next columns (n0 + CN), through the
+// subgroup's scratches to cm_put4 or cm_emit: a pair shares one trip (one store, barrier, loads,
+// barrier), so twice the loads and stores are in flight per barrier (an H200, 16384 x 1024 x
+// 1024: 0.166 -> 0.161 ms, 0.199 -> 0.180 with ACCUMULATE, whose old C values are loaded ahead;
+// a scratch row padded against bank conflicts instead was slower, docs/performance.md).
 #ifndef CM_DUAL
 #ifdef CM_DIRECT
 bool cm_whole();
 void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2);
 void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2);
 #endif
-void cm_out(uint m0, uint n0, CM_C acc) {
+void cm_out(uint m0, uint n0, CM_C acc, CM_C acc2, bool two) {
   const uint cs = gl_SubgroupID * CQ, lane = gl_SubgroupInvocationID;
 #ifdef CM_DIRECT
   const bool whole = cm_whole();
-  vec4 p[QL], p2[QL];
+  vec4 p[QL], p2[QL], r[QL], r2[QL]; // for acc's places, for acc2's
   if (whole)
     [[unroll]] for (uint i = 0; i < QL; i++) {
-      const uint q = lane + i * CSG;
-      if (q < CQ) cm_pre4(m0 + q * 4u / CN, n0 + q * 4u % CN, p[i], p2[i]);
+      const uint q = lane + i * CSG, m = m0 + q * 4u / CN, n = n0 + q * 4u % CN;
+      if (q < CQ) cm_pre4(m, n, p[i], p2[i]);
+      if (q < CQ && two) cm_pre4(m, n + CN, r[i], r2[i]);
     }
 #endif
   coopMatStore(acc, As, cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
+  if (two) coopMatStore(acc2, As, CS2 + cs, CN / 4u, gl_CooperativeMatrixLayoutRowMajor);
   cm_sync();
 #ifdef CM_DIRECT
   if (whole) {
     [[unroll]] for (uint i = 0; i < QL; i++) {
-      const uint q = lane + i * CSG;
-      if (q < CQ) cm_put4(m0 + q * 4u / CN, n0 + q * 4u % CN, cm_scratch(cs + q), p[i], p2[i]);
+      const uint q = lane + i * CSG, m = m0 + q * 4u / CN, n = n0 + q * 4u % CN;
+      if (q < CQ) cm_put4(m, n, cm_scratch(cs + q), p[i], p2[i]);
+      if (q < CQ && two) cm_put4(m, n + CN, cm_scratch(CS2 + cs + q), r[i], r2[i]);
     }
   } else
 #endif
-    for (uint e = lane; e < CM * CN; e += CSG)
+    for (uint e = lane; e < CM * CN; e += CSG) {
       cm_emit(m0 + e / CN, n0 + e % CN, cm_scratch(cs + e / 4u)[e % 4u]);
+      if (two) cm_emit(m0 + e / CN, n0 + CN + e % CN, cm_scratch(CS2 + cs + e / 4u)[e % 4u]);
+    }
   cm_sync(); // the next store overwrites the scratch
 }
 #endif
@@ -315,7 +325,15 @@ void cm_gemm_tile(uint K) {
     return;
   }
 #endif
-#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j);
+  // matrix j with matrix j + 1 where the subgroup has it (j even; conditions on
+  // specialization constants, as above)
+#define CM_OUT(i, j)                                                                                       \
+  if (CM_I(i) && CM_J(j) && j % 2u == 0u) {                                                                \
+    CM_C p = c##i##j;                                                                                      \
+    if (j == 0u && CM_J(1)) p = c##i##1;                                                                   \
+    if (j == 2u && CM_J(3)) p = c##i##3;                                                                   \
+    cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j, p, CM_J(j + 1u));                                          \
+  }
 #endif
   CM_EACH(CM_OUT)
 }
