@@ -2,7 +2,11 @@
 // DES grouped GEMMs des_gemm{1,2}_cm.comp:
 //   acc[m, n] = sum_k A[m, k] * B[n, k]   for a BM x BN tile, f16 operands, f32 accumulation
 // (B is stored as [N, K] rows, i.e. the weight layout of C = A W^T). With CM_DUAL a second
-// B2 (the DES "up" weights) is multiplied by the same A into a second accumulator.
+// B2 (the DES "up" weights) is multiplied by the same A into a second accumulator, and the
+// includer's cm_combine makes each accumulator and its twin one matrix, element by element
+// (the DES SwiGLU), before the epilogue: half the trips through the scratch and the shared
+// memory traffic of passing both (an H200 at 16K tokens: DES gate / up 15.08 -> 14.80 ms per
+// step, docs/performance.md).
 //
 // The workgroup is WM x WN subgroups (full ones: WG is a multiple of the subgroup size); subgroup (wm, wn) owns a
 // (BM / WM) x (BN / WN) block of the tile, as TMW x TNW cooperative matrices of CM x CN
@@ -16,11 +20,11 @@
 // its invocations hand the elements to the includer: 4 consecutive columns at a time to
 // cm_put4 where the includer's cm_whole says the tile lies wholly inside the output at
 // aligned places (16-byte stores), else one element at a time to cm_emit (partial tiles,
-// unaligned places), so any M, N works and the includer decides what is written where. Pairs of
-// accumulators go to cm_put4x2 / cm_emit2 together: with CM_DUAL an accumulator and its B2
-// twin; with CM_ROPE (specialization constant ROPE_HALF > 0) a matrix of the first half of a
-// head and the matrix ROPE_HALF columns on, whose elements RoPE rotates together (the host
-// makes each subgroup's columns whole heads, ROPE_HALF a multiple of CN).
+// unaligned places), so any M, N works and the includer decides what is written where. With
+// CM_ROPE (specialization constant ROPE_HALF > 0) pairs of accumulators go to cm_put4x2 /
+// cm_emit2 together instead: a matrix of the first half of a head and the matrix ROPE_HALF
+// columns on, whose elements RoPE rotates together (the host makes each subgroup's columns
+// whole heads, ROPE_HALF a multiple of CN).
 // (Storing accumulators straight to the output buffer with coopMatStore was slower on an H200,
 // driver 580: a 16384 x 1024 x 1024 GEMM 0.189 ms against 0.163 through the scratch and 16-byte
 // stores, and 0.141 with no stores at all; per tile the direct stores cost as much as ~14 slices
@@ -31,8 +35,11 @@
 //                                     (0 past K / for padding rows)
 //   uvec4 cm_load_b(uint n, uint k)   tile row n of B, elements k .. k+7 (0 past K or N)
 //   uvec4 cm_load_b2(uint n, uint k)  the same for B2 (CM_DUAL only)
+//   CM_C cm_combine(CM_C acc, CM_C acc2)  (CM_DUAL) the output matrix from an accumulator and
+//                                      its B2 twin, element by element (both hold the same
+//                                      positions: one type, one layout)
 //   void cm_emit(uint m, uint n, float v)               one output element, tile-relative
-//   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_DUAL, CM_ROPE)
+//   void cm_emit2(uint m, uint n, float v, float v2)    a pair (CM_ROPE)
 //   bool cm_whole()                    (CM_DIRECT) whether cm_put4 may take this tile's output:
 //                                      the same answer for the whole workgroup (lavapipe runs
 //                                      the scratch's subgroup barriers as workgroup barriers,
@@ -43,8 +50,8 @@
 //                                      scratch, so that the loads are in flight meanwhile
 //   void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2)  columns n .. n+3 of tile row m
 //   bool cm_whole2(), cm_pre4x2(...), cm_put4x2(uint m, uint n, vec4 v, vec4 v2, vec4 p, vec4 p2)
-//                                      (CM_DIRECT with CM_DUAL or CM_ROPE) the same for the
-//                                      pairs cm_emit2 would get
+//                                      (CM_DIRECT with CM_ROPE) the same for the pairs cm_emit2
+//                                      would get
 // and calls cm_gemm_tile(K) from main() once its per-tile state is set.
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -120,10 +127,10 @@ uvec4 cm_load_a(uint m, uint k);
 uvec4 cm_load_b(uint n, uint k);
 #ifdef CM_DUAL
 uvec4 cm_load_b2(uint n, uint k);
-#else
-void cm_emit(uint m, uint n, float v);
+CM_C cm_combine(CM_C acc, CM_C acc2);
 #endif
-#if defined(CM_DUAL) || defined(CM_ROPE)
+void cm_emit(uint m, uint n, float v);
+#ifdef CM_ROPE
 void cm_emit2(uint m, uint n, float v, float v2);
 #endif
 
@@ -188,7 +195,6 @@ void cm_sync() {
 // barrier), so twice the loads and stores are in flight per barrier (an H200, 16384 x 1024 x
 // 1024: 0.166 -> 0.161 ms, 0.199 -> 0.180 with ACCUMULATE, whose old C values are loaded ahead;
 // a scratch row padded against bank conflicts instead was slower, docs/performance.md).
-#ifndef CM_DUAL
 #ifdef CM_DIRECT
 bool cm_whole();
 void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2);
@@ -224,10 +230,9 @@ void cm_out(uint m0, uint n0, CM_C acc, CM_C acc2, bool two) {
     }
   cm_sync(); // the next store overwrites the scratch
 }
-#endif
 
 // two accumulators through the subgroup's two scratches to cm_put4x2 or cm_emit2
-#if defined(CM_DUAL) || defined(CM_ROPE)
+#ifdef CM_ROPE
 #ifdef CM_DIRECT
 bool cm_whole2();
 void cm_pre4x2(uint m, uint n, out vec4 p, out vec4 p2);
@@ -307,8 +312,9 @@ void cm_gemm_tile(uint K) {
   }
 
 #ifdef CM_DUAL
-#define CM_OUT(i, j) if (CM_I(i) && CM_J(j)) cm_out2(wm0 + i * CM, wn0 + j * CN, c##i##j, d##i##j);
-#else
+#define CM_COMBINE(i, j) if (CM_I(i) && CM_J(j)) c##i##j = cm_combine(c##i##j, d##i##j);
+  CM_EACH(CM_COMBINE)
+#endif
 #ifdef CM_ROPE
   if (ROPE_HALF > 0u) {
     // matrix j of the first half of a head with matrix j + CM_ROPE_HP (conditions on
@@ -334,6 +340,5 @@ void cm_gemm_tile(uint K) {
     if (j == 2u && CM_J(3)) p = c##i##3;                                                                   \
     cm_out(wm0 + i * CM, wn0 + j * CN, c##i##j, p, CM_J(j + 1u));                                          \
   }
-#endif
   CM_EACH(CM_OUT)
 }

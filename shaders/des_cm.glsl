@@ -87,38 +87,34 @@ uvec4 load_w(bool second, uint n, uint k) {
 uvec4 cm_load_b(uint n, uint k) { return load_w(false, n, k); }
 
 // Whether the tile's columns all lie before n_end, at places where 4 of them are one aligned
-// vector, so that cm_put4 / cm_put4x2 may store 4 at a time (the same for the whole workgroup).
+// vector, so that cm_put4 may store 4 at a time (the same for the whole workgroup).
 bool des_whole() { return n0 + BN <= pc.n_end && pc.N % 4u == 0 && n0 % 4u == 0; }
 
 #if DES_GEMM_MODE == 1
 uvec4 cm_load_b2(uint n, uint k) { return load_w(true, n, k); }
 
-float silu(float x) { return x / (1.0 + exp(-x)); }
-
-void cm_emit2(uint m, uint n, float g, float u) {
-  if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = float16_t(silu(g) * u); // padding rows: 0
+// h = SiLU(gate) * up, element by element on the accumulators (padding rows: 0), in f32 as the
+// scalar kernels compute it; rounded to f16 when stored
+CM_C cm_combine(CM_C g, CM_C u) {
+  for (int i = 0; i < g.length(); i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
+  return g;
 }
-
-bool cm_whole2() { return des_whole(); }
-
-void cm_pre4x2(uint m, uint n, out vec4 p, out vec4 p2) { p = p2 = vec4(0.0); } // nothing to load
-
-// h for columns n .. n+3 of tile row m: the arithmetic of silu and cm_emit2
-void cm_put4x2(uint m, uint n, vec4 g, vec4 u, vec4 p, vec4 p2) {
-  const vec4 sg = g / (1.0 + exp(-g));
-  o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = f16vec4(sg * u);
-}
+#define DES_OUT(v) float16_t(v)
+#define DES_OUT4(v) f16vec4(v)
 #else
+#define DES_OUT(v) (v)
+#define DES_OUT4(v) (v)
+#endif
+
 void cm_emit(uint m, uint n, float v) {
-  if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = v;
+  if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = DES_OUT(v);
 }
 
 bool cm_whole() { return des_whole(); }
 
 void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2) { p = p2 = vec4(0.0); } // nothing to load
 
-void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = v; }
-#endif
+void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = DES_OUT4(v); }
 
 void main() {
   if (!des_tile_begin()) return;
