@@ -10,10 +10,10 @@
 // Workgroup = (work item, row tile, head): NS subgroups, each owning RS = TMS * CM of the
 // tile's BR = NS * RS query rows (rows past the block or N are zeros, never stored). Q is
 // scaled by scale_log2, rounded to f16 once (here, or by the q projection: IN16) and kept in
-// registers as A fragments. Each listed
-// key block is cut into tiles of BC keys (a tile never spans two blocks, so a tile's keys are
-// found from one CSR entry, read once per block, and whether it holds keys past the block or
-// past N is one comparison; those keys are masked). Per tile:
+// registers as A fragments. Each listed key block is cut into tiles of BC keys (a tile never
+// spans two blocks, so a tile's keys are found from one CSR entry, read once per block, and
+// whether it holds keys past the block or past N is one comparison; those keys are masked).
+// Per tile:
 //   1. the workgroup stages K and V as f16 in shared memory (rounded here, or f16 already:
 //      IN16), the only workgroup barriers;
 //   2. each subgroup computes S = Q K^T for its rows (K read column-major as the B operand)
