@@ -278,9 +278,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
    * (docs/performance.md); only where RoPE is in the GEMMs, as no pass rotates f16 */
   s->qkv16 = s->attn16 && rope_in_gemm(s);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
-  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
-    if (acts[i] != &s->o || !s->attn16)
-      DRD_CHECK(alloc(s, acts[i], s->qkv16 && (acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v) ? nd / 2 : nd));
+  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+    const bool qkv = acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v;
+    if (acts[i] != &s->o || !s->attn16) DRD_CHECK(alloc(s, acts[i], s->qkv16 && qkv ? nd / 2 : nd));
+  }
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
   DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
