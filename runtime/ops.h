@@ -129,8 +129,8 @@ drd_status drd_op_gemm_config(drd_seq *s, const drd_gemm_config *cfg, const drd_
 
 /* Cooperative-matrix tiles (shaders/cm_gemm.glsl), shared by gemm_cm and the DES grouped
  * GEMMs: bm x bn in steps of bk, wm x wn subgroups, n_b B operands (2: DES gate and up),
- * n_acc accumulators per subgroup in the epilogue's scratch (2: DES gate/up, fused RoPE; 2 at
- * least anyway where a subgroup has two columns of matrices, which the epilogue pairs). */
+ * n_acc accumulators per subgroup in the epilogue's scratch (2: fused RoPE; 2 at least anyway
+ * where a subgroup has two columns of matrices, which the epilogue pairs). */
 #define DRD_CM_SPEC 10u
 /* Whether the tile fits the device's cooperative-matrix shape, workgroup limits and shared
  * memory (extra_shared: bytes the includer adds). */

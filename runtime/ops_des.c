@@ -93,7 +93,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
   if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
   if (cm) {
     /* gate/up: two weight slices and accumulators, and the row tokens */
-    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 2, 4ull * bm))
+    if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 1, 4ull * bm))
       return false;
   } else {
     if (bm % tm || bn % tn) return false;

@@ -102,9 +102,7 @@ const uint CQ = CM * CN / 4;
 const uint CSG = WG / (WM * WN);      // the subgroup size
 const uint QL = (CQ + CSG - 1) / CSG; // scratch vectors per invocation
 const uint CS2 = WM * WN * CQ;
-#if defined(CM_DUAL)
-const uint CS_END = 2u * CS2;
-#elif defined(CM_ROPE)
+#if defined(CM_ROPE)
 const uint CS_END = ROPE_HALF > 0u || TNW > 1u ? 2u * CS2 : CS2;
 #else
 const uint CS_END = TNW > 1u ? 2u * CS2 : CS2; // cm_out's pairs

@@ -563,7 +563,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
     drd_des_scratch s;
     const drd_des_scratch_desc *sd = &runs[r].sd;
     if (sd->bm && sd->cm != family) continue;
-    if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 2, 4ull * sd->bm)) continue;
+    if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 1, 4ull * sd->bm)) continue;
     drd_test_check(drd_des_scratch_create(ctx, &w, &runs[r].sd, &s), "scratch");
     if (r == 0) family = s.cm;
     checked += r > 0;
