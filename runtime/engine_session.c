@@ -31,6 +31,7 @@ struct drd_gpu_session {
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
   bool qkv16;                   /* ... and reads q (scaled), k and v as f16, written so by their GEMMs */
+  bool router_in_norm;          /* the FFN's norm writes a16 and the DES router's logits, not a */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -175,9 +176,15 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
-    DRD_CHECK(norm(s, q, &L->ffn_norm, false));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
-    DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
+    if (s->router_in_norm) {
+      DRD_CHECK(drd_op_rmsnorm_router(q, &s->h, &L->ffn_norm.buf, &s->a16, &L->router.buf, L->router.type, hp->E,
+                                      drd_des_logits_in(&s->des, N), N, d, hp->norm_eps));
+      DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, NULL, &s->a16, &s->h, N, &s->des, true));
+    } else {
+      DRD_CHECK(norm(s, q, &L->ffn_norm, false));
+      DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
+    }
     uint32_t k = s->shape.layers_per_submit;
     if (split && k && (l + 1) % k == 0 && l + 1 < hp->L) {
       DRD_CHECK(drd_seq_end(q));
@@ -277,6 +284,12 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
    * an H200 k and v took 1.4 % off the 16K attention, 1.2 % off the 64K step
    * (docs/performance.md); only where RoPE is in the GEMMs, as no pass rotates f16 */
   s->qkv16 = s->attn16 && rope_in_gemm(s);
+  /* the DES router's logits from the FFN's norm, which then writes only a16 (H200, 16K tokens:
+   * no des_logits pass and 64 MiB less written per layer, docs/performance.md); where the norm
+   * runs on subgroups anyway, so that its rows keep their bits */
+  s->router_in_norm = s->f16_acts && drd_des_logits_in(&s->des, N) && drd_rmsnorm_on_subgroups(ctx, N, hp->d);
+  for (uint32_t l = 0; l < hp->L && s->router_in_norm; l++)
+    s->router_in_norm = drd_rmsnorm_router_fits(ctx, N, hp->d, hp->E, gm->layers[l].router.type);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
     const bool qkv = acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v;
@@ -319,9 +332,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
-  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s",
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s%s",
           N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
-          s->attn16 ? " (attention writes it)" : "", s->qkv16 ? ", f16 q, k and v" : "");
+          s->attn16 ? " (attention writes it)" : "", s->qkv16 ? ", f16 q, k and v" : "",
+          s->router_in_norm ? ", DES router logits from the FFN's norm" : "");
   *out = s;
   return DRD_OK;
 cleanup:

@@ -55,6 +55,20 @@ drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, 
 drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                               const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps);
 
+/* Whether drd_op_rmsnorm(_f16) runs one subgroup per row (shaders/rmsnorm_sg.glsl) for this
+ * shape: its rows' bits then equal drd_op_rmsnorm_router's. */
+bool drd_rmsnorm_on_subgroups(const drd_context *ctx, uint32_t rows, uint32_t cols);
+
+/* drd_op_rmsnorm_f16 with out NULL that also writes the DES router's logits of the normalized
+ * rows: logits [rows, E] f32 = out . router^T (router [E, cols] f32 or f16, E <= 8), summed in
+ * des_logits' order (shaders/rmsnorm_sg.glsl), so the FFN's norm writes no f32 rows and the
+ * router needs no pass (drd_op_des_ffn_ex with b NULL). UNSUPPORTED where
+ * drd_rmsnorm_router_fits says no. */
+bool drd_rmsnorm_router_fits(const drd_context *ctx, uint32_t rows, uint32_t cols, uint32_t E, drd_dtype rtype);
+drd_status drd_op_rmsnorm_router(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out16,
+                                 const drd_buffer *router, drd_dtype rtype, uint32_t E, const drd_buffer *logits,
+                                 uint32_t rows, uint32_t cols, float eps);
+
 /* Row-wise softmax, max-subtracted. x, out: [rows, cols] f32 (out may alias x). One row must
  * fit in one binding. */
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,

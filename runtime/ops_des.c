@@ -379,6 +379,10 @@ drd_status drd_op_des_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer
   return drd_op_des_ffn_ex(q, w, b, NULL, out, T, s, false);
 }
 
+const drd_buffer *drd_des_logits_in(const drd_des_scratch *s, uint32_t T) {
+  return s && s->cm && T && T <= s->chunk_T && T <= s->max_T ? &s->logits : NULL;
+}
+
 drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
                              const drd_buffer *out, uint32_t T, drd_des_scratch *s, bool accumulate) {
   drd_status status = check_weights(w);
@@ -386,9 +390,13 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
   DRD_CHECK(check_scratch(w, s));
   if (T == 0) return DRD_OK;
   if (T > s->max_T) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: T=%u over the scratch's max_T=%u", T, s->max_T);
-  if (!b || !out || b->size < (uint64_t)T * w->d * 4 || out->size < (uint64_t)T * w->d * 4)
+  /* b NULL: the logits are in the scratch already (drd_des_logits_in), b16 the input */
+  if (!b && (!drd_des_logits_in(s, T) || !b16))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: without b, the logits must fit the scratch in one pass of the "
+                    "cooperative-matrix kernels and b16 must be given");
+  if (!out || (b && b->size < (uint64_t)T * w->d * 4) || out->size < (uint64_t)T * w->d * 4)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b / out smaller than [%u, %u] f32", T, w->d);
-  if (b->buffer == out->buffer && b->offset == out->offset)
+  if (b && b->buffer == out->buffer && b->offset == out->offset)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: out must not alias b");
   if (b16 && b16->size < (uint64_t)T * w->d * 2)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
@@ -403,15 +411,17 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
     const uint32_t tc = T - t0 < s->chunk_T ? T - t0 : s->chunk_T;
-    uint64_t b_lead, o_lead;
-    drd_bind bb = bind_bytes(ctx, b, t0 * d4, (t0 + tc) * d4, false, &b_lead);
+    uint64_t b_lead = 0, o_lead;
+    drd_bind bb = {0};
     drd_bind bo = bind_bytes(ctx, out, t0 * d4, (t0 + tc) * d4, true, &o_lead);
-
-    drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
-    drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
     uint32_t gx, gy;
-    drd_grid_1d(ctx, ceil_div(tc, s->wg_logits / LOGITS_LN * LOGITS_TOK), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
+    if (b) {
+      bb = bind_bytes(ctx, b, t0 * d4, (t0 + tc) * d4, false, &b_lead);
+      drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
+      drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
+      drd_grid_1d(ctx, ceil_div(tc, s->wg_logits / LOGITS_LN * LOGITS_TOK), &gx, &gy);
+      DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
+    }
 
     DRD_CHECK(record_route(q, w, tc, s));
     if (b16) {

@@ -108,9 +108,15 @@ drd_status drd_op_des_ffn(drd_seq *s, const drd_des_weights *w, const drd_buffer
  * GEMM reads instead of rounding b itself (the same values, half the bytes and no
  * conversion); the router still reads b. Ignored by the scalar kernels. With accumulate,
  * out += DES(b) (the residual connection, in the combine: the same f32 sum as adding the
- * plain result afterwards, without its pass over out). */
+ * plain result afterwards, without its pass over out). With b NULL the router's logits are
+ * already in drd_des_logits_in(scratch, T), and b16 is the input. */
 drd_status drd_op_des_ffn_ex(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
                              const drd_buffer *out, uint32_t T, drd_des_scratch *scratch, bool accumulate);
+
+/* The scratch's logits buffer ([T, E] f32) where drd_op_des_ffn_ex may take the logits
+ * precomputed (b NULL; drd_op_rmsnorm_router writes them): T tokens in one pass on the
+ * cooperative-matrix kernels. NULL otherwise. */
+const drd_buffer *drd_des_logits_in(const drd_des_scratch *s, uint32_t T);
 
 /* The routing part alone, for tests: from scratch->logits [T, E] (T <= chunk_T) to sel, wts,
  * probs, counts, offsets, tile_expert, pair_tok, pos and args. */

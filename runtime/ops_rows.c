@@ -32,6 +32,13 @@ static uint32_t sg_rows_wg(const drd_context *ctx, uint32_t cols) {
   return row_wg_max(ctx) / c->subgroup_size * c->subgroup_size;
 }
 
+/* Below 2048 rows one subgroup per row leaves too few subgroups in flight: H200 at 1024 rows x
+ * 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at 16K
+ * rows 0.955 against 1.179 (twenty-fourth session) */
+bool drd_rmsnorm_on_subgroups(const drd_context *ctx, uint32_t rows, uint32_t cols) {
+  return rows >= 2048 && sg_rows_wg(ctx, cols);
+}
+
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL
  * (the rmsnorm_f16 kernels' extra output; with it, out may be NULL: rmsnorm_f16only).
  * sg_shader: the subgroup-per-row variant, taken for 2048 rows or more where sg_rows_wg allows
@@ -55,10 +62,7 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
   uint32_t wg = drd_row_wg(ctx, cols), n_binds = out16 ? 4 : w ? 3 : 2;
   drd_pipeline *p, *psg = NULL;
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, n_binds, sizeof(drd_pc_rows), 1, &wg}, &p));
-  /* Below 2048 rows one subgroup per row leaves too few subgroups in flight: H200 at 1024 rows
-   * x 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at
-   * 16K rows 0.955 against 1.179 (twenty-fourth session) */
-  uint32_t sg_wg = sg_shader && rows >= 2048 ? sg_rows_wg(ctx, cols) : 0;
+  uint32_t sg_wg = sg_shader && drd_rmsnorm_on_subgroups(ctx, rows, cols) ? sg_rows_wg(ctx, cols) : 0;
   if (sg_wg) DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){sg_shader, n_binds, sizeof(drd_pc_rows), 1, &sg_wg}, &psg));
   for (uint64_t r0 = 0, rc; r0 < rows; r0 += rc) {
     uint64_t off = r0 * row_bytes;
@@ -100,6 +104,50 @@ drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer 
     return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_f16: the device has no 16-bit storage");
   return record_rows(s, "rmsnorm", out ? "rmsnorm_f16" : "rmsnorm_f16only", out ? "rmsnorm_sg_f16" : "rmsnorm_sg_f16only",
                      x, w, out, out16, rows, cols, eps);
+}
+
+/* one subgroup per row (rmsnorm_sg.glsl) in one dispatch: every tensor in one binding */
+bool drd_rmsnorm_router_fits(const drd_context *ctx, uint32_t rows, uint32_t cols, uint32_t E, drd_dtype rtype) {
+  const uint64_t cap = drd_max_bind_range(ctx) - ctx->alloc.alignment, wg = sg_rows_wg(ctx, cols);
+  const uint64_t rs = rtype == DRD_DTYPE_F16 ? 2 : 4, per_group = wg ? wg / ctx->caps.subgroup_size : 1;
+  uint32_t gx, gy;
+  drd_grid_1d(ctx, (rows + per_group - 1) / per_group, &gx, &gy);
+  return wg && ctx->caps.storage_16bit && E >= 1 && E <= 8 && (rtype == DRD_DTYPE_F32 || rtype == DRD_DTYPE_F16) &&
+         rows && (uint64_t)rows * cols * 4 <= cap && (uint64_t)E * cols * rs <= cap && (uint64_t)rows * E * 4 <= cap &&
+         8 * 2 * wg * 4 <= ctx->caps.max_shared_memory && gx && gy;
+}
+
+drd_status drd_op_rmsnorm_router(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out16,
+                                 const drd_buffer *router, drd_dtype rtype, uint32_t E, const drd_buffer *logits,
+                                 uint32_t rows, uint32_t cols, float eps) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  const uint64_t rs = rtype == DRD_DTYPE_F16 ? 2 : 4;
+  if (!x || !w || !out16 || !router || !logits || x->size < (uint64_t)rows * cols * 4 || w->size < (uint64_t)cols * 4 ||
+      out16->size < (uint64_t)rows * cols * 2 || router->size < (uint64_t)E * cols * rs ||
+      logits->size < (uint64_t)rows * E * 4)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "rmsnorm_router: missing buffers or smaller than %u rows of %u, E=%u",
+                    rows, cols, E);
+  if (!drd_rmsnorm_router_fits(ctx, rows, cols, E, rtype))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_router: %u rows of %u with %u experts (type %d) do not fit the "
+                    "subgroup kernel in one dispatch on this device", rows, cols, E, (int)rtype);
+  uint32_t wg = sg_rows_wg(ctx, cols), gx, gy;
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){rtype == DRD_DTYPE_F16 ? "rmsnorm_sg_router_f16"
+                                                                               : "rmsnorm_sg_router_f32",
+                                                        6, sizeof(drd_pc_rows), 1, &wg}, &p));
+  const uint64_t n = (uint64_t)rows * cols;
+  /* binding 2 (the f32 rows, which this variant does not declare) repeats out16's */
+  const drd_bind h = drd_out_range(out16, 0, (n * 2 + 3) / 4 * 4 <= out16->size ? (n * 2 + 3) / 4 * 4 : n * 2);
+  const drd_bind binds[6] = {drd_in_range(x, 0, n * 4), drd_in_range(w, 0, (uint64_t)cols * 4), h, h,
+                             drd_in_range(router, 0, ((uint64_t)E * cols * rs + 3) / 4 * 4),
+                             drd_out_range(logits, 0, (uint64_t)rows * E * 4)};
+  const drd_pc_rows pc = {.rows = rows, .cols = cols, .eps = eps, .experts = E};
+  const uint32_t per_group = wg / ctx->caps.subgroup_size;
+  drd_grid_1d(ctx, (rows + per_group - 1) / per_group, &gx, &gy);
+  DRD_CHECK(drd_seq_dispatch(s, p, binds, 6, &pc, gx, gy, 1, "rmsnorm"));
+cleanup:
+  return status;
 }
 
 drd_status drd_op_softmax_rows(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint32_t rows,

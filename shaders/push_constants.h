@@ -27,6 +27,7 @@ DRD_PC_STRUCT(drd_pc_rows) {
   uint o_off;
   float eps;  /* RMSNorm only */
   uint h_off; /* rmsnorm_f16: the f16 copy's */
+  uint experts; /* rmsnorm_sg_router: the router's rows E (<= 8) */
 };
 
 /* GEMM tile of C[M, N] = A[M, K] W[N, K]^T (+ bias[N]). Offsets are in elements of each

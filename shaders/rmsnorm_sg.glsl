@@ -8,6 +8,12 @@
 // of 4; h_off of 4 halves): runtime/ops_rows.c falls back to rmsnorm.glsl otherwise.
 // Rows per workgroup: gl_NumSubgroups (the host dispatches for its subgroupSize property; a
 // driver running smaller subgroups covers the rows with fewer workgroups, the rest return).
+// With RMSNORM_ROUTER (rmsnorm_sg_router_*.comp) the kernel also computes the DES router's
+// logits of each normalized row, logits[row, e] = out[row, :] . router[e, :] for e < E <= 8, in
+// des_logits.glsl's order (invocation l sums its 4-column chunks l, l + S, l + 2 S, ... in
+// column order, then the S partial sums are added in invocation order; S = the subgroup size,
+// des_logits' 32 on NVIDIA, where the bits are the same), so the FFN's norm need not write
+// the f32 rows only the router read, and the router needs no pass of its own.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -25,6 +31,18 @@ layout(std430, binding = 2) writeonly buffer O { vec4 o4[]; };  // [rows, cols] 
 #ifdef RMSNORM_F16
 layout(std430, binding = 3) writeonly buffer O16 { f16vec4 o16x4[]; }; // [rows, cols] f16 (from h_off)
 #endif
+#ifdef RMSNORM_ROUTER
+#if ROUTER_F16
+layout(std430, binding = 4) readonly buffer R { f16vec4 r4[]; }; // [E, cols] f16
+#else
+layout(std430, binding = 4) readonly buffer R { vec4 r4[]; };    // [E, cols] f32
+#endif
+layout(std430, binding = 5) writeonly buffer L { float logits[]; }; // [rows, E] f32
+const uint EMAX = 8;
+// each subgroup's partial sums, [expert][invocation], rows padded by one (the sums read along
+// a row); sized for subgroups of one invocation and up
+shared float rpart[EMAX * 2u * WG];
+#endif
 layout(push_constant) uniform Push { drd_pc_rows pc; };
 
 // vec4s per invocation per batch: a row of up to RV * 4 * subgroup size floats (1024 with
@@ -32,8 +50,18 @@ layout(push_constant) uniform Push { drd_pc_rows pc; };
 const uint RV = 8;
 
 void main() {
-  const uint row = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * gl_NumSubgroups + gl_SubgroupID;
+  const uint id = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * gl_NumSubgroups + gl_SubgroupID;
+#ifdef RMSNORM_ROUTER
+  // every subgroup reaches the barrier below: one past the rows redoes the last row, storing nothing
+  const bool live = id < pc.rows;
+  const uint row = live ? id : pc.rows - 1u;
+  float racc[EMAX];
+  [[unroll]] for (uint e = 0; e < EMAX; e++) racc[e] = 0.0;
+#else
+  const bool live = true;
+  const uint row = id;
   if (row >= pc.rows) return; // no barrier below
+#endif
   const uint lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize, c4n = pc.cols / 4u;
   const uint xb = (pc.x_off + row * pc.cols) / 4u, ob = (pc.o_off + row * pc.cols) / 4u;
   const uint hb = (pc.h_off + row * pc.cols) / 4u;
@@ -62,11 +90,28 @@ void main() {
       if (c >= c4n) break;
       const vec4 r = kept ? v[i] * inv * wv[i] : x4[xb + c] * inv * w4[c];
 #ifndef RMSNORM_NO_F32
-      o4[ob + c] = r;
+      if (live) o4[ob + c] = r;
 #endif
 #ifdef RMSNORM_F16
-      o16x4[hb + c] = f16vec4(r);
+      if (live) o16x4[hb + c] = f16vec4(r);
+#endif
+#ifdef RMSNORM_ROUTER
+      // des_logits.glsl's product of a chunk (an expert past E reads row E - 1, never stored)
+      [[unroll]] for (uint e = 0; e < EMAX; e++) {
+        const vec4 w = vec4(r4[min(e, pc.experts - 1u) * c4n + c]);
+        racc[e] += r.x * w.x + r.y * w.y + r.z * w.z + r.w * w.w;
+      }
 #endif
     }
   }
+#ifdef RMSNORM_ROUTER
+  const uint rs = sgs + 1u, base = gl_SubgroupID * EMAX * rs;
+  [[unroll]] for (uint e = 0; e < EMAX; e++) rpart[base + e * rs + lane] = racc[e];
+  barrier();
+  for (uint e = lane; e < pc.experts && live; e += sgs) {
+    float sum = 0.0;
+    for (uint k = 0; k < sgs; k++) sum += rpart[base + e * rs + k];
+    logits[row * pc.experts + e] = sum;
+  }
+#endif
 }

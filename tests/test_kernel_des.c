@@ -34,6 +34,7 @@
 #define PROB_TOL 2e-6   /* relative, pi against the host's f64 softmax rounded to f32 (seen: <= 7e-7 at E = 256) */
 
 static int failures;
+static int logits_given_cases; /* FFNs also run from the scratch's logits (b NULL) */
 static uint64_t seed;
 #define EXPECT(cond, ...)                                           \
   do {                                                              \
@@ -456,6 +457,22 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
     drd_test_check(drd_seq_run(q16), "seq_run");
     drd_test_download_f32(ctx, &bo16, got2, (size_t)T * d);
     EXPECT(memcmp(got, got2, sizeof(float) * T * d) == 0, "%s: b given as f16 gave other bits", what);
+    /* b NULL: the logits that run left in the scratch (as drd_op_rmsnorm_router leaves them)
+     * give the same bits; without b16 that is refused */
+    if (drd_des_logits_in(&s, T)) {
+      drd_seq *qn;
+      drd_test_check(drd_buffer_fill(ctx, &bo16, 0x7fc00000u), "poison out");
+      drd_test_check(drd_seq_begin(ctx, &qn), "seq_begin");
+      EXPECT(drd_op_des_ffn_ex(qn, &w, NULL, NULL, &bo16, T, &s, false) == DRD_ERROR_INVALID_ARGUMENT,
+             "%s: neither b nor b16 was not refused", what);
+      drd_test_check(drd_op_des_ffn_ex(qn, &w, NULL, &b16, &bo16, T, &s, false), "des_ffn_ex, logits given");
+      drd_test_check(drd_seq_end(qn), "seq_end");
+      drd_test_check(drd_seq_run(qn), "seq_run");
+      drd_test_download_f32(ctx, &bo16, got2, (size_t)T * d);
+      EXPECT(memcmp(got, got2, sizeof(float) * T * d) == 0, "%s: the logits given gave other bits", what);
+      drd_seq_destroy(qn);
+      logits_given_cases++;
+    }
     drd_seq_destroy(q16);
     drd_buffer_destroy(ctx, &b16);
     drd_buffer_destroy(ctx, &bo16);
@@ -673,6 +690,9 @@ int main(void) {
   test_batch_invariance(ctx, &rng, 0);
   test_batch_invariance(ctx, &rng, 1);
   test_errors(ctx);
+  /* on cooperative matrices some FFN must have run from logits given in the scratch */
+  fprintf(stderr, "test_kernel_des: %d FFNs also from the scratch's logits\n", logits_given_cases);
+  EXPECT(!drd_context_caps(ctx)->coopmat_m || logits_given_cases > 0, "no FFN ran from the scratch's logits");
 
   if (failures) fprintf(stderr, "%d failures (DRDIFF_TEST_SEED=%llu)\n", failures, (unsigned long long)seed);
   int v = drd_test_finish(ctx);

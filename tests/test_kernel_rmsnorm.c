@@ -95,6 +95,82 @@ static void run_case(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t col
   free(x), free(w), free(want), free(got);
 }
 
+/* drd_op_rmsnorm_router: its f16 rows must be drd_op_rmsnorm_f16's, bit for bit where that runs
+ * on subgroups too (drd_rmsnorm_on_subgroups), and its logits
+ * out . router^T (router f32 or f16 with E experts) within f32 summation error of the f64 sum
+ * over that f32 output; a poisoned guard past the logits stays. Where drd_rmsnorm_router_fits
+ * says no, the op must refuse (UNSUPPORTED); returns whether the case ran. */
+static bool run_router(drd_context *ctx, drd_rng *rng, uint32_t rows, uint32_t cols, uint32_t E, drd_dtype rtype) {
+  size_t n = (size_t)rows * cols, nr = (size_t)E * cols, nl = (size_t)rows * E;
+  float *x = malloc(n * 4), *w = malloc((size_t)cols * 4), *r = malloc(nr * 4), *a = malloc(n * 4);
+  float *logits = malloc((nl + 1) * 4);
+  uint16_t *r16 = malloc(nr * 2), *want16 = malloc(n * 2), *got16 = malloc(n * 2);
+  drd_fill_uniform(rng, x, n, -3, 3);
+  drd_fill_uniform(rng, w, cols, -2, 2);
+  drd_fill_uniform(rng, r, nr, -0.1f, 0.1f);
+  drd_f32_to_f16_row(r, r16, nr);
+  if (rtype == DRD_DTYPE_F16) drd_f16_to_f32_row(r16, r, nr); /* the reference multiplies by what the GPU reads */
+  const float eps = 1e-6f;
+  drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bw = drd_test_buffer_f32(ctx, w, cols);
+  drd_buffer ba = drd_test_buffer_f32(ctx, NULL, n), bl = drd_test_buffer_f32(ctx, NULL, nl + 1), br, bh, bh2;
+  drd_test_check(drd_buffer_create(ctx, nr * 4, &br), "buffer");
+  drd_test_check(rtype == DRD_DTYPE_F16 ? drd_buffer_upload(ctx, &br, 0, r16, nr * 2) : drd_buffer_upload(ctx, &br, 0, r, nr * 4),
+                 "upload router");
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bh), "buffer");
+  drd_test_check(drd_buffer_create(ctx, n * 2 + 4, &bh2), "buffer");
+  drd_test_check(drd_buffer_fill(ctx, &bl, 0x7fc00001u), "poison logits");
+  const bool fits = drd_rmsnorm_router_fits(ctx, rows, cols, E, rtype);
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_rmsnorm_f16(s, &bx, &bw, &ba, &bh, rows, cols, eps), "rmsnorm_f16");
+  drd_status st = drd_op_rmsnorm_router(s, &bx, &bw, &bh2, &br, rtype, E, &bl, rows, cols, eps);
+  if (st != (fits ? DRD_OK : DRD_ERROR_UNSUPPORTED)) {
+    fprintf(stderr, "FAIL rmsnorm_router [%u, %u] E=%u: status %s where it %s\n", rows, cols, E,
+            drd_status_string(st), fits ? "fits" : "does not fit");
+    failures++;
+  }
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  if (fits && st == DRD_OK) {
+    drd_test_download_f32(ctx, &ba, a, n);
+    drd_test_download_f32(ctx, &bl, logits, nl + 1);
+    drd_test_check(drd_buffer_download(ctx, &bh, 0, want16, n * 2), "download");
+    drd_test_check(drd_buffer_download(ctx, &bh2, 0, got16, n * 2), "download");
+    size_t bad16 = 0, badl = 0;
+    double worst = 0;
+    /* rmsnorm_f16 below 2048 rows sums the squares on a workgroup, in another order: there the
+     * halves may differ by one unit in the last place */
+    const bool same_kernel = drd_rmsnorm_on_subgroups(ctx, rows, cols);
+    for (size_t i = 0; i < n; i++)
+      bad16 += same_kernel ? got16[i] != want16[i] : abs((int)got16[i] - (int)want16[i]) > 1;
+    for (size_t t = 0; t < rows; t++)
+      for (size_t e = 0; e < E; e++) {
+        double sum = 0, mag = 0;
+        for (size_t c = 0; c < cols; c++) {
+          sum += (double)a[t * cols + c] * r[e * cols + c];
+          mag += fabs((double)a[t * cols + c] * r[e * cols + c]);
+        }
+        const float g = logits[t * E + e];
+        if (!isfinite(g)) badl++;
+        else worst = fmax(worst, fabs(g - sum) / fmax(mag, 1e-30));
+      }
+    const double tol = 1e-6 * sqrt((double)cols) + 1e-6; /* f32 sums of cols products */
+    uint32_t guard;
+    memcpy(&guard, &logits[nl], 4);
+    if (bad16 || badl || !(worst <= tol) || guard != 0x7fc00001u) {
+      fprintf(stderr, "FAIL rmsnorm_router [%u, %u] E=%u %s router: %zu halves differ from rmsnorm_f16's, logits rel "
+              "err %.3g (tol %.3g), %zu non-finite%s\n", rows, cols, E, rtype == DRD_DTYPE_F16 ? "f16" : "f32", bad16,
+              worst, tol, badl, guard != 0x7fc00001u ? ", the guard past the logits was written" : "");
+      failures++;
+    }
+  }
+  drd_buffer *bufs[] = {&bx, &bw, &ba, &bl, &br, &bh, &bh2};
+  for (int i = 0; i < 7; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(x), free(w), free(r), free(a), free(logits), free(r16), free(want16), free(got16);
+  return fits && st == DRD_OK;
+}
+
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
@@ -112,6 +188,21 @@ int main(void) {
   for (size_t c = 0; c < sizeof sg_cols / sizeof *sg_cols; c++) run_case(ctx, &rng, 2051, sg_cols[c], false);
   run_case(ctx, &rng, 2048, 1000, true);
   run_case(ctx, &rng, 70000, 3, false); /* more rows than one grid dimension holds on some devices */
+  /* the FFN norm with the DES router's logits (rows kept in registers or loaded twice, partial
+   * last workgroups, every E up to 8, f32 and f16 routers); E = 9 and rows of 4n + 2 are
+   * refused. Where the device has 16-bit storage and subgroup arithmetic, cases must run. */
+  int router_ran = 0;
+  router_ran += run_router(ctx, &rng, 2051, 1000, 8, DRD_DTYPE_F32);
+  router_ran += run_router(ctx, &rng, 17, 36, 3, DRD_DTYPE_F16);
+  router_ran += run_router(ctx, &rng, 100, 4100, 8, DRD_DTYPE_F16);
+  router_ran += run_router(ctx, &rng, 33, 256, 1, DRD_DTYPE_F32);
+  router_ran += run_router(ctx, &rng, 5, 64, 9, DRD_DTYPE_F32);
+  router_ran += run_router(ctx, &rng, 5, 66, 2, DRD_DTYPE_F32);
+  fprintf(stderr, "test_kernel_rmsnorm: the router in the norm in %d of 6 cases\n", router_ran);
+  if (drd_rmsnorm_router_fits(ctx, 2051, 1000, 8, DRD_DTYPE_F32) && router_ran != 4) {
+    fprintf(stderr, "FAIL: %d router cases ran where 4 fit\n", router_ran);
+    failures++;
+  }
   int rc = drd_test_finish(ctx);
 
   /* 64 KiB bindings: several rows per chunk, chunks starting mid-alignment, one row per chunk */
