@@ -26,7 +26,8 @@ struct drd_gpu_session {
   drd_buffer prompt;            /* [max(P, 1)] i32, host-visible */
   drd_buffer seed;              /* [2] u32 the noise's seed (low word first), host-visible */
   drd_buffer h, a, q, k, v, o;    /* [N, d] f32 residual stream, normed, q/k/v, attention (o: not
-                                 * allocated with attn16; q, k, v f16 with qkv16) */
+                                 * allocated with attn16; q, k, v f16 with qkv16; a: not where
+                                 * needs_f32_rows says no) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
@@ -123,6 +124,22 @@ static drd_status to_f16(drd_gpu_session *s, drd_seq *q, const drd_buffer *src) 
 /* whether layer_gemm of an [N, n] output from K columns reads a16 rather than a */
 static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd_dtype wtype) {
   return s->f16_acts && drd_gemm_pick_for(s->ctx, s->N, n, K, wtype).kind == DRD_GEMM_COOPMAT;
+}
+
+/* Whether any norm writes the f32 rows a (or any op reads them): not where every GEMM after a
+ * norm reads a16 and the FFN's norm hands the router its logits (H200 from 2K tokens: 64 MiB at
+ * 16K, 256 MiB at 64K). */
+static bool needs_f32_rows(const drd_gpu_session *s) {
+  const drd_gpu_model *gm = s->gm;
+  const uint32_t d = gm->hp.d;
+  if (!s->router_in_norm || !gemm_reads_a16(s, gm->hp.de, d, gm->out_proj_w.type)) return true;
+  for (uint32_t l = 0; l < gm->hp.L; l++) {
+    const drd_gpu_layer *L = &gm->layers[l];
+    if (!gemm_reads_a16(s, d, d, L->wq.type) || !gemm_reads_a16(s, d, d, L->wk.type) ||
+        !gemm_reads_a16(s, d, d, L->wv.type))
+      return true;
+  }
+  return false;
 }
 
 /* a = RMSNorm(h) * w, and a16 = f16(a) in the same pass when the session keeps the copy; only
@@ -291,9 +308,11 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   for (uint32_t l = 0; l < hp->L && s->router_in_norm; l++)
     s->router_in_norm = drd_rmsnorm_router_fits(ctx, N, hp->d, hp->E, gm->layers[l].router.type);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
+  const bool a32 = needs_f32_rows(s);
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
     const bool qkv = acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v;
-    if (acts[i] != &s->o || !s->attn16) DRD_CHECK(alloc(s, acts[i], s->qkv16 && qkv ? nd / 2 : nd));
+    if ((acts[i] != &s->o || !s->attn16) && (acts[i] != &s->a || a32))
+      DRD_CHECK(alloc(s, acts[i], s->qkv16 && qkv ? nd / 2 : nd));
   }
   DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
   DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
