@@ -114,7 +114,7 @@ bool drd_rmsnorm_router_fits(const drd_context *ctx, uint32_t rows, uint32_t col
   drd_grid_1d(ctx, (rows + per_group - 1) / per_group, &gx, &gy);
   return wg && ctx->caps.storage_16bit && E >= 1 && E <= 8 && (rtype == DRD_DTYPE_F32 || rtype == DRD_DTYPE_F16) &&
          rows && (uint64_t)rows * cols * 4 <= cap && (uint64_t)E * cols * rs <= cap && (uint64_t)rows * E * 4 <= cap &&
-         8 * 2 * wg * 4 <= ctx->caps.max_shared_memory && gx && gy;
+         8 * 2 * wg * 4 <= ctx->caps.max_shared_memory && gy <= ctx->caps.max_workgroup_count[1];
 }
 
 drd_status drd_op_rmsnorm_router(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out16,
