@@ -111,9 +111,10 @@ def main():
             if not ok:
                 failures.append(f"f32 {' '.join(args)}: {why}")
 
-    # f16: forward accuracy and token agreement
+    # f16: forward accuracy and token agreement; 2048 rows and up take the subgroup norms, and
+    # on cooperative matrices the router's logits from the FFN's norm (drd_op_rmsnorm_router)
     de = 16
-    for n in (20, 100, 200):
+    for n in (20, 100, 200, 2048):
         x = np.random.default_rng(rng.randrange(1 << 30)).standard_normal(n * de).astype(np.float32)
         for u in (0.9, 0.3):
             ref = forward("tool_forward", models["f16"], x, n, u, tmp)
