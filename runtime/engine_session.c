@@ -126,19 +126,21 @@ static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd
   return s->f16_acts && drd_gemm_pick_for(s->ctx, s->N, n, K, wtype).kind == DRD_GEMM_COOPMAT;
 }
 
+/* whether L's q, k and v projections all read a16, so that the norm before them need not write a */
+static bool qkv_reads_a16(const drd_gpu_session *s, const drd_gpu_layer *L) {
+  const uint32_t d = s->gm->hp.d;
+  return gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
+         gemm_reads_a16(s, d, d, L->wv.type);
+}
+
 /* Whether any norm writes the f32 rows a (or any op reads them): not where every GEMM after a
  * norm reads a16 and the FFN's norm hands the router its logits (H200 from 2K tokens: 64 MiB at
  * 16K, 256 MiB at 64K). */
 static bool needs_f32_rows(const drd_gpu_session *s) {
   const drd_gpu_model *gm = s->gm;
-  const uint32_t d = gm->hp.d;
-  if (!s->router_in_norm || !gemm_reads_a16(s, gm->hp.de, d, gm->out_proj_w.type)) return true;
-  for (uint32_t l = 0; l < gm->hp.L; l++) {
-    const drd_gpu_layer *L = &gm->layers[l];
-    if (!gemm_reads_a16(s, d, d, L->wq.type) || !gemm_reads_a16(s, d, d, L->wk.type) ||
-        !gemm_reads_a16(s, d, d, L->wv.type))
-      return true;
-  }
+  if (!s->router_in_norm || !gemm_reads_a16(s, gm->hp.de, gm->hp.d, gm->out_proj_w.type)) return true;
+  for (uint32_t l = 0; l < gm->hp.L; l++)
+    if (!qkv_reads_a16(s, &gm->layers[l])) return true;
   return false;
 }
 
@@ -172,10 +174,8 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   const drd_rope_table *rope = rope_in_gemm(s) ? &s->rope : NULL;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
-    /* the q, k and v projections may read only a16; the DES router reads a (f32 logits) */
-    const bool qkv_a16 = gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
-                         gemm_reads_a16(s, d, d, L->wv.type);
-    DRD_CHECK(norm(s, q, &L->attn_norm, qkv_a16));
+    /* the q, k and v projections may read only a16 */
+    DRD_CHECK(norm(s, q, &L->attn_norm, qkv_reads_a16(s, L)));
     const drd_dtype qkvt = s->qkv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, qkvt, d, d, false, rope,
                          s->qkv16 ? drd_attention_q_scale(d / hp->H) : 0.0f));
@@ -193,7 +193,8 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
-    /* h += DES(a): the residual add in the combine (the same f32 sum as an add) */
+    /* h += DES(a): the residual add in the combine (the same f32 sum as an add); the router
+     * reads f32 rows (a), or gets its logits from the norm */
     if (s->router_in_norm) {
       DRD_CHECK(drd_op_rmsnorm_router(q, &s->h, &L->ffn_norm.buf, &s->a16, &L->router.buf, L->router.type, hp->E,
                                       drd_des_logits_in(&s->des, N), N, d, hp->norm_eps));

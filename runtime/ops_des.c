@@ -402,11 +402,12 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
   if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_context *ctx = drd_seq_context(q);
-  drd_pipeline *p_logits, *p_combine;
+  drd_pipeline *p_logits = NULL, *p_combine;
   char name[32];
   snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
-                             &p_logits));
+  if (b) /* else the logits are given */
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
+                               &p_logits));
   const uint64_t d4 = (uint64_t)w->d * 4;
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
