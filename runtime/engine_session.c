@@ -33,6 +33,7 @@ struct drd_gpu_session {
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
   bool qkv16;                   /* ... and reads q (scaled), k and v as f16, written so by their GEMMs */
   bool router_in_norm;          /* the FFN's norm writes a16 and the DES router's logits, not a */
+  bool combine_norm;            /* the DES combine writes the next norm's a16 (no norm pass after it) */
   drd_buffer feats;             /* [dt] f32 time features */
   drd_buffer te1, te2, bias;    /* [d] f32 time MLP hidden / output; in_proj bias + te */
   drd_buffer sas_scratch;       /* SAS / rounding split scratch, when the shape needs one */
@@ -174,8 +175,9 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   const drd_rope_table *rope = rope_in_gemm(s) ? &s->rope : NULL;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
-    /* the q, k and v projections may read only a16 */
-    DRD_CHECK(norm(s, q, &L->attn_norm, qkv_reads_a16(s, L)));
+    /* the q, k and v projections may read only a16; after layer 0 the DES combine may have
+     * written it */
+    if (l == 0 || !s->combine_norm) DRD_CHECK(norm(s, q, &L->attn_norm, qkv_reads_a16(s, L)));
     const drd_dtype qkvt = s->qkv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
     DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, qkvt, d, d, false, rope,
                          s->qkv16 ? drd_attention_q_scale(d / hp->H) : 0.0f));
@@ -198,7 +200,13 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     if (s->router_in_norm) {
       DRD_CHECK(drd_op_rmsnorm_router(q, &s->h, &L->ffn_norm.buf, &s->a16, &L->router.buf, L->router.type, hp->E,
                                       drd_des_logits_in(&s->des, N), N, d, hp->norm_eps));
-      DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, NULL, &s->a16, &s->h, N, &s->des, true));
+      /* the combine also normalizes its rows for the next layer's attention (or the output) */
+      const drd_gpu_tensor *next = l + 1 < hp->L ? &gm->layers[l + 1].attn_norm : &gm->out_norm;
+      if (s->combine_norm)
+        DRD_CHECK(drd_op_des_ffn_norm(q, &L->des, NULL, &s->a16, &s->h, N, &s->des,
+                                      &(drd_des_next_norm){&next->buf, &s->a16, hp->norm_eps}));
+      else
+        DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, NULL, &s->a16, &s->h, N, &s->des, true));
     } else {
       DRD_CHECK(norm(s, q, &L->ffn_norm, false));
       DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
@@ -210,7 +218,7 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
       q = *qp;
     }
   }
-  DRD_CHECK(norm(s, q, &gm->out_norm, gemm_reads_a16(s, hp->de, d, gm->out_proj_w.type)));
+  if (!s->combine_norm) DRD_CHECK(norm(s, q, &gm->out_norm, gemm_reads_a16(s, hp->de, d, gm->out_proj_w.type)));
   DRD_CHECK(layer_gemm(s, q, &s->a, &gm->out_proj_w, &gm->out_proj_b.buf, out, DRD_DTYPE_F32, hp->de, d, false,
                        NULL, 0.0f));
 cleanup:
@@ -310,6 +318,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
     s->router_in_norm = drd_rmsnorm_router_fits(ctx, N, hp->d, hp->E, gm->layers[l].router.type);
   drd_buffer *acts[] = {&s->h, &s->a, &s->q, &s->k, &s->v, &s->o};
   const bool a32 = needs_f32_rows(s);
+  /* the DES combine does the norm after it (H200, 16K tokens: one pass over h fewer per layer,
+   * docs/performance.md), where that norm writes only a16 (every norm does, without a32) and
+   * would run on subgroups, so that its rows keep their bits */
+  s->combine_norm = !a32 && drd_des_norm_fits(ctx, &s->des, N);
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
     const bool qkv = acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v;
     if ((acts[i] != &s->o || !s->attn16) && (acts[i] != &s->a || a32))
@@ -352,10 +364,11 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
-  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s%s",
+  drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s%s%s",
           N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
           s->attn16 ? " (attention writes it)" : "", s->qkv16 ? ", f16 q, k and v" : "",
-          s->router_in_norm ? ", DES router logits from the FFN's norm" : "");
+          s->router_in_norm ? ", DES router logits from the FFN's norm" : "",
+          s->combine_norm ? ", the next norm in the DES combine" : "");
   *out = s;
   return DRD_OK;
 cleanup:

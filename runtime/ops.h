@@ -55,6 +55,10 @@ drd_status drd_op_rmsnorm(drd_seq *s, const drd_buffer *x, const drd_buffer *w, 
 drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *w, const drd_buffer *out,
                               const drd_buffer *out16, uint32_t rows, uint32_t cols, float eps);
 
+/* Workgroup size of the one-subgroup-per-row kernels (shaders/rmsnorm_sg.glsl) for rows of
+ * `cols` elements; 0 where the device or the row length does not allow them. */
+uint32_t drd_rows_sg_wg(const drd_context *ctx, uint32_t cols);
+
 /* Whether drd_op_rmsnorm(_f16) runs one subgroup per row (shaders/rmsnorm_sg.glsl) for this
  * shape: its rows' bits then equal drd_op_rmsnorm_router's. */
 bool drd_rmsnorm_on_subgroups(const drd_context *ctx, uint32_t rows, uint32_t cols);

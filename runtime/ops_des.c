@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pc_des.h"
+#include "push_constants.h"
 
 #define DES_MAX_E 256u /* shared-memory histograms in des_route / des_scan */
 
@@ -383,8 +384,61 @@ const drd_buffer *drd_des_logits_in(const drd_des_scratch *s, uint32_t T) {
   return s && s->cm && T && T <= s->chunk_T && T <= s->max_T ? &s->logits : NULL;
 }
 
-drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
-                             const drd_buffer *out, uint32_t T, drd_des_scratch *s, bool accumulate) {
+/* des_combine.comp's arrays are unrolled over 4 slots at a time; des_combine_norm.comp holds
+ * all of a token's slots for a whole row segment in registers, so it takes at most 4 */
+#define NORM_MAX_SLOTS 4u
+
+bool drd_des_norm_fits(const drd_context *ctx, const drd_des_scratch *s, uint32_t T) {
+  const uint32_t wg = s ? drd_rows_sg_wg(ctx, s->d) : 0;
+  if (!wg || !T || T > s->max_T || s->kmax > NORM_MAX_SLOTS || !ctx->caps.storage_16bit ||
+      !drd_rmsnorm_on_subgroups(ctx, T, s->d))
+    return false;
+  uint32_t gx, gy;
+  drd_grid_1d(ctx, ceil_div(s->chunk_T, wg / ctx->caps.subgroup_size), &gx, &gy);
+  return gy <= ctx->caps.max_workgroup_count[1];
+}
+
+/* out[t0 .. t0 + tc) (+)= the pass's DES sum (des_combine.comp), or with norm, += and the norm's
+ * f16 rows of the same tokens (des_combine_norm.comp) */
+static drd_status record_combine(drd_seq *q, const drd_des_weights *w, drd_des_scratch *s, const drd_buffer *out,
+                                 uint32_t t0, uint32_t tc, bool accumulate, const drd_des_next_norm *norm) {
+  drd_status status = DRD_OK;
+  drd_context *ctx = drd_seq_context(q);
+  const uint64_t d4 = (uint64_t)w->d * 4;
+  uint64_t o_lead, h_lead = 0;
+  const drd_bind bo = bind_bytes(ctx, out, t0 * d4, (t0 + tc) * d4, true, &o_lead);
+  drd_pipeline *p;
+  uint32_t gx, gy;
+  if (norm) {
+    const drd_bind bh = bind_bytes(ctx, norm->out16, t0 * d4 / 2, (t0 + tc) * d4 / 2, true, &h_lead);
+    const drd_pc_rows pc = {.rows = tc, .cols = w->d, .x_off = (uint32_t)(o_lead / 4), .eps = norm->eps,
+                            .h_off = (uint32_t)(h_lead / 2)};
+    if (pc.x_off % 4 || pc.h_off % 4) /* rmsnorm_sg.glsl reads and writes whole vec4s */
+      return drd_fail(DRD_ERROR_UNSUPPORTED, "des: out or out16 of the fused norm not 16-byte aligned");
+    const uint32_t wg = drd_rows_sg_wg(ctx, w->d), spec[2] = {wg, w->kmax};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine_norm", 7, sizeof(drd_pc_rows), 2, spec}, &p));
+    /* binding 2 (the f32 rows, which this variant does not declare) repeats out16's */
+    const drd_bind binds[7] = {bo, drd_in_range(norm->w, 0, d4), bh, bh, drd_in(&s->y), drd_in(&s->wts),
+                               drd_in(&s->pos)};
+    drd_grid_1d(ctx, ceil_div(tc, wg / ctx->caps.subgroup_size), &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(q, p, binds, 7, &pc, gx, gy, 1, "des_combine"));
+    return DRD_OK;
+  }
+  drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4),
+                           .accumulate = accumulate};
+  drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
+  /* 4 elements per invocation where the rows and this chunk's offset allow (V4) */
+  const uint32_t v4 = w->d % 4 == 0 && pc.o_off % 4 == 0, cspec[2] = {s->wg_combine, v4};
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 2, cspec}, &p));
+  drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d / (v4 ? 4 : 1), s->wg_combine), &gx, &gy);
+  DRD_CHECK(drd_seq_dispatch(q, p, bc, 4, &pc, gx, gy, 1, "des_combine"));
+cleanup:
+  return status;
+}
+
+static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *s, bool accumulate,
+                             const drd_des_next_norm *norm) {
   drd_status status = check_weights(w);
   if (status != DRD_OK) return status;
   DRD_CHECK(check_scratch(w, s));
@@ -400,9 +454,16 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: out must not alias b");
   if (b16 && b16->size < (uint64_t)T * w->d * 2)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
-  if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_context *ctx = drd_seq_context(q);
-  drd_pipeline *p_logits = NULL, *p_combine;
+  if (norm && (!norm->w || !norm->out16 || norm->w->size < (uint64_t)w->d * 4 ||
+               norm->out16->size < (uint64_t)T * w->d * 2))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: the norm's weights / f16 rows smaller than [%u] / [%u, %u]",
+                    w->d, T, w->d);
+  if (norm && !drd_des_norm_fits(ctx, s, T))
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the combine cannot do the next norm for %u tokens of %u with kmax "
+                    "%u on this device", T, w->d, w->kmax);
+  if (!s->cm) b16 = NULL; /* the scalar kernels read b */
+  drd_pipeline *p_logits = NULL;
   char name[32];
   snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
   if (b) /* else the logits are given */
@@ -412,11 +473,10 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
     const uint32_t tc = T - t0 < s->chunk_T ? T - t0 : s->chunk_T;
-    uint64_t b_lead = 0, o_lead;
+    uint64_t b_lead = 0;
     drd_bind bb = {0};
-    drd_bind bo = bind_bytes(ctx, out, t0 * d4, (t0 + tc) * d4, true, &o_lead);
-    uint32_t gx, gy;
     if (b) {
+      uint32_t gx, gy;
       bb = bind_bytes(ctx, b, t0 * d4, (t0 + tc) * d4, false, &b_lead);
       drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
       drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
@@ -433,17 +493,19 @@ drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buf
       DRD_CHECK(record_gemm(q, w, s, 1, bb, (uint32_t)(b_lead / 4), false));
     }
     DRD_CHECK(record_gemm(q, w, s, 2, drd_in(&s->h), 0, false));
-
-    drd_pc_des_combine pc = {.T = tc, .d = w->d, .kmax = w->kmax, .o_off = (uint32_t)(o_lead / 4),
-                             .accumulate = accumulate};
-    drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
-    /* 4 elements per invocation where the rows and this chunk's offset allow (V4) */
-    const uint32_t v4 = w->d % 4 == 0 && pc.o_off % 4 == 0, cspec[2] = {s->wg_combine, v4};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 2, cspec},
-                               &p_combine));
-    drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d / (v4 ? 4 : 1), s->wg_combine), &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(q, p_combine, bc, 4, &pc, gx, gy, 1, "des_combine"));
+    DRD_CHECK(record_combine(q, w, s, out, t0, tc, accumulate, norm));
   }
 cleanup:
   return status;
+}
+
+drd_status drd_op_des_ffn_ex(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                             const drd_buffer *out, uint32_t T, drd_des_scratch *s, bool accumulate) {
+  return record_ffn(q, w, b, b16, out, T, s, accumulate, NULL);
+}
+
+drd_status drd_op_des_ffn_norm(drd_seq *q, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                               const drd_buffer *out, uint32_t T, drd_des_scratch *s, const drd_des_next_norm *norm) {
+  if (!norm) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: no norm given");
+  return record_ffn(q, w, b, b16, out, T, s, true, norm);
 }

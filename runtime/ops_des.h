@@ -113,6 +113,26 @@ drd_status drd_op_des_ffn(drd_seq *s, const drd_des_weights *w, const drd_buffer
 drd_status drd_op_des_ffn_ex(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
                              const drd_buffer *out, uint32_t T, drd_des_scratch *scratch, bool accumulate);
 
+/* The next RMSNorm done by the combine (drd_op_des_ffn_norm): out16 = f16(RMSNorm(out) * w) of
+ * the rows the combine has just summed, with drd_op_rmsnorm_f16's bits (one subgroup per row). */
+typedef struct drd_des_next_norm {
+  const drd_buffer *w;     /* [d] f32 */
+  const drd_buffer *out16; /* [T, d] f16; may be b16 (each pass writes only its own tokens' rows) */
+  float eps;
+} drd_des_next_norm;
+
+/* Whether drd_op_des_ffn_norm can run T tokens: where drd_op_rmsnorm_f16 would run one subgroup
+ * per row (drd_rmsnorm_on_subgroups), kmax <= 4, 16-bit storage. */
+bool drd_des_norm_fits(const drd_context *ctx, const drd_des_scratch *s, uint32_t T);
+
+/* drd_op_des_ffn_ex with accumulate (out += DES) whose combine also writes the next norm's f16
+ * rows (shaders/des_combine_norm.comp): the same bits in out and norm->out16 as
+ * drd_op_des_ffn_ex then drd_op_rmsnorm_f16(out, NULL, out16), one pass over out fewer (64 MiB
+ * per layer at 16K tokens of d = 1024). UNSUPPORTED where drd_des_norm_fits says no. */
+drd_status drd_op_des_ffn_norm(drd_seq *s, const drd_des_weights *w, const drd_buffer *b, const drd_buffer *b16,
+                               const drd_buffer *out, uint32_t T, drd_des_scratch *scratch,
+                               const drd_des_next_norm *norm);
+
 /* The scratch's logits buffer ([T, E] f32) where drd_op_des_ffn_ex may take the logits
  * precomputed (b NULL; drd_op_rmsnorm_router writes them): T tokens in one pass on the
  * cooperative-matrix kernels. NULL otherwise. */

@@ -24,7 +24,7 @@ uint32_t drd_row_wg(const drd_context *ctx, uint32_t cols) {
 /* Workgroup size of the subgroup-per-row kernels (rmsnorm_sg.glsl): row_wg_max in whole
  * subgroups; 0 where the device lacks subgroup arithmetic in compute shaders or rows are not
  * whole vec4s. */
-static uint32_t sg_rows_wg(const drd_context *ctx, uint32_t cols) {
+uint32_t drd_rows_sg_wg(const drd_context *ctx, uint32_t cols) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   if (cols % 4 || !c->subgroup_size || (c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT))
@@ -36,12 +36,12 @@ static uint32_t sg_rows_wg(const drd_context *ctx, uint32_t cols) {
  * 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at 16K
  * rows 0.955 against 1.179 (twenty-fourth session) */
 bool drd_rmsnorm_on_subgroups(const drd_context *ctx, uint32_t rows, uint32_t cols) {
-  return rows >= 2048 && sg_rows_wg(ctx, cols);
+  return rows >= 2048 && drd_rows_sg_wg(ctx, cols);
 }
 
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL
  * (the rmsnorm_f16 kernels' extra output; with it, out may be NULL: rmsnorm_f16only).
- * sg_shader: the subgroup-per-row variant, taken for 2048 rows or more where sg_rows_wg allows
+ * sg_shader: the subgroup-per-row variant, taken for 2048 rows or more where drd_rows_sg_wg allows
  * and the chunk's offsets are 16-byte aligned (always, for rows of whole vec4s and
  * power-of-two alignments); NULL: none (softmax). */
 static drd_status record_rows(drd_seq *s, const char *op, const char *shader, const char *sg_shader,
@@ -62,7 +62,7 @@ static drd_status record_rows(drd_seq *s, const char *op, const char *shader, co
   uint32_t wg = drd_row_wg(ctx, cols), n_binds = out16 ? 4 : w ? 3 : 2;
   drd_pipeline *p, *psg = NULL;
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, n_binds, sizeof(drd_pc_rows), 1, &wg}, &p));
-  uint32_t sg_wg = sg_shader && drd_rmsnorm_on_subgroups(ctx, rows, cols) ? sg_rows_wg(ctx, cols) : 0;
+  uint32_t sg_wg = sg_shader && drd_rmsnorm_on_subgroups(ctx, rows, cols) ? drd_rows_sg_wg(ctx, cols) : 0;
   if (sg_wg) DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){sg_shader, n_binds, sizeof(drd_pc_rows), 1, &sg_wg}, &psg));
   for (uint64_t r0 = 0, rc; r0 < rows; r0 += rc) {
     uint64_t off = r0 * row_bytes;
@@ -108,7 +108,7 @@ drd_status drd_op_rmsnorm_f16(drd_seq *s, const drd_buffer *x, const drd_buffer 
 
 /* one subgroup per row (rmsnorm_sg.glsl) in one dispatch: every tensor in one binding */
 bool drd_rmsnorm_router_fits(const drd_context *ctx, uint32_t rows, uint32_t cols, uint32_t E, drd_dtype rtype) {
-  const uint64_t cap = drd_max_bind_range(ctx) - ctx->alloc.alignment, wg = sg_rows_wg(ctx, cols);
+  const uint64_t cap = drd_max_bind_range(ctx) - ctx->alloc.alignment, wg = drd_rows_sg_wg(ctx, cols);
   const uint64_t rs = rtype == DRD_DTYPE_F16 ? 2 : 4, per_group = wg ? wg / ctx->caps.subgroup_size : 1;
   uint32_t gx, gy;
   drd_grid_1d(ctx, (rows + per_group - 1) / per_group, &gx, &gy);
@@ -131,7 +131,7 @@ drd_status drd_op_rmsnorm_router(drd_seq *s, const drd_buffer *x, const drd_buff
   if (!drd_rmsnorm_router_fits(ctx, rows, cols, E, rtype))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "rmsnorm_router: %u rows of %u with %u experts (type %d) do not fit the "
                     "subgroup kernel in one dispatch on this device", rows, cols, E, (int)rtype);
-  uint32_t wg = sg_rows_wg(ctx, cols), gx, gy;
+  uint32_t wg = drd_rows_sg_wg(ctx, cols), gx, gy;
   drd_pipeline *p;
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){rtype == DRD_DTYPE_F16 ? "rmsnorm_sg_router_f16"
                                                                                : "rmsnorm_sg_router_f32",

@@ -14,6 +14,10 @@
 // column order, then the S partial sums are added in invocation order; S = the subgroup size,
 // des_logits' 32 on NVIDIA, where the bits are the same), so the FFN's norm need not write
 // the f32 rows only the router read, and the router needs no pass of its own.
+// With RMSNORM_DES_COMBINE (des_combine_norm.comp) the row is first made as des_combine.comp
+// makes it, x[row] += sum over the token's DES slots of w * y (same f32 operations in the same
+// order), written back to x, and then normalized from registers: the next layer's norm needs
+// no pass of its own over x.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -23,7 +27,11 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 256; // a multiple of the subgroup size
 
+#ifdef RMSNORM_DES_COMBINE
+layout(std430, binding = 0) buffer X { vec4 x4[]; };            // [rows, cols] f32 (from x_off), += the FFN
+#else
 layout(std430, binding = 0) readonly buffer X { vec4 x4[]; };   // [rows, cols] f32 (from x_off)
+#endif
 layout(std430, binding = 1) readonly buffer W { vec4 w4[]; };   // [cols] f32
 #ifndef RMSNORM_NO_F32
 layout(std430, binding = 2) writeonly buffer O { vec4 o4[]; };  // [rows, cols] f32 (from o_off)
@@ -42,6 +50,14 @@ const uint EMAX = 8;
 // each subgroup's partial sums, [expert][invocation], rows padded by one (the sums read along
 // a row); sized for subgroups of one invocation and up
 shared float rpart[EMAX * 2u * WG];
+#endif
+#ifdef RMSNORM_DES_COMBINE
+// des_combine.comp's inputs: the experts' output rows, and each token's slots (row or NONE, weight)
+layout(constant_id = 1) const uint KS = 2;                          // slots per token (kmax <= 4)
+layout(std430, binding = 4) readonly buffer Y { vec4 y4[]; };       // [rows of pairs, cols] f32
+layout(std430, binding = 5) readonly buffer Wts { float wts[]; };   // [rows, KS] f32
+layout(std430, binding = 6) readonly buffer Pos { uint pos[]; };    // [rows, KS] row of y or NONE
+const uint DES_NONE = 0xffffffffu;
 #endif
 layout(push_constant) uniform Push { drd_pc_rows pc; };
 
@@ -67,9 +83,22 @@ void main() {
   const uint hb = (pc.h_off + row * pc.cols) / 4u;
   // a row of at most RV vec4s per invocation stays in v, and its weights are loaded with it
   // (one memory round trip per row instead of two: the 1K step was 1 % slower without)
-  const bool kept = c4n <= RV * sgs;
+  const bool kept = c4n <= RV * sgs; // always, with RMSNORM_DES_COMBINE (the host checks)
   float ss = 0.0;
   vec4 v[RV], wv[RV];
+#ifdef RMSNORM_DES_COMBINE
+  // the token's slots, once per row; a NONE slot reads row 0 and is skipped (des_combine.comp)
+  uint yr[KS];
+  float cw[KS];
+  bool real[KS];
+  [[unroll]] for (uint j = 0; j < KS; j++) {
+    const uint r = pos[row * KS + j];
+    cw[j] = wts[row * KS + j];
+    real[j] = r != DES_NONE;
+    yr[j] = real[j] ? r : 0u;
+  }
+  vec4 yv[RV][KS];
+#endif
   // every load of a batch issued before any use, none behind a branch (past the row: this
   // invocation's first element of the batch, summed as zero)
   for (uint c0 = lane; c0 < c4n; c0 += RV * sgs) {
@@ -77,7 +106,22 @@ void main() {
       const uint c = c0 + i * sgs < c4n ? c0 + i * sgs : c0;
       v[i] = x4[xb + c];
       if (kept) wv[i] = w4[c];
+#ifdef RMSNORM_DES_COMBINE
+      [[unroll]] for (uint j = 0; j < KS; j++) yv[i][j] = y4[yr[j] * c4n + c];
+#endif
     }
+#ifdef RMSNORM_DES_COMBINE
+    // des_combine.comp's sum in slot order, then old + sum; stored back as the residual
+    [[unroll]] for (uint i = 0; i < RV; i++) {
+      if (c0 + i * sgs >= c4n) continue;
+      vec4 acc = vec4(0.0);
+      [[unroll]] for (uint j = 0; j < KS; j++)
+        if (real[j]) acc += cw[j] * yv[i][j];
+      acc = v[i] + acc;
+      v[i] = acc;
+      if (live) x4[xb + c0 + i * sgs] = acc;
+    }
+#endif
     [[unroll]] for (uint i = 0; i < RV; i++)
       if (c0 + i * sgs < c4n) ss += dot(v[i], v[i]);
   }

@@ -35,6 +35,7 @@
 
 static int failures;
 static int logits_given_cases; /* FFNs also run from the scratch's logits (b NULL) */
+static int norm_fused_cases;   /* FFNs whose combine also did the next norm */
 static uint64_t seed;
 #define EXPECT(cond, ...)                                           \
   do {                                                              \
@@ -532,6 +533,100 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
   free(ref_logits), free(ref_k), free(ref_ex), free(ref_w), free(skip);
 }
 
+/* drd_op_des_ffn_norm: the combine also writes the next norm's f16 rows. out and out16 must be,
+ * bit for bit, those of drd_op_des_ffn_ex (accumulate) then drd_op_rmsnorm_f16 (f16 rows only),
+ * which the other cases and test_kernel_rmsnorm compare with the host's references. As in the
+ * engine, out16 is the buffer the gate/up GEMM read b16 from (each pass writes only its rows). */
+typedef struct norm_case {
+  uint32_t T, d, dff, E, kmax;
+  float p;
+  int f16;
+  uint32_t chunk_T; /* 0: automatic */
+} norm_case;
+
+static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
+  const uint32_t T = c->T, d = c->d, dff = c->dff, E = c->E, km = c->kmax;
+  const size_t n = (size_t)T * d, nr = (size_t)E * d, nw = (size_t)E * dff * d;
+  float *b = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n), *router = malloc(sizeof(float) * nr);
+  float *gate = malloc(sizeof(float) * nw), *up = malloc(sizeof(float) * nw), *down = malloc(sizeof(float) * nw);
+  float *nw_host = malloc(sizeof(float) * d), *got[2] = {malloc(sizeof(float) * n), malloc(sizeof(float) * n)};
+  uint16_t *h16[2] = {malloc(2 * n), malloc(2 * n)};
+  drd_fill_uniform(rng, b, n, -1.0f, 1.0f);
+  drd_fill_uniform(rng, r, n, -4.0f, 4.0f);
+  drd_fill_uniform(rng, nw_host, d, 0.5f, 1.5f);
+  const float ar = 6.0f / sqrtf((float)d), ag = 1.7f / sqrtf((float)d), ad = 1.7f / sqrtf((float)dff);
+  drd_fill_uniform(rng, router, nr, -ar, ar);
+  drd_fill_uniform(rng, gate, nw, -ag, ag);
+  drd_fill_uniform(rng, up, nw, -ag, ag);
+  drd_fill_uniform(rng, down, nw, -ad, ad);
+  drd_buffer wr = weight_buffer(ctx, router, nr, c->f16), wg = weight_buffer(ctx, gate, nw, c->f16);
+  drd_buffer wu = weight_buffer(ctx, up, nw, c->f16), wd = weight_buffer(ctx, down, nw, c->f16);
+  drd_des_weights w = {.d = d, .dff = dff, .E = E, .kmax = km, .p = c->p,
+                       .router_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
+                       .expert_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
+                       .router = &wr, .gate = &wg, .up = &wu, .down = &wd};
+  drd_des_scratch s;
+  drd_test_check(drd_des_scratch_create(ctx, &w, &(drd_des_scratch_desc){.max_T = T, .chunk_T = c->chunk_T}, &s),
+                 "scratch_create");
+  char what[128];
+  snprintf(what, sizeof what, "ffn + norm T=%u d=%u dff=%u E=%u kmax=%u %s%s", T, d, dff, E, km,
+           c->f16 ? "f16" : "f32", s.chunk_T < T ? " token-chunks" : "");
+  drd_buffer bb = drd_test_buffer_f32(ctx, b, n), bw = drd_test_buffer_f32(ctx, nw_host, d);
+  if (!drd_des_norm_fits(ctx, &s, T)) {
+    /* where it does not fit (a CPU device's subgroups, kmax > 4), it is refused */
+    drd_seq *q;
+    drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+    drd_buffer bo = drd_test_buffer_f32(ctx, r, n);
+    EXPECT(drd_op_des_ffn_norm(q, &w, &bb, NULL, &bo, T, &s, &(drd_des_next_norm){&bw, &bo, 1e-6f}) ==
+               DRD_ERROR_UNSUPPORTED,
+           "%s: not refused where drd_des_norm_fits says no", what);
+    fprintf(stderr, "  %-72s does not fit: refused\n", what);
+    drd_seq_destroy(q);
+    drd_buffer_destroy(ctx, &bo);
+  }
+  /* run 0: the two ops; run 1: the fused one; run 2 (where the logits may be given): the fused
+   * one from the logits run 1 left in the scratch, as the engine runs it after its router norm */
+  const int runs = drd_des_norm_fits(ctx, &s, T) ? (drd_des_logits_in(&s, T) ? 3 : 2) : 0;
+  for (int run = 0; run < runs; run++) {
+    drd_buffer bo = drd_test_buffer_f32(ctx, r, n), b16;
+    drd_test_check(drd_buffer_create(ctx, 2 * n + 4, &b16), "buffer");
+    drd_seq *q;
+    drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+    drd_test_check(drd_op_to_f16(q, &bb, &b16, n), "to_f16");
+    const drd_des_next_norm nn = {&bw, &b16, 1e-6f};
+    if (run == 0) {
+      drd_test_check(drd_op_des_ffn_ex(q, &w, &bb, &b16, &bo, T, &s, true), "des_ffn_ex");
+      drd_test_check(drd_op_rmsnorm_f16(q, &bo, &bw, NULL, &b16, T, d, nn.eps), "rmsnorm_f16");
+    } else {
+      drd_test_check(drd_op_des_ffn_norm(q, &w, run == 2 ? NULL : &bb, &b16, &bo, T, &s, &nn), "des_ffn_norm");
+    }
+    drd_test_check(drd_seq_end(q), "seq_end");
+    drd_test_check(drd_seq_run(q), "seq_run");
+    const int k = run == 0 ? 0 : 1;
+    drd_test_download_f32(ctx, &bo, got[k], n);
+    drd_test_check(drd_buffer_download(ctx, &b16, 0, h16[k], 2 * n), "download");
+    if (run > 0) {
+      size_t bad_x = 0, bad_h = 0;
+      for (size_t i = 0; i < n; i++) {
+        bad_x += memcmp(&got[0][i], &got[1][i], sizeof(float)) != 0;
+        bad_h += h16[0][i] != h16[1][i];
+      }
+      EXPECT(bad_x == 0 && bad_h == 0, "%s%s: %zu of %zu residual values and %zu f16 norm values differ from the "
+             "two ops'", what, run == 2 ? " (logits given)" : "", bad_x, n, bad_h);
+    }
+    drd_seq_destroy(q);
+    drd_buffer_destroy(ctx, &bo);
+    drd_buffer_destroy(ctx, &b16);
+  }
+  if (runs) fprintf(stderr, "  %-72s same bits as the two ops (%d fused runs)\n", what, runs - 1);
+  norm_fused_cases += runs > 0;
+  drd_des_scratch_destroy(ctx, &s);
+  drd_buffer *bufs[] = {&wr, &wg, &wu, &wd, &bb, &bw};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(b), free(r), free(router), free(gate), free(up), free(down), free(nw_host);
+  free(got[0]), free(got[1]), free(h16[0]), free(h16[1]);
+}
+
 /* Every output element is one f32 fma chain over k in ascending order whatever the tile,
  * the pass size or the weight binding plan, and routing is per token: a token's output bits
  * must not depend on the other tokens in the batch nor on those choices. */
@@ -687,6 +782,17 @@ int main(void) {
       {20, 128, 2048, 8, 1, 0.7f, 1, 0, 0, 0, {0}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_ffn(ctx, &rng, &cases[i]);
+  /* the combine with the next norm: from 2048 rows (the norm's subgroup kernel), rows held in
+   * registers and (d = 260 on 8-wide subgroups) reloaded, one to four slots, token passes, and
+   * kmax = 5 (refused) */
+  const norm_case norm_cases[] = {
+      {2048, 64, 96, 4, 2, 0.7f, 1, 0},  {2053, 68, 40, 5, 3, 0.6f, 0, 0}, {2111, 260, 48, 8, 4, 0.95f, 1, 0},
+      {2051, 132, 64, 3, 1, 0.5f, 1, 0}, {2060, 68, 40, 4, 2, 0.8f, 1, 700}, {2048, 64, 40, 6, 5, 0.9f, 1, 0},
+  };
+  for (size_t i = 0; i < sizeof norm_cases / sizeof norm_cases[0]; i++) test_ffn_norm(ctx, &rng, &norm_cases[i]);
+  const drd_device_caps *caps = drd_context_caps(ctx);
+  EXPECT(!drd_rows_sg_wg(ctx, 64) || !caps->storage_16bit || norm_fused_cases > 0,
+         "the device has the norm's subgroup kernel, yet no combine did the norm");
   test_batch_invariance(ctx, &rng, 0);
   test_batch_invariance(ctx, &rng, 1);
   test_errors(ctx);
