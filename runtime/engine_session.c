@@ -66,12 +66,6 @@ uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *sha
   return act_bytes(hp, (uint32_t)N) + des;
 }
 
-static drd_status alloc(drd_gpu_session *s, drd_buffer *b, uint64_t bytes) {
-  drd_status st = drd_buffer_create(s->ctx, bytes, b);
-  if (st == DRD_OK) s->bytes += (bytes + s->ctx->alloc.alignment - 1) / s->ctx->alloc.alignment * s->ctx->alloc.alignment;
-  return st;
-}
-
 /* Rows n < P of buf (the state or an estimate) become their prompt tokens' embeddings. */
 static drd_status clamp(drd_gpu_session *s, drd_seq *q, const drd_buffer *buf) {
   if (!s->shape.P) return DRD_OK;
@@ -283,7 +277,6 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_hsa_plan_make(hp, N, &s->plan));
   DRD_CHECK(drd_attention_plan_upload(ctx, &s->plan, hp->H, hp->d / hp->H, &s->attn));
   DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, N, &s->rope));
-  s->bytes += s->rope.buf.size;
   /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
    * an f32 model gets the f32 engine, token for token the CPU engine's */
   bool f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
@@ -294,14 +287,14 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
   DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
-  DRD_CHECK(alloc(s, &s->x, nde));
-  for (int r = 0; r < 3; r++) DRD_CHECK(alloc(s, &s->ring[r], nde));
+  DRD_CHECK(drd_buffer_create(ctx, nde, &s->x));
+  for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_create(ctx, nde, &s->ring[r]));
   DRD_CHECK(drd_buffer_create_host(ctx, (uint64_t)N * 4, &s->tokens));
   DRD_CHECK(drd_buffer_create_host(ctx, (uint64_t)(shape->P ? shape->P : 1) * 4, &s->prompt));
   DRD_CHECK(drd_buffer_create_host(ctx, 8, &s->seed));
   /* the copy only where the layers' GEMMs run on cooperative matrices (not for a few rows) */
   s->f16_acts = f16_model && drd_gemm_pick_for(ctx, N, hp->d, hp->d, DRD_DTYPE_F16).kind == DRD_GEMM_COOPMAT;
-  if (s->f16_acts) DRD_CHECK(alloc(s, &s->a16, nd / 2));
+  if (s->f16_acts) DRD_CHECK(drd_buffer_create(ctx, nd / 2, &s->a16));
   /* the o projection reads only a16 there, so the attention may write it directly (H200, 16K
    * tokens: the conversion pass was 0.7 ms of a step) */
   s->attn16 = s->f16_acts && drd_attention_f16_out(ctx, &s->attn);
@@ -325,15 +318,15 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
     const bool qkv = acts[i] == &s->q || acts[i] == &s->k || acts[i] == &s->v;
     if ((acts[i] != &s->o || !s->attn16) && (acts[i] != &s->a || a32))
-      DRD_CHECK(alloc(s, acts[i], s->qkv16 && qkv ? nd / 2 : nd));
+      DRD_CHECK(drd_buffer_create(ctx, s->qkv16 && qkv ? nd / 2 : nd, acts[i]));
   }
-  DRD_CHECK(alloc(s, &s->feats, (uint64_t)hp->dt * 4));
-  DRD_CHECK(alloc(s, &s->te1, (uint64_t)hp->d * 4));
-  DRD_CHECK(alloc(s, &s->te2, (uint64_t)hp->d * 4));
-  DRD_CHECK(alloc(s, &s->bias, (uint64_t)hp->d * 4));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)hp->dt * 4, &s->feats));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)hp->d * 4, &s->te1));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)hp->d * 4, &s->te2));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)hp->d * 4, &s->bias));
   uint64_t sas = drd_sas_scratch_bytes_config(ctx, s->sas, gm->tok_embd.type, shape->P, N, hp->V, hp->de);
   if (sas) {
-    DRD_CHECK(alloc(s, &s->sas_scratch, sas));
+    DRD_CHECK(drd_buffer_create(ctx, sas, &s->sas_scratch));
     s->has_sas_scratch = true;
   }
   /* D_{i-2} and D_{i-3} of the first steps are never read (the order is capped by i), but
@@ -364,6 +357,9 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_op_round_config(s->final, s->sas, &gm->tok_embd.buf, gm->tok_embd.type, &s->x,
                          s->has_sas_scratch ? &s->sas_scratch : NULL, shape->P, N, hp->V, hp->de, &s->tokens));
   DRD_CHECK(drd_seq_end(s->final));
+  /* everything the session holds on the device (activations, the DES and attention scratch,
+   * the plan, the RoPE table), as the allocator counts it */
+  s->bytes = ctx->alloc.bytes_in_use - held;
   drd_log(DRD_LOG_INFO, "session N=%u: %.1f MiB of activations and scratch, %u steps recorded in %u submissions%s%s%s%s%s",
           N, s->bytes / 1048576.0, shape->steps, s->n_parts, s->f16_acts ? ", f16 activation copy" : "",
           s->attn16 ? " (attention writes it)" : "", s->qkv16 ? ", f16 q, k and v" : "",
