@@ -252,7 +252,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   DRD_CHECK(drd_buffer_create(ctx, (DRD_DES_ARGS_FIXED + 2 * E) * 3 * 4, &s->args));
   DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * 4, &s->pair_tok));
   DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->dff * (s->cm ? 2 : 4), &s->h));
-  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->d * 4, &s->y));
+  DRD_CHECK(drd_buffer_create(ctx, (uint64_t)s->max_rows * w->d * (s->cm ? 2 : 4), &s->y));
   return DRD_OK;
 cleanup:
   drd_des_scratch_destroy(ctx, out);
@@ -415,8 +415,8 @@ static drd_status record_combine(drd_seq *q, const drd_des_weights *w, drd_des_s
                             .h_off = (uint32_t)(h_lead / 2)};
     if (pc.x_off % 4 || pc.h_off % 4) /* rmsnorm_sg.glsl reads and writes whole vec4s */
       return drd_fail(DRD_ERROR_UNSUPPORTED, "des: out or out16 of the fused norm not 16-byte aligned");
-    const uint32_t wg = drd_rows_sg_wg(ctx, w->d), spec[2] = {wg, w->kmax};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine_norm", 7, sizeof(drd_pc_rows), 2, spec}, &p));
+    const uint32_t wg = drd_rows_sg_wg(ctx, w->d), spec[3] = {wg, w->kmax, s->cm};
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine_norm", 7, sizeof(drd_pc_rows), 3, spec}, &p));
     /* binding 2 (the f32 rows, which this variant does not declare) repeats out16's */
     const drd_bind binds[7] = {bo, drd_in_range(norm->w, 0, d4), bh, bh, drd_in(&s->y), drd_in(&s->wts),
                                drd_in(&s->pos)};
@@ -429,7 +429,10 @@ static drd_status record_combine(drd_seq *q, const drd_des_weights *w, drd_des_s
   drd_bind bc[4] = {drd_in(&s->y), drd_in(&s->wts), drd_in(&s->pos), bo};
   /* 4 elements per invocation where the rows and this chunk's offset allow (V4) */
   const uint32_t v4 = w->d % 4 == 0 && pc.o_off % 4 == 0, cspec[2] = {s->wg_combine, v4};
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"des_combine", 4, sizeof(drd_pc_des_combine), 2, cspec}, &p));
+  /* y is f16 where the cooperative-matrix down GEMM wrote it */
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){s->cm ? "des_combine_y16" : "des_combine", 4,
+                                                        sizeof(drd_pc_des_combine), 2, cspec},
+                             &p));
   drd_grid_1d(ctx, ceil_div((uint64_t)tc * w->d / (v4 ? 4 : 1), s->wg_combine), &gx, &gy);
   DRD_CHECK(drd_seq_dispatch(q, p, bc, 4, &pc, gx, gy, 1, "des_combine"));
 cleanup:

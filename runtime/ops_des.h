@@ -9,7 +9,7 @@
  *                map, padding rows, and the grouped GEMMs' VkDispatchIndirectCommand records
  *   des_scatter  (token, slot) pairs into expert-sorted order, ascending token in an expert
  *   des_gemm1    per tile of one expert: gather b rows, h = SiLU(b Wg^T) * (b Wu^T)   [indirect]
- *   des_gemm2    y = h Wd^T                                                           [indirect]
+ *   des_gemm2    y = h Wd^T (stored as f16 on cooperative matrices)                   [indirect]
  *   des_combine  out[t] (+)= sum over slots, in slot order, of w * y[pair]
  *
  * Determinism: no float atomics; pair positions come from counts, not from atomic order;
@@ -90,7 +90,7 @@ typedef struct drd_des_scratch {
   drd_buffer pair_tok;    /* [max_rows] u32 token of each row, DRD_DES_NONE for padding */
   drd_buffer h;           /* [max_rows, dff] f32 SwiGLU activations; f16 with the cooperative-
                            * matrix kernels (their down GEMM rounds h to f16 anyway) */
-  drd_buffer y;           /* [max_rows, d] f32 expert outputs */
+  drd_buffer y;           /* [max_rows, d] expert outputs, f16 under cm (else f32) */
 } drd_des_scratch;
 
 /* Plans and allocates the scratch of drd_op_des_ffn for the weights' shapes and types.

@@ -3,7 +3,9 @@
 // DES_GEMM_MODE: 1 = gate/up with the SwiGLU epilogue, 2 = down projection. f16 weights
 // through 16-bit storage only; the gathered b rows are rounded to f16 on their way to shared
 // memory (cm_gemm.glsl), accumulation is f32. h is stored as f16: the down GEMM would round
-// it to f16 anyway, so this halves its traffic without changing a bit of the result. One workgroup computes BM x BN of one
+// it to f16 anyway, so this halves its traffic without changing a bit of the result. y is
+// stored as f16 too (rounded once, read by the combine): half the traffic of the down GEMM's
+// stores and of the combine's loads, and half the scratch. One workgroup computes BM x BN of one
 // expert's tile, exactly as the scalar kernels lay tiles out (same bindings, push constants
 // and indirect dispatch).
 #extension GL_GOOGLE_include_directive : require
@@ -31,8 +33,8 @@ layout(std430, binding = 5) readonly buffer W2v_ { uvec4 w2v[]; };
 layout(std430, binding = 6) writeonly buffer O_ { float16_t o_mat[]; }; // h [rows, N] f16
 layout(std430, binding = 6) writeonly buffer O4_ { f16vec4 o_mat4[]; };
 #else
-layout(std430, binding = 6) writeonly buffer O_ { float o_mat[]; };     // y [rows, N] f32
-layout(std430, binding = 6) writeonly buffer O4_ { vec4 o_mat4[]; };
+layout(std430, binding = 6) writeonly buffer O_ { float16_t o_mat[]; }; // y [rows, N] f16
+layout(std430, binding = 6) writeonly buffer O4_ { f16vec4 o_mat4[]; };
 #endif
 layout(push_constant) uniform Push { drd_pc_des_gemm pc; };
 
@@ -99,12 +101,9 @@ CM_C cm_combine(CM_C g, CM_C u) {
   for (int i = 0; i < g.length(); i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
   return g;
 }
+#endif
 #define DES_OUT(v) float16_t(v)
 #define DES_OUT4(v) f16vec4(v)
-#else
-#define DES_OUT(v) (v)
-#define DES_OUT4(v) (v)
-#endif
 
 void cm_emit(uint m, uint n, float v) {
   if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = DES_OUT(v);

@@ -54,7 +54,9 @@ shared float rpart[EMAX * 2u * WG];
 #ifdef RMSNORM_DES_COMBINE
 // des_combine.comp's inputs: the experts' output rows, and each token's slots (row or NONE, weight)
 layout(constant_id = 1) const uint KS = 2;                          // slots per token (kmax <= 4)
+layout(constant_id = 2) const bool Y16 = false;                     // y f16 (the cooperative-matrix down GEMM's)
 layout(std430, binding = 4) readonly buffer Y { vec4 y4[]; };       // [rows of pairs, cols] f32
+layout(std430, binding = 4) readonly buffer Yh { f16vec4 y16x4[]; }; // the same, f16 (Y16)
 layout(std430, binding = 5) readonly buffer Wts { float wts[]; };   // [rows, KS] f32
 layout(std430, binding = 6) readonly buffer Pos { uint pos[]; };    // [rows, KS] row of y or NONE
 const uint DES_NONE = 0xffffffffu;
@@ -115,7 +117,7 @@ void main() {
       v[i] = x4[xb + c];
       if (keep_w) wv[i] = w4[c];
 #ifdef RMSNORM_DES_COMBINE
-      [[unroll]] for (uint j = 0; j < KS; j++) yv[i][j] = y4[yr[j] * c4n + c];
+      [[unroll]] for (uint j = 0; j < KS; j++) yv[i][j] = Y16 ? vec4(y16x4[yr[j] * c4n + c]) : y4[yr[j] * c4n + c];
 #endif
     }
 #ifdef RMSNORM_DES_COMBINE

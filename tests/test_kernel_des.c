@@ -302,12 +302,13 @@ static void test_route_only(drd_context *ctx, drd_rng *rng) {
  *   g, u pre-activations: |dg_j| <= u G_j, G_j = sum_k |b_k Wg_jk| (likewise U_j);
  *   h_j = silu(g_j) u_j: |dh_j| <= 1.1 |dg_j| (|u_j| + |du_j|) + |silu(g_j)| |du_j|
  *   (|silu'| <= 1.0998), then the f16 rounding of h adds u (|h_j| + |dh_j|);
- *   out_c = sum_s w_s sum_j D_cj h_j moves by at most sum_s w_s sum_j |D_cj| (that).
+ *   y_c = sum_j D_cj h_j moves by at most dy_c = sum_j |D_cj| (that), and its f16 rounding
+ *   adds u (|y_c| + dy_c); out_c = sum_s w_s y_c moves by at most sum_s w_s (those two).
  * bound: [T, d]. */
 static void coopmat_bound(const float *b, const float *gate, const float *up, const float *down, uint32_t T,
                           uint32_t d, uint32_t dff, uint32_t km, const uint32_t *ex, const float *wts, double *bound) {
   const double u = ldexp(1.0, -11);
-  double *dh = malloc(sizeof(double) * dff);
+  double *dh = malloc(sizeof(double) * dff), *hv = malloc(sizeof(double) * dff);
   for (size_t i = 0; i < (size_t)T * d; i++) bound[i] = 0;
   for (uint32_t t = 0; t < T; t++)
     for (uint32_t s = 0; s < km; s++) {
@@ -323,15 +324,16 @@ static void coopmat_bound(const float *b, const float *gate, const float *up, co
         double dg = u * G, du = u * U, h = g / (1 + exp(-g)) * uu;
         double dhj = 1.1 * dg * (fabs(uu) + du) + fabs(g / (1 + exp(-g))) * du;
         dh[j] = dhj + u * (fabs(h) + dhj);
+        hv[j] = h;
       }
       for (uint32_t c = 0; c < d; c++) {
         const float *wd = down + ((size_t)e * d + c) * dff;
-        double acc = 0;
-        for (uint32_t j = 0; j < dff; j++) acc += fabs((double)wd[j]) * dh[j];
-        bound[(size_t)t * d + c] += wts[(size_t)t * km + s] * acc;
+        double acc = 0, y = 0;
+        for (uint32_t j = 0; j < dff; j++) acc += fabs((double)wd[j]) * dh[j], y += wd[j] * hv[j];
+        bound[(size_t)t * d + c] += wts[(size_t)t * km + s] * (acc + u * (fabs(y) + acc));
       }
     }
-  free(dh);
+  free(dh), free(hv);
 }
 
 /* max |got - ref| / max |ref| over the tokens not skipped. With cm_worst (the cooperative-
