@@ -364,6 +364,38 @@ static double out_error(const float *got, const float *ref, const uint8_t *skip,
   return num / den;
 }
 
+/* Random FFN weights on the host and on the device (f16 or f32): logits with a standard
+ * deviation near 2 for b in [-1, 1] (varied routing, few near-ties). w points into the struct. */
+typedef struct ffn_weights {
+  float *router, *gate, *up, *down;
+  drd_buffer wr, wg, wu, wd;
+  drd_des_weights w;
+} ffn_weights;
+
+static void ffn_weights_make(drd_context *ctx, drd_rng *rng, uint32_t d, uint32_t dff, uint32_t E, uint32_t km,
+                             float p, int f16, ffn_weights *f) {
+  const size_t nr = (size_t)E * d, nw = (size_t)E * dff * d;
+  f->router = malloc(sizeof(float) * nr);
+  f->gate = malloc(sizeof(float) * nw), f->up = malloc(sizeof(float) * nw), f->down = malloc(sizeof(float) * nw);
+  const float ar = 6.0f / sqrtf((float)d), ag = 1.7f / sqrtf((float)d), ad = 1.7f / sqrtf((float)dff);
+  drd_fill_uniform(rng, f->router, nr, -ar, ar);
+  drd_fill_uniform(rng, f->gate, nw, -ag, ag);
+  drd_fill_uniform(rng, f->up, nw, -ag, ag);
+  drd_fill_uniform(rng, f->down, nw, -ad, ad);
+  f->wr = weight_buffer(ctx, f->router, nr, f16), f->wg = weight_buffer(ctx, f->gate, nw, f16);
+  f->wu = weight_buffer(ctx, f->up, nw, f16), f->wd = weight_buffer(ctx, f->down, nw, f16);
+  f->w = (drd_des_weights){.d = d, .dff = dff, .E = E, .kmax = km, .p = p,
+                           .router_type = f16 ? DRD_DES_F16 : DRD_DES_F32,
+                           .expert_type = f16 ? DRD_DES_F16 : DRD_DES_F32,
+                           .router = &f->wr, .gate = &f->wg, .up = &f->wu, .down = &f->wd};
+}
+
+static void ffn_weights_free(drd_context *ctx, ffn_weights *f) {
+  drd_buffer *bufs[] = {&f->wr, &f->wg, &f->wu, &f->wd};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(f->router), free(f->gate), free(f->up), free(f->down);
+}
+
 typedef struct ffn_case {
   uint32_t T, d, dff, E, kmax;
   float p;
@@ -376,27 +408,16 @@ typedef struct ffn_case {
 
 static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
   const uint32_t T = c->T, d = c->d, dff = c->dff, E = c->E, km = c->kmax;
-  const size_t nr = (size_t)E * d, nw = (size_t)E * dff * d;
-  float *b = malloc(sizeof(float) * T * d), *router = malloc(sizeof(float) * nr);
-  float *gate = malloc(sizeof(float) * nw), *up = malloc(sizeof(float) * nw), *down = malloc(sizeof(float) * nw);
+  float *b = malloc(sizeof(float) * T * d);
   float *ref = malloc(sizeof(float) * T * d), *got = malloc(sizeof(float) * T * d), *got2 = malloc(sizeof(float) * T * d);
   float *ref_logits = malloc(sizeof(float) * T * E);
   uint32_t *ref_k = malloc(sizeof(uint32_t) * T), *ref_ex = malloc(sizeof(uint32_t) * T * km);
   float *ref_w = malloc(sizeof(float) * T * km);
   drd_fill_uniform(rng, b, (size_t)T * d, -1.0f, 1.0f);
-  /* logits with a standard deviation near 2: varied routing, few near-ties */
-  float ar = 6.0f / sqrtf((float)d), ag = 1.7f / sqrtf((float)d), ad = 1.7f / sqrtf((float)dff);
-  drd_fill_uniform(rng, router, nr, -ar, ar);
-  drd_fill_uniform(rng, gate, nw, -ag, ag);
-  drd_fill_uniform(rng, up, nw, -ag, ag);
-  drd_fill_uniform(rng, down, nw, -ad, ad);
-
-  drd_buffer wr = weight_buffer(ctx, router, nr, c->f16), wg = weight_buffer(ctx, gate, nw, c->f16);
-  drd_buffer wu = weight_buffer(ctx, up, nw, c->f16), wd = weight_buffer(ctx, down, nw, c->f16);
-  drd_des_weights w = {.d = d, .dff = dff, .E = E, .kmax = km, .p = c->p,
-                       .router_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
-                       .expert_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
-                       .router = &wr, .gate = &wg, .up = &wu, .down = &wd};
+  ffn_weights fw;
+  ffn_weights_make(ctx, rng, d, dff, E, km, c->p, c->f16, &fw);
+  const drd_des_weights w = fw.w;
+  const float *router = fw.router, *gate = fw.gate, *up = fw.up, *down = fw.down;
   drd_des_scratch s;
   drd_test_check(drd_des_scratch_create(ctx, &w,
                                         &(drd_des_scratch_desc){.max_T = T, .chunk_T = c->chunk_T,
@@ -529,9 +550,10 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
 
   drd_seq_destroy(q);
   drd_des_scratch_destroy(ctx, &s);
-  drd_buffer *bufs[] = {&wr, &wg, &wu, &wd, &bb, &bo};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
-  free(b), free(router), free(gate), free(up), free(down), free(ref), free(got), free(got2);
+  drd_buffer_destroy(ctx, &bb);
+  drd_buffer_destroy(ctx, &bo);
+  ffn_weights_free(ctx, &fw);
+  free(b), free(ref), free(got), free(got2);
   free(ref_logits), free(ref_k), free(ref_ex), free(ref_w), free(skip);
 }
 
@@ -548,25 +570,16 @@ typedef struct norm_case {
 
 static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
   const uint32_t T = c->T, d = c->d, dff = c->dff, E = c->E, km = c->kmax;
-  const size_t n = (size_t)T * d, nr = (size_t)E * d, nw = (size_t)E * dff * d;
-  float *b = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n), *router = malloc(sizeof(float) * nr);
-  float *gate = malloc(sizeof(float) * nw), *up = malloc(sizeof(float) * nw), *down = malloc(sizeof(float) * nw);
+  const size_t n = (size_t)T * d;
+  float *b = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n);
   float *nw_host = malloc(sizeof(float) * d), *got[2] = {malloc(sizeof(float) * n), malloc(sizeof(float) * n)};
   uint16_t *h16[2] = {malloc(2 * n), malloc(2 * n)};
   drd_fill_uniform(rng, b, n, -1.0f, 1.0f);
   drd_fill_uniform(rng, r, n, -4.0f, 4.0f);
   drd_fill_uniform(rng, nw_host, d, 0.5f, 1.5f);
-  const float ar = 6.0f / sqrtf((float)d), ag = 1.7f / sqrtf((float)d), ad = 1.7f / sqrtf((float)dff);
-  drd_fill_uniform(rng, router, nr, -ar, ar);
-  drd_fill_uniform(rng, gate, nw, -ag, ag);
-  drd_fill_uniform(rng, up, nw, -ag, ag);
-  drd_fill_uniform(rng, down, nw, -ad, ad);
-  drd_buffer wr = weight_buffer(ctx, router, nr, c->f16), wg = weight_buffer(ctx, gate, nw, c->f16);
-  drd_buffer wu = weight_buffer(ctx, up, nw, c->f16), wd = weight_buffer(ctx, down, nw, c->f16);
-  drd_des_weights w = {.d = d, .dff = dff, .E = E, .kmax = km, .p = c->p,
-                       .router_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
-                       .expert_type = c->f16 ? DRD_DES_F16 : DRD_DES_F32,
-                       .router = &wr, .gate = &wg, .up = &wu, .down = &wd};
+  ffn_weights fw;
+  ffn_weights_make(ctx, rng, d, dff, E, km, c->p, c->f16, &fw);
+  const drd_des_weights w = fw.w;
   drd_des_scratch s;
   drd_test_check(drd_des_scratch_create(ctx, &w, &(drd_des_scratch_desc){.max_T = T, .chunk_T = c->chunk_T}, &s),
                  "scratch_create");
@@ -623,9 +636,10 @@ static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
   if (runs) fprintf(stderr, "  %-72s same bits as the two ops (%d fused runs)\n", what, runs - 1);
   norm_fused_cases += runs > 0;
   drd_des_scratch_destroy(ctx, &s);
-  drd_buffer *bufs[] = {&wr, &wg, &wu, &wd, &bb, &bw};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
-  free(b), free(r), free(router), free(gate), free(up), free(down), free(nw_host);
+  drd_buffer_destroy(ctx, &bb);
+  drd_buffer_destroy(ctx, &bw);
+  ffn_weights_free(ctx, &fw);
+  free(b), free(r), free(nw_host);
   free(got[0]), free(got[1]), free(h16[0]), free(h16[1]);
 }
 
