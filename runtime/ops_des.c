@@ -458,10 +458,18 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
   if (b16 && b16->size < (uint64_t)T * w->d * 2)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
   drd_context *ctx = drd_seq_context(q);
+  const uint64_t d4 = (uint64_t)w->d * 4;
   if (norm && (!norm->w || !norm->out16 || norm->w->size < (uint64_t)w->d * 4 ||
                norm->out16->size < (uint64_t)T * w->d * 2))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: the norm's weights / f16 rows smaller than [%u] / [%u, %u]",
                     w->d, T, w->d);
+  /* sub-allocations share a VkBuffer: out16's bytes must not be out's (written in the same
+   * pass) nor b's (read by later passes); b16's may be (each pass writes its own rows) */
+  if (norm && ((norm->out16->buffer == out->buffer && norm->out16->offset < out->offset + T * d4 &&
+                out->offset < norm->out16->offset + T * d4 / 2) ||
+               (b && norm->out16->buffer == b->buffer && norm->out16->offset < b->offset + T * d4 &&
+                b->offset < norm->out16->offset + T * d4 / 2)))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: the norm's f16 rows must not overlap out or b");
   if (norm && !drd_des_norm_fits(ctx, s, T))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the combine cannot do the next norm for %u tokens of %u with kmax "
                     "%u on this device", T, w->d, w->kmax);
@@ -472,7 +480,6 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
   if (b) /* else the logits are given */
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
                                &p_logits));
-  const uint64_t d4 = (uint64_t)w->d * 4;
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
     const uint32_t tc = T - t0 < s->chunk_T ? T - t0 : s->chunk_T;

@@ -117,7 +117,8 @@ drd_status drd_op_des_ffn_ex(drd_seq *s, const drd_des_weights *w, const drd_buf
  * the rows the combine has just summed, with drd_op_rmsnorm_f16's bits (one subgroup per row). */
 typedef struct drd_des_next_norm {
   const drd_buffer *w;     /* [d] f32 */
-  const drd_buffer *out16; /* [T, d] f16; may be b16 (each pass writes only its own tokens' rows) */
+  const drd_buffer *out16; /* [T, d] f16; may be b16 (each pass writes only its own tokens' rows),
+                            * must not overlap out or b (INVALID_ARGUMENT) */
   float eps;
 } drd_des_next_norm;
 

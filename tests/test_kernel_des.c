@@ -591,13 +591,15 @@ static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
     /* where it does not fit (a CPU device's subgroups, kmax > 4), it is refused */
     drd_seq *q;
     drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
-    drd_buffer bo = drd_test_buffer_f32(ctx, r, n);
-    EXPECT(drd_op_des_ffn_norm(q, &w, &bb, NULL, &bo, T, &s, &(drd_des_next_norm){&bw, &bo, 1e-6f}) ==
+    drd_buffer bo = drd_test_buffer_f32(ctx, r, n), b16;
+    drd_test_check(drd_buffer_create(ctx, 2 * n + 4, &b16), "buffer");
+    EXPECT(drd_op_des_ffn_norm(q, &w, &bb, NULL, &bo, T, &s, &(drd_des_next_norm){&bw, &b16, 1e-6f}) ==
                DRD_ERROR_UNSUPPORTED,
            "%s: not refused where drd_des_norm_fits says no", what);
     fprintf(stderr, "  %-72s does not fit: refused\n", what);
     drd_seq_destroy(q);
     drd_buffer_destroy(ctx, &bo);
+    drd_buffer_destroy(ctx, &b16);
   }
   /* run 0: the two ops; run 1: the fused one; run 2 (where the logits may be given): the fused
    * one from the logits run 1 left in the scratch, as the engine runs it after its router norm */
@@ -632,6 +634,19 @@ static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
     drd_seq_destroy(q);
     drd_buffer_destroy(ctx, &bo);
     drd_buffer_destroy(ctx, &b16);
+  }
+  if (runs) { /* the norm's f16 rows over out or over b: refused */
+    drd_buffer bo = drd_test_buffer_f32(ctx, r, n);
+    drd_seq *q;
+    drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+    EXPECT(drd_op_des_ffn_norm(q, &w, &bb, NULL, &bo, T, &s, &(drd_des_next_norm){&bw, &bo, 1e-6f}) ==
+               DRD_ERROR_INVALID_ARGUMENT,
+           "%s: f16 rows over out not refused", what);
+    EXPECT(drd_op_des_ffn_norm(q, &w, &bb, NULL, &bo, T, &s, &(drd_des_next_norm){&bw, &bb, 1e-6f}) ==
+               DRD_ERROR_INVALID_ARGUMENT,
+           "%s: f16 rows over b not refused", what);
+    drd_seq_destroy(q);
+    drd_buffer_destroy(ctx, &bo);
   }
   if (runs) fprintf(stderr, "  %-72s same bits as the two ops (%d fused runs)\n", what, runs - 1);
   norm_fused_cases += runs > 0;
