@@ -22,6 +22,7 @@
 #include "dtype.h"
 #include "ops_des.h"
 #include "pc_des.h"
+#include "push_constants.h"
 #include "ref_des.h"
 #include "ref_ops.h"
 #include "util_gpu.h"
@@ -658,6 +659,107 @@ static void test_ffn_norm(drd_context *ctx, drd_rng *rng, const norm_case *c) {
   free(got[0]), free(got[1]), free(h16[0]), free(h16[1]);
 }
 
+/* The combines of f16 expert outputs (des_combine_y16.comp, V4 and element-wise, and
+ * des_combine_norm.comp with Y16), which the FFNs above reach only on cooperative matrices,
+ * run here on any device with 16-bit storage from a hand-made y, slots (NONE after the first
+ * NONE, as des_route pads) and weights. Against the host: out = old + sum w y within f32
+ * rounding (the kernels may fuse multiplies and adds); the fused kernel's residual rows bit for
+ * bit as des_combine_y16's, its f16 rows as drd_op_rmsnorm_f16's of those. */
+/* One dispatch of pipeline `name` over `groups` workgroups, recorded, run and waited for. */
+static void dispatch_once(drd_context *ctx, const char *name, const uint32_t *spec, uint32_t n_spec,
+                          const drd_bind *binds, uint32_t n_binds, const void *pc, uint32_t pc_size, uint64_t groups) {
+  drd_pipeline *p;
+  drd_test_check(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, n_binds, pc_size, n_spec, spec}, &p), "pipeline");
+  uint32_t gx, gy;
+  drd_grid_1d(ctx, groups, &gx, &gy);
+  drd_seq *q;
+  drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+  drd_test_check(drd_seq_dispatch(q, p, binds, n_binds, pc, gx, gy, 1, name), "dispatch");
+  drd_test_check(drd_seq_end(q), "seq_end");
+  drd_test_check(drd_seq_run(q), "seq_run");
+  drd_seq_destroy(q);
+}
+
+static void test_combine_y16(drd_context *ctx, drd_rng *rng, uint32_t T, uint32_t d, uint32_t km) {
+  if (!drd_context_caps(ctx)->storage_16bit) return;
+  const uint32_t rows = T * km + 7;
+  const size_t n = (size_t)T * d;
+  float *yf = malloc(sizeof(float) * rows * d), *old = malloc(sizeof(float) * n), *wts = malloc(sizeof(float) * T * km);
+  float *got = malloc(sizeof(float) * n), *got2 = malloc(sizeof(float) * n), *nw = malloc(sizeof(float) * d);
+  uint16_t *y16 = malloc(2 * (size_t)rows * d), *h[2] = {malloc(2 * n), malloc(2 * n)};
+  uint32_t *pos = malloc(sizeof(uint32_t) * T * km);
+  drd_fill_uniform(rng, yf, (size_t)rows * d, -3.0f, 3.0f);
+  drd_f32_to_f16_row(yf, y16, (size_t)rows * d);
+  drd_fill_uniform(rng, old, n, -4.0f, 4.0f);
+  drd_fill_uniform(rng, wts, (size_t)T * km, 0.0f, 1.0f);
+  drd_fill_uniform(rng, nw, d, 0.5f, 1.5f);
+  for (uint32_t t = 0; t < T; t++) {
+    const uint32_t used = drd_rng_range(rng, 1, km); /* slots before the first NONE */
+    for (uint32_t j = 0; j < km; j++) {
+      pos[t * km + j] = j < used ? drd_rng_range(rng, 0, rows - 1) : DRD_DES_NONE;
+      if (j >= used) wts[t * km + j] = 0.0f;
+    }
+  }
+  drd_buffer by, bw = drd_test_buffer_f32(ctx, wts, (size_t)T * km), bp, bn = drd_test_buffer_f32(ctx, nw, d), b16;
+  drd_test_check(drd_buffer_create(ctx, 2 * (uint64_t)rows * d, &by), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &by, 0, y16, 2 * (uint64_t)rows * d), "upload");
+  drd_test_check(drd_buffer_create(ctx, 4 * (uint64_t)T * km, &bp), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bp, 0, pos, 4 * (uint64_t)T * km), "upload");
+  drd_test_check(drd_buffer_create(ctx, 2 * n + 4, &b16), "buffer");
+  const uint32_t wg = 64;
+  for (uint32_t v4 = 0; v4 < 2; v4++) {
+    drd_buffer bo = drd_test_buffer_f32(ctx, old, n);
+    const uint32_t spec[2] = {wg, v4 && d % 4 == 0};
+    const drd_pc_des_combine pc = {.T = T, .d = d, .kmax = km, .o_off = 0, .accumulate = 1};
+    const drd_bind binds[4] = {drd_in(&by), drd_in(&bw), drd_in(&bp), drd_out(&bo)};
+    dispatch_once(ctx, "des_combine_y16", spec, 2, binds, 4, &pc, sizeof pc, ((uint64_t)n / (spec[1] ? 4 : 1) + wg - 1) / wg);
+    drd_test_download_f32(ctx, &bo, got, n);
+    size_t bad = 0;
+    for (uint32_t t = 0; t < T; t++)
+      for (uint32_t c = 0; c < d; c++) {
+        double sum = old[(size_t)t * d + c], mag = fabs(sum);
+        for (uint32_t j = 0; j < km && pos[t * km + j] != DRD_DES_NONE; j++) {
+          const double term = (double)wts[t * km + j] * drd_f16_to_f32(y16[(size_t)pos[t * km + j] * d + c]);
+          sum += term, mag += fabs(term);
+        }
+        bad += !(fabs(got[(size_t)t * d + c] - sum) <= (km + 1) * ldexp(mag, -24));
+      }
+    EXPECT(bad == 0, "combine y16 T=%u d=%u kmax=%u %s: %zu of %zu values off the host's sum", T, d, km,
+           spec[1] ? "v4" : "element-wise", bad, n);
+    drd_buffer_destroy(ctx, &bo);
+  }
+  /* the fused kernel with f16 y: got holds des_combine_y16's V4 result */
+  const uint32_t sgwg = drd_rows_sg_wg(ctx, d);
+  if (sgwg && km <= 4) {
+    drd_buffer bo = drd_test_buffer_f32(ctx, got, n), bo2 = drd_test_buffer_f32(ctx, old, n);
+    const uint32_t spec[3] = {sgwg, km, 1}, per_group = sgwg / drd_context_caps(ctx)->subgroup_size;
+    const drd_pc_rows pc = {.rows = T, .cols = d, .eps = 1e-6f};
+    const drd_bind hb = drd_out_range(&b16, 0, 2 * n);
+    const drd_bind binds[7] = {drd_out(&bo2), drd_in(&bn), hb, hb, drd_in(&by), drd_in(&bw), drd_in(&bp)};
+    dispatch_once(ctx, "des_combine_norm", spec, 3, binds, 7, &pc, sizeof pc, (T + per_group - 1) / per_group);
+    drd_test_download_f32(ctx, &bo2, got2, n);
+    drd_test_check(drd_buffer_download(ctx, &b16, 0, h[1], 2 * n), "download");
+    /* the plain norm of des_combine_y16's rows (the subgroup kernel from 2048 rows) */
+    drd_seq *q;
+    drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+    drd_test_check(drd_op_rmsnorm_f16(q, &bo, &bn, NULL, &b16, T, d, 1e-6f), "rmsnorm_f16");
+    drd_test_check(drd_seq_end(q), "seq_end");
+    drd_test_check(drd_seq_run(q), "seq_run");
+    drd_test_check(drd_buffer_download(ctx, &b16, 0, h[0], 2 * n), "download");
+    drd_seq_destroy(q);
+    size_t bad_x = 0, bad_h = 0;
+    for (size_t i = 0; i < n; i++) bad_x += memcmp(&got[i], &got2[i], 4) != 0, bad_h += h[0][i] != h[1][i];
+    EXPECT(bad_x == 0 && (!drd_rmsnorm_on_subgroups(ctx, T, d) || bad_h == 0),
+           "combine + norm y16 T=%u d=%u kmax=%u: %zu residual and %zu f16 values differ", T, d, km, bad_x, bad_h);
+    drd_buffer_destroy(ctx, &bo);
+    drd_buffer_destroy(ctx, &bo2);
+  }
+  fprintf(stderr, "  combine of f16 y T=%u d=%u kmax=%u: checked%s\n", T, d, km, sgwg && km <= 4 ? " (and fused)" : "");
+  drd_buffer *bufs[] = {&by, &bw, &bp, &bn, &b16};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
+  free(yf), free(old), free(wts), free(got), free(got2), free(nw), free(y16), free(h[0]), free(h[1]), free(pos);
+}
+
 /* Every output element is one f32 fma chain over k in ascending order whatever the tile,
  * the pass size or the weight binding plan, and routing is per token: a token's output bits
  * must not depend on the other tokens in the batch nor on those choices. */
@@ -821,6 +923,9 @@ int main(void) {
       {2051, 132, 64, 3, 1, 0.5f, 1, 0}, {2060, 68, 40, 4, 2, 0.8f, 1, 700}, {2048, 64, 40, 6, 5, 0.9f, 1, 0},
   };
   for (size_t i = 0; i < sizeof norm_cases / sizeof norm_cases[0]; i++) test_ffn_norm(ctx, &rng, &norm_cases[i]);
+  test_combine_y16(ctx, &rng, 2053, 68, 3);
+  test_combine_y16(ctx, &rng, 2048, 260, 2);
+  test_combine_y16(ctx, &rng, 301, 33, 5); /* element-wise only; the fused kernel takes <= 4 slots */
   const drd_device_caps *caps = drd_context_caps(ctx);
   EXPECT(!drd_rows_sg_wg(ctx, 64) || !caps->storage_16bit || norm_fused_cases > 0,
          "the device has the norm's subgroup kernel, yet no combine did the norm");
