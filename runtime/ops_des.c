@@ -384,7 +384,7 @@ const drd_buffer *drd_des_logits_in(const drd_des_scratch *s, uint32_t T) {
   return s && s->cm && T && T <= s->chunk_T && T <= s->max_T ? &s->logits : NULL;
 }
 
-/* des_combine.comp's arrays are unrolled over 4 slots at a time; des_combine_norm.comp holds
+/* des_combine.glsl's arrays are unrolled over 4 slots at a time; des_combine_norm.comp holds
  * all of a token's slots for a whole row segment in registers, so it takes at most 4 */
 #define NORM_MAX_SLOTS 4u
 
@@ -398,8 +398,8 @@ bool drd_des_norm_fits(const drd_context *ctx, const drd_des_scratch *s, uint32_
   return gy <= ctx->caps.max_workgroup_count[1];
 }
 
-/* out[t0 .. t0 + tc) (+)= the pass's DES sum (des_combine.comp), or with norm, += and the norm's
- * f16 rows of the same tokens (des_combine_norm.comp) */
+/* out[t0 .. t0 + tc) (+)= the pass's DES sum (des_combine.glsl; des_combine_y16.comp for f16 y),
+ * or with norm, += and the norm's f16 rows of the same tokens (des_combine_norm.comp) */
 static drd_status record_combine(drd_seq *q, const drd_des_weights *w, drd_des_scratch *s, const drd_buffer *out,
                                  uint32_t t0, uint32_t tc, bool accumulate, const drd_des_next_norm *norm) {
   drd_status status = DRD_OK;

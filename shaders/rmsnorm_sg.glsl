@@ -14,7 +14,7 @@
 // column order, then the S partial sums are added in invocation order; S = the subgroup size,
 // des_logits' 32 on NVIDIA, where the bits are the same), so the FFN's norm need not write
 // the f32 rows only the router read, and the router needs no pass of its own.
-// With RMSNORM_DES_COMBINE (des_combine_norm.comp) the row is first made as des_combine.comp
+// With RMSNORM_DES_COMBINE (des_combine_norm.comp) the row is first made as des_combine.glsl
 // makes it, x[row] += sum over the token's DES slots of w * y (same f32 operations in the same
 // order), written back to x, and then normalized from registers: the next layer's norm needs
 // no pass of its own over x.
@@ -52,7 +52,7 @@ const uint EMAX = 8;
 shared float rpart[EMAX * 2u * WG];
 #endif
 #ifdef RMSNORM_DES_COMBINE
-// des_combine.comp's inputs: the experts' output rows, and each token's slots (row or NONE, weight)
+// des_combine.glsl's inputs: the experts' output rows, and each token's slots (row or NONE, weight)
 layout(constant_id = 1) const uint KS = 2;                          // slots per token (kmax <= 4)
 layout(constant_id = 2) const bool Y16 = false;                     // y f16 (the cooperative-matrix down GEMM's)
 layout(std430, binding = 4) readonly buffer Y { vec4 y4[]; };       // [rows of pairs, cols] f32
@@ -97,7 +97,7 @@ void main() {
   float ss = 0.0;
   vec4 v[RV], wv[RV];
 #ifdef RMSNORM_DES_COMBINE
-  // the token's slots, once per row; a NONE slot reads row 0 and is skipped (des_combine.comp)
+  // the token's slots, once per row; a NONE slot reads row 0 and is skipped (des_combine.glsl)
   uint yr[KS];
   float cw[KS];
   bool real[KS];
@@ -121,7 +121,8 @@ void main() {
 #endif
     }
 #ifdef RMSNORM_DES_COMBINE
-    // des_combine.comp's sum in slot order, then old + sum; stored back as the residual
+    // des_combine.glsl's sum in slot order, then old + sum; stored back as the residual (rows
+    // not kept are reloaded by the output loop, which then reads these sums)
     [[unroll]] for (uint i = 0; i < RV; i++) {
       if (c0 + i * sgs >= c4n) continue;
       vec4 acc = vec4(0.0);
