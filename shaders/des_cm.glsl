@@ -102,18 +102,16 @@ CM_C cm_combine(CM_C g, CM_C u) {
   return g;
 }
 #endif
-#define DES_OUT(v) float16_t(v)
-#define DES_OUT4(v) f16vec4(v)
 
 void cm_emit(uint m, uint n, float v) {
-  if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = DES_OUT(v);
+  if (n0 + n < pc.n_end) o_mat[(row0 + m) * pc.N + n0 + n] = float16_t(v);
 }
 
 bool cm_whole() { return des_whole(); }
 
 void cm_pre4(uint m, uint n, out vec4 p, out vec4 p2) { p = p2 = vec4(0.0); } // nothing to load
 
-void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = DES_OUT4(v); }
+void cm_put4(uint m, uint n, vec4 v, vec4 p, vec4 p2) { o_mat4[((row0 + m) * pc.N + n0 + n) / 4u] = f16vec4(v); }
 
 void main() {
   if (!des_tile_begin()) return;
