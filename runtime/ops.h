@@ -14,6 +14,12 @@ void drd_grid_1d(const drd_context *ctx, uint64_t groups, uint32_t *gx, uint32_t
  * of `multiple` elements, with chunk offsets staying storage-aligned. */
 uint64_t drd_chunk_elems(const drd_context *ctx, uint32_t elem_size, uint64_t multiple);
 
+/* Whether bytes [a->offset, + a_bytes) and [b->offset, + b_bytes) of two buffers overlap
+ * (sub-allocations share a VkBuffer, so the same VkBuffer alone does not mean aliasing). */
+static inline bool drd_bytes_overlap(const drd_buffer *a, uint64_t a_bytes, const drd_buffer *b, uint64_t b_bytes) {
+  return a->buffer == b->buffer && a->offset < b->offset + b_bytes && b->offset < a->offset + a_bytes;
+}
+
 typedef enum drd_eltwise_op {
   DRD_ELT_ADD = 0,    /* out = a + b */
   DRD_ELT_MUL = 1,    /* out = a * b */

@@ -489,14 +489,10 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
   if (q->size < N * row || k->size < N * row || v->size < N * row || out->size < N * orow)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: buffers smaller than [%u, %u] (q, k and v %s, out %s)",
                     N, H * dh, in16 ? "f16" : "f32", out16 ? "f16" : "f32");
-  if (out->buffer == q->buffer || out->buffer == k->buffer || out->buffer == v->buffer) {
-    /* sub-allocations share a VkBuffer: only the byte ranges must not overlap */
-    const drd_buffer *in[3] = {q, k, v};
-    for (int i = 0; i < 3; i++)
-      if (out->buffer == in[i]->buffer && out->offset < in[i]->offset + N * row &&
-          in[i]->offset < out->offset + N * orow)
-        return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
-  }
+  const drd_buffer *in[3] = {q, k, v};
+  for (int i = 0; i < 3; i++)
+    if (drd_bytes_overlap(out, N * orow, in[i], N * row))
+      return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "attention: out must not alias q, k or v");
   drd_attn_kernel cfg;
   DRD_CHECK(drd_attention_kernel(ctx, dp, &cfg));
   drd_pipeline *pa, *pm;

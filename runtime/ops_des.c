@@ -459,16 +459,13 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: b16 smaller than [%u, %u] f16", T, w->d);
   drd_context *ctx = drd_seq_context(q);
   const uint64_t d4 = (uint64_t)w->d * 4;
-  if (norm && (!norm->w || !norm->out16 || norm->w->size < (uint64_t)w->d * 4 ||
-               norm->out16->size < (uint64_t)T * w->d * 2))
+  if (norm && (!norm->w || !norm->out16 || norm->w->size < d4 || norm->out16->size < T * d4 / 2))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: the norm's weights / f16 rows smaller than [%u] / [%u, %u]",
                     w->d, T, w->d);
-  /* sub-allocations share a VkBuffer: out16's bytes must not be out's (written in the same
-   * pass) nor b's (read by later passes); b16's may be (each pass writes its own rows) */
-  if (norm && ((norm->out16->buffer == out->buffer && norm->out16->offset < out->offset + T * d4 &&
-                out->offset < norm->out16->offset + T * d4 / 2) ||
-               (b && norm->out16->buffer == b->buffer && norm->out16->offset < b->offset + T * d4 &&
-                b->offset < norm->out16->offset + T * d4 / 2)))
+  /* out16's bytes must not be out's (written in the same pass) nor b's (read by later passes);
+   * b16's may be (each pass writes its own rows) */
+  if (norm && (drd_bytes_overlap(norm->out16, T * d4 / 2, out, T * d4) ||
+               (b && drd_bytes_overlap(norm->out16, T * d4 / 2, b, T * d4))))
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "des: the norm's f16 rows must not overlap out or b");
   if (norm && !drd_des_norm_fits(ctx, s, T))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "des: the combine cannot do the next norm for %u tokens of %u with kmax "
