@@ -38,11 +38,11 @@ typedef struct drd_gpu_model {
   drd_gpu_layer *layers;                  /* [L] */
   drd_gpu_tensor out_norm;                /* [d] f32 */
   drd_gpu_tensor out_proj_w, out_proj_b;  /* [de, d], [de] f32 */
-  uint64_t bytes;                         /* device bytes of the weights */
+  uint64_t bytes;                         /* device bytes of the weights, as the allocator counts them */
 } drd_gpu_model;
 
-/* Bytes the weights will take on the device (before uploading anything). */
-uint64_t drd_gpu_model_bytes(const drd_model_file *m);
+/* Fails with DRD_ERROR_OUT_OF_DEVICE_MEMORY before uploading anything where the weights would
+ * pass the device's budget or the context's limit (drd_alloc_budget). */
 drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_gpu_model **out);
 void drd_gpu_model_destroy(drd_gpu_model *gm);
 
@@ -58,9 +58,8 @@ typedef struct drd_gpu_shape {
 
 typedef struct drd_gpu_session drd_gpu_session;
 
-/* Bytes of activations, plan and scratch a session of this shape needs (an estimate made
- * before allocating anything; the allocator reports the exact figure afterwards). */
-uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape);
+/* Fails with DRD_ERROR_OUT_OF_DEVICE_MEMORY, holding nothing, where the session's buffers
+ * would pass the device's budget or the context's limit (drd_alloc_budget). */
 drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape, drd_gpu_session **out);
 void drd_gpu_session_destroy(drd_gpu_session *s);
 /* Runs one generation: prompt [P] ids, seed; writes G token ids. progress as in

@@ -3,6 +3,7 @@
  * replayed for every generation of the same shape. The seed, the prompt and the tokens
  * live in host-visible memory, so a generation costs the host no recording and no
  * transfer of its own: memcpy, the steps' submissions, the rounding, memcpy. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,21 +51,6 @@ struct drd_gpu_session {
   VkQueryPool stamps;           /* where the device has timestamps: [0] step 1 begins, [i] step i ends */
   uint64_t *ticks;              /* [steps + 1] read back from stamps */
 };
-
-static uint64_t act_bytes(const drd_hparams *hp, uint32_t N) {
-  uint64_t n = N;
-  /* f32 state, ring and activations; the f16 activation copy (counted whether kept or not);
-   * the RoPE table (dh floats per position). The prompt and the tokens are host memory. */
-  return 4 * (n * hp->de * 4 + n * hp->d * 6 + hp->dt + 3ull * hp->d) + 2 * n * hp->d + 4 * n * (hp->d / hp->H);
-}
-
-uint64_t drd_gpu_session_bytes(const drd_gpu_model *gm, const drd_gpu_shape *shape) {
-  const drd_hparams *hp = &gm->hp;
-  uint64_t N = (uint64_t)shape->P + shape->G;
-  /* DES: every (token, slot) pair padded per expert, with its hidden and output rows */
-  uint64_t des = 4 * (N * hp->kmax + (uint64_t)hp->E * 128) * (hp->d + hp->dff) + 16 * N * hp->kmax;
-  return act_bytes(hp, (uint32_t)N) + des;
-}
 
 /* Rows n < P of buf (the state or an estimate) become their prompt tokens' embeddings. */
 static drd_status clamp(drd_gpu_session *s, drd_seq *q, const drd_buffer *buf) {
@@ -258,14 +244,11 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   const drd_hparams *hp = &gm->hp;
   uint64_t N64 = (uint64_t)shape->P + shape->G;
   if (N64 == 0 || N64 > DRD_MAX_TOKENS) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "N = %llu tokens", (unsigned long long)N64);
-  uint64_t need = drd_gpu_session_bytes(gm, shape);
-  drd_caps_refresh_budget(ctx);
-  uint64_t budget = ctx->caps.heap_budget[ctx->alloc.heap];
-  uint64_t held = ctx->alloc.bytes_in_use;
-  if (budget && held + need > budget)
-    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
-                    "N = %llu needs about %.1f MiB of device memory besides the %.1f MiB in use; %s's budget is %.1f MiB",
-                    (unsigned long long)N64, need / 1048576.0, held / 1048576.0, ctx->caps.name, budget / 1048576.0);
+  /* No estimate first: the allocator refuses whatever would pass the budget, so a shape that
+   * fits is never refused and one that does not fails at its first buffer too many (the
+   * allocations are only reservations, quick to make and to give back). */
+  const uint64_t held = ctx->alloc.bytes_in_use;
+  ctx->alloc.peak_in_use = held; /* for the message below, should the session not fit */
   drd_gpu_session *s = calloc(1, sizeof *s);
   if (!s) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
   s->gm = gm;
@@ -368,6 +351,13 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   *out = s;
   return DRD_OK;
 cleanup:
+  if (status == DRD_ERROR_OUT_OF_DEVICE_MEMORY) {
+    /* the peak: an op's own clean-up may already have given back what it had allocated */
+    char why[256];
+    snprintf(why, sizeof why, "%s", drd_last_error());
+    status = drd_fail(status, "N = %u tokens do not fit: besides the %.1f MiB in use, the session needs more than %.1f MiB (%s)",
+                      s->N, held / 1048576.0, (ctx->alloc.peak_in_use - held) / 1048576.0, why);
+  }
   drd_gpu_session_destroy(s);
   return status;
 }

@@ -13,28 +13,30 @@ static uint64_t tensor_bytes(const drd_tensor_view *t) {
   return t->n_elements * (kept_as_f16(t) ? 2u : 4u);
 }
 
-uint64_t drd_gpu_model_bytes(const drd_model_file *m) {
+/* Bytes the weights will take on the device, each buffer rounded up as the allocator does. */
+static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
+#define ALIGNED(t) ((tensor_bytes(t) + align - 1) / align * align)
   const drd_model_tensors *t = &m->t;
   const drd_tensor_view *top[] = {&t->token_embd, &t->in_proj_w, &t->in_proj_b, &t->time_mlp0_w, &t->time_mlp0_b,
                                   &t->time_mlp2_w, &t->time_mlp2_b, &t->output_norm, &t->out_proj_w, &t->out_proj_b};
   uint64_t total = 0;
-  for (size_t i = 0; i < sizeof top / sizeof *top; i++) total += tensor_bytes(top[i]);
+  for (size_t i = 0; i < sizeof top / sizeof *top; i++) total += ALIGNED(top[i]);
   for (uint32_t l = 0; l < m->hp.L; l++) {
     const drd_layer_tensors *L = &t->layers[l];
     const drd_tensor_view *lt[] = {&L->attn_norm, &L->attn_q,   &L->attn_k,        &L->attn_v,      &L->attn_output,
                                    &L->ffn_norm,  &L->ffn_gate_inp, &L->ffn_gate_exps, &L->ffn_up_exps, &L->ffn_down_exps};
-    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) total += tensor_bytes(lt[i]);
+    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) total += ALIGNED(lt[i]);
   }
   return total;
+#undef ALIGNED
 }
 
 /* Uploads one tensor through a bounded host buffer, converting as needed. */
-static drd_status upload(drd_context *ctx, const drd_tensor_view *t, drd_gpu_tensor *out, uint64_t *bytes) {
+static drd_status upload(drd_context *ctx, const drd_tensor_view *t, drd_gpu_tensor *out) {
   drd_status status = DRD_OK;
   out->type = kept_as_f16(t) ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
   uint64_t size = tensor_bytes(t);
   DRD_CHECK(drd_buffer_create(ctx, size, &out->buf));
-  *bytes += size;
   if (t->type == DRD_DTYPE_F32 || t->type == DRD_DTYPE_F16)
     return drd_buffer_upload(ctx, &out->buf, 0, t->data, size);
   /* widen in slices so a large tensor never needs a full f32 copy on the host */
@@ -66,39 +68,39 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
     status = drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     goto cleanup;
   }
-  uint64_t need = drd_gpu_model_bytes(m);
-  drd_caps_refresh_budget(ctx);
-  uint64_t budget = ctx->caps.heap_budget[ctx->alloc.heap];
-  if (budget && need > budget) {
-    status = drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY, "the model needs %.1f MiB of device memory; %s has %.1f MiB",
-                      need / 1048576.0, ctx->caps.name, budget / 1048576.0);
+  /* checked before uploading anything: a model that cannot fit fails at once, not after
+   * uploading most of its weights */
+  uint64_t need = weights_bytes(m, ctx->alloc.alignment), held = ctx->alloc.bytes_in_use, budget = drd_alloc_budget(ctx);
+  if (budget && held + need > budget) {
+    status = drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
+                      "the model needs %.1f MiB of device memory besides the %.1f MiB in use; %s allows %.1f MiB",
+                      need / 1048576.0, held / 1048576.0, ctx->caps.name, budget / 1048576.0);
     goto cleanup;
   }
   const drd_model_tensors *t = &m->t;
-  uint64_t *b = &gm->bytes;
-  DRD_CHECK(upload(ctx, &t->token_embd, &gm->tok_embd, b));
-  DRD_CHECK(upload(ctx, &t->in_proj_w, &gm->in_proj_w, b));
-  DRD_CHECK(upload(ctx, &t->in_proj_b, &gm->in_proj_b, b));
-  DRD_CHECK(upload(ctx, &t->time_mlp0_w, &gm->time0_w, b));
-  DRD_CHECK(upload(ctx, &t->time_mlp0_b, &gm->time0_b, b));
-  DRD_CHECK(upload(ctx, &t->time_mlp2_w, &gm->time2_w, b));
-  DRD_CHECK(upload(ctx, &t->time_mlp2_b, &gm->time2_b, b));
-  DRD_CHECK(upload(ctx, &t->output_norm, &gm->out_norm, b));
-  DRD_CHECK(upload(ctx, &t->out_proj_w, &gm->out_proj_w, b));
-  DRD_CHECK(upload(ctx, &t->out_proj_b, &gm->out_proj_b, b));
+  DRD_CHECK(upload(ctx, &t->token_embd, &gm->tok_embd));
+  DRD_CHECK(upload(ctx, &t->in_proj_w, &gm->in_proj_w));
+  DRD_CHECK(upload(ctx, &t->in_proj_b, &gm->in_proj_b));
+  DRD_CHECK(upload(ctx, &t->time_mlp0_w, &gm->time0_w));
+  DRD_CHECK(upload(ctx, &t->time_mlp0_b, &gm->time0_b));
+  DRD_CHECK(upload(ctx, &t->time_mlp2_w, &gm->time2_w));
+  DRD_CHECK(upload(ctx, &t->time_mlp2_b, &gm->time2_b));
+  DRD_CHECK(upload(ctx, &t->output_norm, &gm->out_norm));
+  DRD_CHECK(upload(ctx, &t->out_proj_w, &gm->out_proj_w));
+  DRD_CHECK(upload(ctx, &t->out_proj_b, &gm->out_proj_b));
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_layer_tensors *src = &t->layers[l];
     drd_gpu_layer *dst = &gm->layers[l];
-    DRD_CHECK(upload(ctx, &src->attn_norm, &dst->attn_norm, b));
-    DRD_CHECK(upload(ctx, &src->attn_q, &dst->wq, b));
-    DRD_CHECK(upload(ctx, &src->attn_k, &dst->wk, b));
-    DRD_CHECK(upload(ctx, &src->attn_v, &dst->wv, b));
-    DRD_CHECK(upload(ctx, &src->attn_output, &dst->wo, b));
-    DRD_CHECK(upload(ctx, &src->ffn_norm, &dst->ffn_norm, b));
-    DRD_CHECK(upload(ctx, &src->ffn_gate_inp, &dst->router, b));
-    DRD_CHECK(upload(ctx, &src->ffn_gate_exps, &dst->gate, b));
-    DRD_CHECK(upload(ctx, &src->ffn_up_exps, &dst->up, b));
-    DRD_CHECK(upload(ctx, &src->ffn_down_exps, &dst->down, b));
+    DRD_CHECK(upload(ctx, &src->attn_norm, &dst->attn_norm));
+    DRD_CHECK(upload(ctx, &src->attn_q, &dst->wq));
+    DRD_CHECK(upload(ctx, &src->attn_k, &dst->wk));
+    DRD_CHECK(upload(ctx, &src->attn_v, &dst->wv));
+    DRD_CHECK(upload(ctx, &src->attn_output, &dst->wo));
+    DRD_CHECK(upload(ctx, &src->ffn_norm, &dst->ffn_norm));
+    DRD_CHECK(upload(ctx, &src->ffn_gate_inp, &dst->router));
+    DRD_CHECK(upload(ctx, &src->ffn_gate_exps, &dst->gate));
+    DRD_CHECK(upload(ctx, &src->ffn_up_exps, &dst->up));
+    DRD_CHECK(upload(ctx, &src->ffn_down_exps, &dst->down));
     /* gate, up and down share one type in the DES op: widen all three if they differ */
     if (dst->gate.type != dst->up.type || dst->gate.type != dst->down.type) {
       status = drd_fail(DRD_ERROR_UNSUPPORTED, "blk.%u: gate/up/down experts of different types are not supported", l);
@@ -110,6 +112,7 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
         .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
     };
   }
+  gm->bytes = ctx->alloc.bytes_in_use - held;
   drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
   *out = gm;
   return DRD_OK;

@@ -1,5 +1,6 @@
 /* Device enumeration and the drd_context: instance, chosen device, queue, allocator,
  * pipeline cache. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,27 @@ void drd_engine_release(drd_context *ctx); /* runtime/engine_cache.c */
 static bool env_flag(const char *name) {
   const char *e = getenv(name);
   return e && *e && strcmp(e, "0") != 0;
+}
+
+/* The context's device memory limit: desc's, else DRDIFF_MAX_DEVICE_MEMORY (bytes, or with a
+ * K, M or G suffix for KiB, MiB, GiB), else none (0). A value that is not a size is refused
+ * rather than ignored: a typo must not lift the limit its user meant to set. */
+static drd_status memory_limit(const drd_context_desc *desc, uint64_t *out) {
+  *out = desc->max_device_bytes;
+  const char *e = getenv("DRDIFF_MAX_DEVICE_MEMORY");
+  if (*out || !e || !*e) return DRD_OK;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(e, &end, 10);
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (errno || end == e || *end || e[0] == '-' || v == 0 || v > (UINT64_MAX >> shift))
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT,
+                    "DRDIFF_MAX_DEVICE_MEMORY='%s': expected a positive size in bytes, or with K, M or G", e);
+  *out = (uint64_t)v << shift;
+  return DRD_OK;
 }
 
 /* Caps of every physical device of an instance (at most max). */
@@ -162,7 +184,9 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   *out = NULL;
   drd_context_desc defaults = {0};
   if (!desc) desc = &defaults;
-  drd_status status = drd_vk_load();
+  uint64_t limit;
+  drd_status status = memory_limit(desc, &limit);
+  if (status == DRD_OK) status = drd_vk_load();
   if (status != DRD_OK) return status;
   drd_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "drd_context_create: out of memory");
@@ -203,7 +227,7 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   }
   ctx->timeout_ns = (uint64_t)timeout_ms * 1000000ull;
   ctx->profile = (desc->profile || env_flag("DRDIFF_PROFILE")) && ctx->caps.timestamps;
-  DRD_CHECK(drd_alloc_init(ctx));
+  DRD_CHECK(drd_alloc_init(ctx, limit));
   if (desc->pipeline_cache_path)
     snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path, "%s", desc->pipeline_cache_path);
   else

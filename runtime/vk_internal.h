@@ -55,7 +55,9 @@ typedef struct drd_allocator {
   bool host_visible;          /* tensors can be written by memcpy */
   VkDeviceSize block_size;    /* default block size */
   VkDeviceSize alignment;     /* of every suballocation */
-  VkDeviceSize bytes_in_use, bytes_allocated, peak_in_use;
+  VkDeviceSize bytes_in_use, bytes_allocated;
+  VkDeviceSize peak_in_use;   /* highest bytes_in_use since a caller last set it */
+  VkDeviceSize limit;         /* drd_context_desc.max_device_bytes or DRDIFF_MAX_DEVICE_MEMORY (0: none) */
   /* staging for discrete GPUs */
   VkBuffer staging;
   VkDeviceMemory staging_memory;
@@ -138,7 +140,11 @@ int drd_device_choose(const drd_device_caps *caps, uint32_t n, const char *reque
 void drd_caps_refresh_budget(drd_context *ctx);
 
 /* ------------------------------------------------------------------ memory */
-drd_status drd_alloc_init(drd_context *ctx);
+/* limit: the most device-local memory the context may hold (0: only the device's budget). */
+drd_status drd_alloc_init(drd_context *ctx, uint64_t limit);
+/* The device-local bytes this context may hold in all: the heap's current budget
+ * (VK_EXT_memory_budget, else its size), or the context's limit where that is lower. */
+uint64_t drd_alloc_budget(drd_context *ctx);
 void drd_alloc_destroy(drd_context *ctx);
 drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *out);
 /* A small buffer in host-visible, host-coherent memory (its own allocation, not counted

@@ -32,8 +32,9 @@ static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t
   return -1;
 }
 
-drd_status drd_alloc_init(drd_context *ctx) {
+drd_status drd_alloc_init(drd_context *ctx, uint64_t limit) {
   drd_allocator *a = &ctx->alloc;
+  a->limit = limit;
   const VkPhysicalDeviceMemoryProperties *mp = &ctx->memory_properties;
   /* Tensors go to the largest device-local heap, in the first (driver-preferred) type there. */
   int best = -1;
@@ -137,14 +138,23 @@ static drd_status block_slot(drd_allocator *a, uint32_t *slot) {
   return DRD_OK;
 }
 
-static drd_status block_add(drd_context *ctx, VkDeviceSize size, uint32_t *index) {
-  drd_allocator *a = &ctx->alloc;
+uint64_t drd_alloc_budget(drd_context *ctx) {
   drd_caps_refresh_budget(ctx);
-  uint64_t budget = ctx->caps.heap_budget[a->heap];
+  uint64_t budget = ctx->caps.heap_budget[ctx->alloc.heap];
+  return ctx->alloc.limit && (!budget || ctx->alloc.limit < budget) ? ctx->alloc.limit : budget;
+}
+
+/* A new block for a buffer of `need` bytes: the default size, or just `need` where the default
+ * would not fit the budget (so that what fits the budget can be allocated, to the byte). */
+static drd_status block_add(drd_context *ctx, VkDeviceSize need, uint32_t *index) {
+  drd_allocator *a = &ctx->alloc;
+  uint64_t budget = drd_alloc_budget(ctx);
+  VkDeviceSize size = need > a->block_size ? need : a->block_size;
+  if (budget && a->bytes_allocated + size > budget) size = need;
   if (budget && a->bytes_allocated + size > budget)
-    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY,
-                    "allocating %.1f MiB would exceed the device memory budget (%.1f MiB held, budget %.1f MiB)",
-                    (double)size / 1048576.0, (double)a->bytes_allocated / 1048576.0, (double)budget / 1048576.0);
+    return drd_fail(DRD_ERROR_OUT_OF_DEVICE_MEMORY, "allocating %.1f MiB would pass %s of %.1f MiB (%.1f MiB held)",
+                    (double)size / 1048576.0, budget == a->limit ? "the context's device memory limit" : "the device's budget",
+                    (double)budget / 1048576.0, (double)a->bytes_allocated / 1048576.0);
   uint32_t slot;
   drd_status status = block_slot(a, &slot);
   if (status != DRD_OK) return status;
@@ -194,7 +204,7 @@ drd_status drd_buffer_create(drd_context *ctx, VkDeviceSize size, drd_buffer *ou
   for (uint32_t i = 0; i < a->n_blocks && bi == UINT32_MAX; i++)
     if (a->blocks[i].memory && !a->blocks[i].host && block_take(&a->blocks[i], need, &off)) bi = i;
   if (bi == UINT32_MAX) {
-    drd_status status = block_add(ctx, need > a->block_size ? need : a->block_size, &bi);
+    drd_status status = block_add(ctx, need, &bi);
     if (status != DRD_OK) return status;
     block_take(&a->blocks[bi], need, &off);
   }

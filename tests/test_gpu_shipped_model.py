@@ -1,7 +1,9 @@
 """The shipped model (models/*.gguf, found by `drdiff generate` without -m) end to end with
 fixed seeds: the Vulkan backend against the C reference engine on the CPU. The shipped
 weights are f16, so the GPU path's f16 arithmetic may flip a rare near-tie: at least 99% of
-the tokens must be equal over all runs. Validation is on; any message fails."""
+the tokens must be equal over all runs. Validation is on; any message fails. Last, the CLI
+under DRDIFF_MAX_DEVICE_MEMORY: a limit below the weights, and one that is not a size, end
+with exit status 1 and a message saying why."""
 import glob
 import json
 import os
@@ -36,6 +38,18 @@ def generate(backend, prompt, seed):
     return json.loads(r.stdout)
 
 
+def limit_refusals():
+    """The failures, or [] when both limits are refused as they should be."""
+    failures = []
+    for limit, why in (("1M", "the model needs"), ("lots", "DRDIFF_MAX_DEVICE_MEMORY='lots'")):
+        args = engine_cmd(BIN, "generate", "--backend", "vulkan", "-n", NEW, "--no-progress", *model_arg())
+        r = subprocess.run(args, capture_output=True, encoding="utf-8", errors="replace", timeout=900,
+                           env=dict(os.environ, DRDIFF_MAX_DEVICE_MEMORY=limit))
+        if r.returncode != 1 or why not in r.stderr:
+            failures.append(f"DRDIFF_MAX_DEVICE_MEMORY={limit}: rc={r.returncode}: {r.stderr[-300:]!r}")
+    return failures
+
+
 def main():
     if subprocess.run(engine_cmd(BIN, "info"), capture_output=True).returncode != 0:
         required = os.environ.get("DRDIFF_REQUIRE_DEVICE", "0") not in ("", "0")
@@ -58,7 +72,10 @@ def main():
         print(f"{prompt!r} seed {seed}: {eq}/{NEW} equal; cpu: {c['text'][:80]!r}")
     share = same / total
     print(f"{'ok' if share >= 0.99 else 'FAIL'}: {same}/{total} tokens equal ({share:.4f}, need >= 0.99)")
-    return 0 if share >= 0.99 else 1
+    failures = limit_refusals()
+    for f in failures:
+        print(f"FAIL: {f}")
+    return 0 if share >= 0.99 and not failures else 1
 
 
 if __name__ == "__main__":

@@ -154,6 +154,10 @@ typedef struct drd_context_desc {
    * (which also prints the table when the context is destroyed). No effect on a device
    * without compute-queue timestamps (caps.timestamps == 0). */
   int profile;
+  /* The most device memory (bytes) the context allocates for weights, activations and scratch,
+   * for sharing a GPU with other work; past it a call fails with DRD_ERROR_OUT_OF_DEVICE_MEMORY.
+   * 0: DRDIFF_MAX_DEVICE_MEMORY (bytes, or with a K, M or G suffix), else the device's budget. */
+  uint64_t max_device_bytes;
 } drd_context_desc;
 
 drd_status drd_context_create(const drd_context_desc *desc, drd_context **out);
