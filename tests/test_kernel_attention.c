@@ -347,6 +347,38 @@ static void check(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hpa
   check_kernels(ctx, rng, cfg, hp, N, H, dh, rounds, true, NULL, 3.0f);
 }
 
+/* out aliasing q, k or v, wholly or in part, is refused (windowed rows keep their running
+ * state in out, which would overwrite inputs still to be read); out right after v is accepted.
+ * Every view lies in one buffer, as the allocator's suballocations of one block do. */
+static void check_alias(drd_context *ctx, const drd_attention_plan *dp) {
+  const uint64_t bytes = (uint64_t)dp->N * dp->H * dp->dh * 4;
+  drd_buffer all;
+  drd_test_check(drd_buffer_create(ctx, 5 * bytes, &all), "attention alias buffer");
+  drd_buffer view[5];
+  for (int i = 0; i < 5; i++) view[i] = (drd_buffer){.buffer = all.buffer, .offset = all.offset + i * bytes, .size = bytes, .block = all.block};
+  drd_buffer late_v = view[2]; /* v's last bytes are out's first (by a legal binding offset) */
+  late_v.offset += ctx->alloc.alignment;
+  const struct {
+    const drd_buffer *q, *k, *v, *out;
+    drd_status want;
+    const char *what;
+  } cases[] = {{&view[0], &view[1], &view[2], &view[0], DRD_ERROR_INVALID_ARGUMENT, "out = q"},
+               {&view[0], &view[1], &view[2], &view[1], DRD_ERROR_INVALID_ARGUMENT, "out = k"},
+               {&view[0], &view[1], &late_v, &view[3], DRD_ERROR_INVALID_ARGUMENT, "out on v's last bytes"},
+               {&view[0], &view[1], &view[2], &view[3], DRD_OK, "out after v"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    drd_seq *q;
+    drd_test_check(drd_seq_begin(ctx, &q), "seq_begin");
+    drd_status st = drd_op_attention_hsa(q, dp, cases[i].q, cases[i].k, cases[i].v, cases[i].out);
+    if (st != cases[i].want) {
+      fprintf(stderr, "FAIL: attention with %s: %s (%s)\n", cases[i].what, drd_status_string(st), st == DRD_OK ? "" : drd_last_error());
+      failures++;
+    }
+    drd_seq_destroy(q);
+  }
+  drd_buffer_destroy(ctx, &all);
+}
+
 static void check_errors(drd_context *ctx) {
   drd_hparams hp = tiny_hp();
   drd_hsa_plan plan;
@@ -383,6 +415,8 @@ static void check_errors(drd_context *ctx) {
     fprintf(stderr, "FAIL: convert 7 accepted\n");
     failures++;
   }
+  dp.request = (drd_attn_kernel){0};
+  check_alias(ctx, &dp);
   drd_attention_plan_free(ctx, &dp);
   drd_hsa_plan_free(&plan);
 }
