@@ -85,15 +85,9 @@ static void *canceller(void *arg) {
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
-  char path[] = "/tmp/drdiff-longrun-XXXXXX";
-  int fd = mkstemp(path);
-  if (fd < 0) return 1;
-  close(fd);
+  char path[64];
   drd_test_model_desc md = {.seed = seed};
-  if (drd_test_model_write_file(&md, path)) {
-    fprintf(stderr, "FAIL: cannot write the test model\n");
-    return 1;
-  }
+  if (drd_test_model_temp_file(&md, "longrun", path, sizeof path)) return 1;
   /* Memory: 200 generations on a context without the validation layer, whose own records
    * of created and destroyed objects grow with every session (measured: about 60 KiB per
    * generation with it, flat without). The second hundred repeats the first hundred's

@@ -79,15 +79,9 @@ static void test_environment(void) {
 int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
-  char path[] = "/tmp/drdiff-memlimit-XXXXXX";
-  int fd = mkstemp(path);
-  if (fd < 0) return 1;
-  close(fd);
+  char path[64];
   drd_test_model_desc md = {.seed = seed};
-  if (drd_test_model_write_file(&md, path)) {
-    fprintf(stderr, "FAIL: cannot write the test model\n");
-    return 1;
-  }
+  if (drd_test_model_temp_file(&md, "memlimit", path, sizeof path)) return 1;
   unsetenv("DRDIFF_MAX_DEVICE_MEMORY");
   drd_context *free_ctx = drd_test_context(); /* exits 77 without a device */
   drd_model *model;

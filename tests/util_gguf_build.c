@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dtype.h"
 #include "gguf.h"
@@ -757,4 +758,15 @@ int drd_test_model_write_file(const drd_test_model_desc *desc, const char *path)
   if (f && fclose(f)) ok = 0;
   free(data);
   return ok ? 0 : -1;
+}
+
+int drd_test_model_temp_file(const drd_test_model_desc *desc, const char *tag, char *path, size_t len) {
+  int fd = -1;
+  if ((size_t)snprintf(path, len, "/tmp/drdiff-%s-XXXXXX", tag) < len) fd = mkstemp(path);
+  if (fd >= 0) close(fd);
+  if (fd < 0 || drd_test_model_write_file(desc, path)) {
+    fprintf(stderr, "FAIL: cannot write the test model to %s\n", path);
+    return -1;
+  }
+  return 0;
 }

@@ -101,6 +101,9 @@ drd_gguf_builder *drd_test_model_builder(const drd_test_model_desc *desc);
 /* Convenience: builds and serializes (free() *out), or writes a file. 0 on success. */
 int drd_test_model_bytes(const drd_test_model_desc *desc, uint8_t **out, size_t *size);
 int drd_test_model_write_file(const drd_test_model_desc *desc, const char *path);
+/* Writes the model to a new file /tmp/drdiff-<tag>-XXXXXX (its name into path, len bytes);
+ * 0 on success, else -1 with a message on stderr. The caller removes the file. */
+int drd_test_model_temp_file(const drd_test_model_desc *desc, const char *tag, char *path, size_t len);
 
 /* The test vocabulary of V tokens (NULL beyond what it can make: about 37000).
  * For V >= 259: ids 0..255 are GPT-2's byte symbols in byte order (byte 32 is "Ġ"), then
