@@ -35,19 +35,6 @@ static const char *vendor_name(uint32_t id) {
   }
 }
 
-static uint64_t env_u64(const char *name, uint64_t fallback) {
-  const char *e = getenv(name);
-  if (!e || !*e) return fallback;
-  char *end;
-  unsigned long long v = strtoull(e, &end, 0);
-  return *end ? fallback : (uint64_t)v;
-}
-
-static bool env_flag(const char *name) {
-  const char *e = getenv(name);
-  return e && *e && strcmp(e, "0") != 0;
-}
-
 static void query_coopmat(VkInstance instance, VkPhysicalDevice pd, drd_device_caps *c) {
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
       (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)vkGetInstanceProcAddr(
@@ -93,16 +80,20 @@ static void pick_coopmat_shape(drd_device_caps *c) {
  * DRDIFF_MAX_BUFFER_RANGE: the device as a weaker one, so that every fallback path can be
  * tested anywhere */
 static void apply_weak_device_switches(drd_device_caps *c) {
-  if (env_flag("DRDIFF_DISABLE_F16")) c->shader_float16 = c->storage_16bit = 0;
-  if (env_flag("DRDIFF_DISABLE_COOPMAT")) {
+  if (drd_env_flag("DRDIFF_DISABLE_F16")) c->shader_float16 = c->storage_16bit = 0;
+  if (drd_env_flag("DRDIFF_DISABLE_COOPMAT")) {
     c->coopmat = 0;
     c->coopmat_shape_count = 0;
   }
-  if (env_flag("DRDIFF_DISABLE_COOPMAT2")) c->coopmat_convert = 0;
-  uint64_t smem = env_u64("DRDIFF_MAX_SHARED_MEMORY", c->max_shared_memory);
-  if (smem < c->max_shared_memory) c->max_shared_memory = (uint32_t)smem;
-  uint64_t range = env_u64("DRDIFF_MAX_BUFFER_RANGE", c->max_storage_buffer_range);
-  if (range < c->max_storage_buffer_range) c->max_storage_buffer_range = range;
+  if (drd_env_flag("DRDIFF_DISABLE_COOPMAT2")) c->coopmat_convert = 0;
+  /* malformed values never get here: drd_env_check refused them (0: unset) */
+  uint64_t smem, range;
+  if (drd_env_number("DRDIFF_MAX_SHARED_MEMORY", true, UINT32_MAX, &smem) == DRD_OK && smem &&
+      smem < c->max_shared_memory)
+    c->max_shared_memory = (uint32_t)smem;
+  if (drd_env_number("DRDIFF_MAX_BUFFER_RANGE", true, UINT64_MAX, &range) == DRD_OK && range &&
+      range < c->max_storage_buffer_range)
+    c->max_storage_buffer_range = range;
 }
 
 void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bool apply_switches,

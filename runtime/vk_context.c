@@ -1,6 +1,5 @@
 /* Device enumeration and the drd_context: instance, chosen device, queue, allocator,
  * pipeline cache. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,32 +8,6 @@
 #include "vk_internal.h"
 
 void drd_engine_release(drd_context *ctx); /* runtime/engine_cache.c */
-
-static bool env_flag(const char *name) {
-  const char *e = getenv(name);
-  return e && *e && strcmp(e, "0") != 0;
-}
-
-/* The context's device memory limit: desc's, else DRDIFF_MAX_DEVICE_MEMORY (bytes, or with a
- * K, M or G suffix for KiB, MiB, GiB), else none (0). A value that is not a size is refused
- * rather than ignored: a typo must not lift the limit its user meant to set. */
-static drd_status memory_limit(const drd_context_desc *desc, uint64_t *out) {
-  *out = desc->max_device_bytes;
-  const char *e = getenv("DRDIFF_MAX_DEVICE_MEMORY");
-  if (*out || !e || !*e) return DRD_OK;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(e, &end, 10);
-  unsigned shift = 0;
-  if (*end == 'K' || *end == 'k') shift = 10, end++;
-  else if (*end == 'M' || *end == 'm') shift = 20, end++;
-  else if (*end == 'G' || *end == 'g') shift = 30, end++;
-  if (errno || end == e || *end || e[0] == '-' || v == 0 || v > (UINT64_MAX >> shift))
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT,
-                    "DRDIFF_MAX_DEVICE_MEMORY='%s': expected a positive size in bytes, or with K, M or G", e);
-  *out = (uint64_t)v << shift;
-  return DRD_OK;
-}
 
 /* Caps of every physical device of an instance (at most max). */
 static drd_status list_devices(VkInstance instance, bool apply_switches, drd_device_caps *caps,
@@ -60,7 +33,8 @@ drd_status drd_enumerate_devices(drd_device_caps *caps, uint32_t max_caps, uint3
   if (!caps || !count) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "drd_enumerate_devices: NULL argument");
   *count = 0;
   if (chosen) *chosen = -1;
-  drd_status status = drd_vk_load();
+  drd_status status = drd_env_check();
+  if (status == DRD_OK) status = drd_vk_load();
   if (status != DRD_OK) return status;
   VkInstance instance;
   VkDebugUtilsMessengerEXT messenger;
@@ -147,7 +121,7 @@ static drd_status create_device(drd_context *ctx) {
       .pNext = feats.pNext,
       .pipelineExecutableInfo = VK_TRUE,
   };
-  ctx->pipeline_stats = env_flag("DRDIFF_PIPELINE_STATS") && drd_pipeline_stats_offered(ctx->physical);
+  ctx->pipeline_stats = drd_env_flag("DRDIFF_PIPELINE_STATS") && drd_pipeline_stats_offered(ctx->physical);
   if (ctx->pipeline_stats) {
     feats.pNext = &fpe;
     exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
@@ -184,14 +158,17 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   *out = NULL;
   drd_context_desc defaults = {0};
   if (!desc) desc = &defaults;
-  uint64_t limit;
-  drd_status status = memory_limit(desc, &limit);
+  /* the limit on device memory: desc's, else DRDIFF_MAX_DEVICE_MEMORY's, else none (0) */
+  uint64_t limit = desc->max_device_bytes, timeout_env = 0;
+  drd_status status = drd_env_check();
+  if (status == DRD_OK && !limit) status = drd_env_number("DRDIFF_MAX_DEVICE_MEMORY", true, UINT64_MAX, &limit);
+  if (status == DRD_OK) status = drd_env_number("DRDIFF_TIMEOUT_MS", false, UINT32_MAX, &timeout_env);
   if (status == DRD_OK) status = drd_vk_load();
   if (status != DRD_OK) return status;
   drd_context *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return drd_fail(DRD_ERROR_OUT_OF_HOST_MEMORY, "drd_context_create: out of memory");
 
-  bool validation = desc->validation || env_flag("DRDIFF_VALIDATE");
+  bool validation = desc->validation || drd_env_flag("DRDIFF_VALIDATE");
   DRD_CHECK(drd_vk_instance_create(validation, &ctx->instance, &ctx->messenger, &ctx->validation_messages));
   ctx->destroy_messenger = (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
       ctx->instance, "vkDestroyDebugUtilsMessengerEXT");
@@ -218,15 +195,11 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   DRD_CHECK(create_device(ctx));
 
   uint32_t timeout_ms = desc->timeout_ms;
-  if (!timeout_ms) {
-    const char *e = getenv("DRDIFF_TIMEOUT_MS");
-    /* a CPU implementation (lavapipe) runs a large model's step for minutes without being
-     * hung; a GPU that takes a minute for one submission is */
-    uint32_t fallback = ctx->caps.type == DRD_DEVICE_CPU ? 600000 : 60000;
-    timeout_ms = e && atoi(e) > 0 ? (uint32_t)atoi(e) : fallback;
-  }
+  /* a CPU implementation (lavapipe) runs a large model's step for minutes without being hung;
+   * a GPU that takes a minute for one submission is */
+  if (!timeout_ms) timeout_ms = timeout_env ? (uint32_t)timeout_env : ctx->caps.type == DRD_DEVICE_CPU ? 600000 : 60000;
   ctx->timeout_ns = (uint64_t)timeout_ms * 1000000ull;
-  ctx->profile = (desc->profile || env_flag("DRDIFF_PROFILE")) && ctx->caps.timestamps;
+  ctx->profile = (desc->profile || drd_env_flag("DRDIFF_PROFILE")) && ctx->caps.timestamps;
   DRD_CHECK(drd_alloc_init(ctx, limit));
   if (desc->pipeline_cache_path)
     snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path, "%s", desc->pipeline_cache_path);
@@ -256,7 +229,7 @@ void drd_context_destroy(drd_context *ctx) {
     vkDeviceWaitIdle(ctx->device);
     drd_engine_release(ctx);
     /* the exit table is DRDIFF_PROFILE's; desc.profile callers read drd_profile_ops */
-    if (ctx->profile && env_flag("DRDIFF_PROFILE")) drd_profile_report(ctx);
+    if (ctx->profile && drd_env_flag("DRDIFF_PROFILE")) drd_profile_report(ctx);
     if (ctx->pipeline_cache) {
       drd_pipeline_cache_save(ctx);
       vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);

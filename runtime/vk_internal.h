@@ -123,6 +123,15 @@ struct drd_context {
   uint32_t n_profile, cap_profile;
 };
 
+/* ------------------------------------------------------------------ environment (env.c) */
+/* Whether NAME is set to anything but "" or "0". */
+bool drd_env_flag(const char *name);
+/* NAME as a whole number from 1 to max (with size, also with a K, M or G suffix: KiB, MiB,
+ * GiB); *out = 0 where it is unset or empty; INVALID_ARGUMENT naming it where it is anything else. */
+drd_status drd_env_number(const char *name, bool size, uint64_t max, uint64_t *out);
+/* Every numeric DRDIFF_* switch well formed (drd_env_number), else the first that is not. */
+drd_status drd_env_check(void);
+
 /* ------------------------------------------------------------------ instance / device */
 /* Loads the Vulkan loader through volk once per process. */
 drd_status drd_vk_load(void);

@@ -130,6 +130,63 @@ static void test_errors(drd_context *ctx) {
   drd_context_destroy(NULL); /* must be a no-op */
 }
 
+/* Sets NAME to value (NULL: unsets it) and returns its old value (free() it), for restore_env. */
+static char *set_env(const char *name, const char *value) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (value) setenv(name, value, 1);
+  else unsetenv(name);
+  return saved;
+}
+
+static void restore_env(const char *name, char *saved) {
+  free(set_env(name, saved));
+  free(saved);
+}
+
+/* The numeric switches are read strictly: a malformed value is refused by drd_context_create and
+ * drd_enumerate_devices with the variable's name (not ignored, which would run a fallback test
+ * without its fallback); well-formed ones, with a size suffix where they are sizes, take effect. */
+static void test_env_switches(void) {
+  const struct {
+    const char *name, *value;
+  } bad[] = {{"DRDIFF_TIMEOUT_MS", "5s"},          {"DRDIFF_TIMEOUT_MS", "1K"},
+             {"DRDIFF_TIMEOUT_MS", "4294967296"},  {"DRDIFF_TIMEOUT_MS", "0"},
+             {"DRDIFF_MAX_BUFFER_RANGE", "1MiB"},  {"DRDIFF_MAX_BUFFER_RANGE", "-1"},
+             {"DRDIFF_MAX_SHARED_MEMORY", "16 K"}, {"DRDIFF_MAX_SHARED_MEMORY", "4G"},
+             {"DRDIFF_MAX_SHARED_MEMORY", "0x4000"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *saved = set_env(bad[i].name, bad[i].value);
+    drd_context *ctx = NULL;
+    drd_status s = drd_context_create(&(drd_context_desc){.pipeline_cache_path = ""}, &ctx);
+    EXPECT(s == DRD_ERROR_INVALID_ARGUMENT && !ctx && strstr(drd_last_error(), bad[i].name),
+           "%s='%s': drd_context_create gave %s (%s)", bad[i].name, bad[i].value, drd_status_string(s), drd_last_error());
+    drd_context_destroy(ctx);
+    drd_device_caps caps[DRD_MAX_DEVICES];
+    uint32_t n = 0;
+    s = drd_enumerate_devices(caps, DRD_MAX_DEVICES, &n, NULL);
+    EXPECT(s == DRD_ERROR_INVALID_ARGUMENT && strstr(drd_last_error(), bad[i].name),
+           "%s='%s': drd_enumerate_devices gave %s", bad[i].name, bad[i].value, drd_status_string(s));
+    restore_env(bad[i].name, saved);
+  }
+  char *saved[3] = {set_env("DRDIFF_MAX_SHARED_MEMORY", "16K"), set_env("DRDIFF_MAX_BUFFER_RANGE", "1M"),
+                    set_env("DRDIFF_TIMEOUT_MS", "1234")};
+  drd_context *ctx = NULL;
+  drd_status s = drd_context_create(&(drd_context_desc){.pipeline_cache_path = ""}, &ctx);
+  EXPECT(s == DRD_OK, "well-formed switches refused: %s", drd_last_error());
+  if (s == DRD_OK) {
+    const drd_device_caps *c = drd_context_caps(ctx);
+    EXPECT(c->max_shared_memory == 16384 && c->max_storage_buffer_range <= (1u << 20) &&
+               ctx->timeout_ns == 1234000000ull,
+           "16K / 1M / 1234 gave shared memory %u, range %llu, timeout %llu ns", c->max_shared_memory,
+           (unsigned long long)c->max_storage_buffer_range, (unsigned long long)ctx->timeout_ns);
+  }
+  drd_context_destroy(ctx);
+  restore_env("DRDIFF_MAX_SHARED_MEMORY", saved[0]);
+  restore_env("DRDIFF_MAX_BUFFER_RANGE", saved[1]);
+  restore_env("DRDIFF_TIMEOUT_MS", saved[2]);
+}
+
 /* drd_buffer_create_host: mapped, not counted against the device heap, its own block (never
  * handed out to device tensors), given back on destroy; a kernel writes it and the host reads
  * the result by memcpy, again after a second run with new contents written by the host. */
@@ -277,6 +334,7 @@ int main(void) {
   test_host_buffers(ctx, &rng, 100003);
   test_errors(ctx);
   int rc = drd_test_finish(ctx);
+  test_env_switches();
 
   /* a 64 KiB binding limit forces every op above to split into chunks */
   setenv("DRDIFF_MAX_BUFFER_RANGE", "65536", 1);
