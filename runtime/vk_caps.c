@@ -101,11 +101,19 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   memset(c, 0, sizeof *c);
   c->index = index;
 
+  /* subgroup size control: core in Vulkan 1.3, else the extension (same structures) */
+  const bool sg_ext = drd_vk_has_extension(pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+  VkPhysicalDeviceSubgroupSizeControlProperties sgc = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
   VkPhysicalDeviceSubgroupProperties subgroup = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, .pNext = &driver};
   VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                        .pNext = &subgroup};
+  VkPhysicalDeviceProperties plain;
+  vkGetPhysicalDeviceProperties(pd, &plain);
+  const bool sg_control = plain.apiVersion >= VK_API_VERSION_1_3 || sg_ext;
+  if (sg_control) driver.pNext = &sgc;
   vkGetPhysicalDeviceProperties2(pd, &props);
   const VkPhysicalDeviceProperties *p = &props.properties;
   const VkPhysicalDeviceLimits *lim = &p->limits;
@@ -130,6 +138,12 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   c->subgroup_size = subgroup.subgroupSize;
   c->subgroup_ops = subgroup.supportedOperations;
   c->subgroup_stages = subgroup.supportedStages;
+  c->min_subgroup_size = c->max_subgroup_size = c->subgroup_size;
+  if (sg_control) {
+    c->min_subgroup_size = sgc.minSubgroupSize;
+    c->max_subgroup_size = sgc.maxSubgroupSize;
+    c->max_workgroup_subgroups = sgc.maxComputeWorkgroupSubgroups;
+  }
   c->max_shared_memory = lim->maxComputeSharedMemorySize;
   c->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
   for (int i = 0; i < 3; i++) {
@@ -154,6 +168,9 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   bool cm2_ext = p->apiVersion >= VK_API_VERSION_1_3 && coopmat_ext &&
                  drd_vk_has_extension(pd, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
   if (cm2_ext) fcm.pNext = &fcm2, fcm2.pNext = &f13;
+  VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+  if (sg_control) fsgc.pNext = f11.pNext, f11.pNext = &fsgc;
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   bool v12 = p->apiVersion >= VK_API_VERSION_1_2;
   if (v12) vkGetPhysicalDeviceFeatures2(pd, &feats);
@@ -162,6 +179,11 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   c->shader_int8 = v12 && f12.shaderInt8;
   c->storage_8bit = v12 && f12.storageBuffer8BitAccess;
   c->coopmat = v12 && coopmat_ext && fcm.cooperativeMatrix;
+  /* the required size must be one the device offers (it is its default, so it should be) */
+  c->subgroup_size_control = v12 && sg_control && fsgc.subgroupSizeControl &&
+                             (sgc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                             c->subgroup_size >= c->min_subgroup_size && c->subgroup_size <= c->max_subgroup_size;
+  c->full_subgroups = v12 && sg_control && fsgc.computeFullSubgroups;
   /* device scope too: the other kernels' atomics use it, which the memory model then needs */
   c->memory_model = v12 && f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   if (c->coopmat) query_coopmat(instance, pd, c);

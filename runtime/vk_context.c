@@ -70,7 +70,7 @@ static drd_status create_device(drd_context *ctx) {
   ctx->caps.timestamp_valid_bits = qf[family].timestampValidBits;
   if (!qf[family].timestampValidBits) ctx->caps.timestamps = 0;
 
-  const char *exts[5];
+  const char *exts[8];
   uint32_t n_exts = 0;
   /* cooperative matrices only when drdiff's kernels will use them (caps.coopmat_m): Debian
    * 12's validation layer (1.3.239) predates the extension and reports any device that
@@ -83,21 +83,36 @@ static drd_status create_device(drd_context *ctx) {
   /* the accumulator-to-A conversion, row reductions and per-element operations
    * (attn_hsa_cm2.comp), whose SPIR-V 1.6 declares its local size by id: maintenance4 */
   const bool convert = coopmat && c->coopmat_convert;
+  /* the subgroup size and whole subgroups every pipeline requires (vk_pipeline.c): Vulkan
+   * 1.3's features, or the extension's on a 1.2 device */
+  const bool sg_control = c->subgroup_size_control || c->full_subgroups;
+  const bool v13 = c->api_version >= VK_API_VERSION_1_3;
   VkPhysicalDeviceVulkan13Features f13 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
-      .maintenance4 = VK_TRUE,
+      .maintenance4 = convert ? VK_TRUE : VK_FALSE,
+      .subgroupSizeControl = c->subgroup_size_control ? VK_TRUE : VK_FALSE,
+      .computeFullSubgroups = c->full_subgroups ? VK_TRUE : VK_FALSE,
   };
+  VkPhysicalDeviceSubgroupSizeControlFeatures fsgc = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
+      .subgroupSizeControl = f13.subgroupSizeControl,
+      .computeFullSubgroups = f13.computeFullSubgroups,
+  };
+  void *tail = (convert || sg_control) && v13 ? (void *)&f13 : sg_control ? (void *)&fsgc : NULL;
+  if (sg_control && !v13) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
   VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2 = {
       .sType = DRD_STYPE_COOPMAT2_FEATURES_NV,
-      .pNext = &f13,
+      .pNext = tail,
       .cooperativeMatrixReductions = VK_TRUE,
       .cooperativeMatrixConversions = VK_TRUE,
       .cooperativeMatrixPerElementOperations = VK_TRUE,
   };
-  if (convert) fcm.pNext = &fcm2;
+  if (convert) tail = &fcm2;
+  fcm.pNext = tail;
+  if (coopmat) tail = &fcm;
   VkPhysicalDeviceVulkan12Features f12 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-      .pNext = coopmat ? &fcm : NULL,
+      .pNext = tail,
       .shaderFloat16 = c->shader_float16 ? VK_TRUE : VK_FALSE,
       .shaderInt8 = c->shader_int8 ? VK_TRUE : VK_FALSE,
       .storageBuffer8BitAccess = c->storage_8bit ? VK_TRUE : VK_FALSE,

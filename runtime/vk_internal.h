@@ -74,14 +74,16 @@ typedef struct drd_pipeline_desc {
   const char *shader;      /* name of shaders/<name>.comp */
   uint32_t n_bindings;     /* storage buffers at bindings 0..n-1 of set 0 */
   uint32_t push_size;      /* bytes of push constants (0 = none) */
-  uint32_t n_spec;         /* specialization constants 0..n-1, all 32-bit */
-  const uint32_t *spec;
+  uint32_t n_spec;         /* specialization constants 0..n-1, all 32-bit; n >= 1: constant 0 */
+  const uint32_t *spec;    /* is every shader's workgroup size (local_size_x_id = 0; y = z = 1) */
 } drd_pipeline_desc;
 
 typedef struct drd_pipeline {
   char shader[64];
   uint32_t spec[DRD_MAX_SPEC];
   uint32_t n_spec, n_bindings, push_size;
+  uint32_t required_subgroup_size; /* what creation asked for: 0 none */
+  bool full_subgroups;             /* ... and whether it asked for whole subgroups */
   VkDescriptorSetLayout set_layout;
   VkPipelineLayout layout;
   VkPipeline pipeline;

@@ -31,6 +31,8 @@ drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *d, drd_pi
   if (!e) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "no embedded shader named '%s'", d->shader);
   if (d->n_spec > DRD_MAX_SPEC || d->n_bindings > DRD_MAX_BINDINGS || strlen(d->shader) >= sizeof((drd_pipeline *)0)->shader)
     return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "pipeline %s: too many constants or bindings", d->shader);
+  if (d->n_spec == 0 || d->spec[0] == 0)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "pipeline %s: no workgroup size (specialization constant 0)", d->shader);
   if (d->push_size > ctx->caps.max_push_constants_size)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "pipeline %s needs %u bytes of push constants, device has %u", d->shader,
                     d->push_size, ctx->caps.max_push_constants_size);
@@ -80,11 +82,26 @@ drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *d, drd_pi
       .dataSize = d->n_spec * 4,
       .pData = p->spec,
   };
+  /* The kernels are specialized for caps.subgroup_size and count on whole subgroups. A device
+   * whose subgroups can vary guarantees both only when asked: ask wherever the device lets a
+   * pipeline of this workgroup size do so (elsewhere it runs them anyway). */
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t wg = d->spec[0];
+  if (c->subgroup_size_control && wg <= (uint64_t)c->max_workgroup_subgroups * c->subgroup_size)
+    p->required_subgroup_size = c->subgroup_size;
+  p->full_subgroups =
+      c->full_subgroups && wg % (p->required_subgroup_size ? p->required_subgroup_size : c->max_subgroup_size) == 0;
+  VkPipelineShaderStageRequiredSubgroupSizeCreateInfo required = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+      .requiredSubgroupSize = p->required_subgroup_size,
+  };
   VkComputePipelineCreateInfo cpci = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage =
           {
               .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+              .pNext = p->required_subgroup_size ? &required : NULL,
+              .flags = p->full_subgroups ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT : 0,
               .stage = VK_SHADER_STAGE_COMPUTE_BIT,
               .module = module,
               .pName = "main",
@@ -94,6 +111,8 @@ drd_status drd_pipeline_get(drd_context *ctx, const drd_pipeline_desc *d, drd_pi
       .flags = ctx->pipeline_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
   };
   VK_CHECK(vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpci, NULL, &p->pipeline));
+  drd_log(DRD_LOG_DEBUG, "pipeline %s: workgroup %u, subgroup size %s%u, %s subgroups", d->shader, wg,
+          p->required_subgroup_size ? "required " : "", c->subgroup_size, p->full_subgroups ? "whole" : "any");
   vkDestroyShaderModule(ctx->device, module, NULL);
   if (ctx->pipeline_stats) drd_pipeline_stats_log(ctx, p);
   p->next = ctx->pipelines;

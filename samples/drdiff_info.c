@@ -41,7 +41,9 @@ static void print_text(const drd_device_caps *c, int chosen) {
   for (uint32_t h = 0; h < c->heap_count; h++)
     printf("    heap %u: %.0f MiB%s, budget %.0f MiB\n", h, c->heap_size[h] / 1048576.0,
            c->heap_device_local[h] ? " device-local" : "", c->heap_budget[h] / 1048576.0);
-  printf("    subgroup %u (%s)\n", c->subgroup_size, ops);
+  printf("    subgroup %u (%s); sizes %u - %u, pipelines require the size %s, whole subgroups %s\n", c->subgroup_size,
+         ops, c->min_subgroup_size, c->max_subgroup_size, c->subgroup_size_control ? "yes" : "no",
+         c->full_subgroups ? "yes" : "no");
   printf("    shared memory %u B, workgroup %u invocations (%u,%u,%u), count (%u,%u,%u)\n", c->max_shared_memory,
          c->max_workgroup_invocations, c->max_workgroup_size[0], c->max_workgroup_size[1], c->max_workgroup_size[2],
          c->max_workgroup_count[0], c->max_workgroup_count[1], c->max_workgroup_count[2]);
@@ -83,12 +85,14 @@ static void print_json(const drd_device_caps *c) {
            c->heap_device_local[h] ? "true" : "false");
   char ops[128];
   subgroup_ops(c->subgroup_ops, ops, sizeof ops);
-  printf("], \"memory_budget_ext\": %s, \"subgroup_size\": %u, \"subgroup_ops\": \"%s\", \"max_shared_memory\": %u, "
+  printf("], \"memory_budget_ext\": %s, \"subgroup_size\": %u, \"subgroup_ops\": \"%s\", \"min_subgroup_size\": %u, "
+         "\"max_subgroup_size\": %u, \"subgroup_size_required\": %s, \"full_subgroups\": %s, \"max_shared_memory\": %u, "
          "\"max_workgroup_invocations\": %u, \"max_workgroup_size\": [%u, %u, %u], \"max_workgroup_count\": [%u, %u, %u], "
          "\"max_storage_buffer_range\": %llu, \"min_storage_buffer_offset_alignment\": %llu, \"fp16\": %s, "
          "\"storage_16bit\": %s, \"int8\": %s, \"storage_8bit\": %s, \"timestamps\": %s, \"coopmat\": %s, "
          "\"coopmat_shapes\": [",
-         c->has_memory_budget ? "true" : "false", c->subgroup_size, ops, c->max_shared_memory,
+         c->has_memory_budget ? "true" : "false", c->subgroup_size, ops, c->min_subgroup_size, c->max_subgroup_size,
+         c->subgroup_size_control ? "true" : "false", c->full_subgroups ? "true" : "false", c->max_shared_memory,
          c->max_workgroup_invocations, c->max_workgroup_size[0], c->max_workgroup_size[1], c->max_workgroup_size[2],
          c->max_workgroup_count[0], c->max_workgroup_count[1], c->max_workgroup_count[2],
          (unsigned long long)c->max_storage_buffer_range, (unsigned long long)c->min_storage_buffer_offset_alignment,

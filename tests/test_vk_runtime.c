@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "push_constants.h"
 #include "util_gpu.h"
 #include "util_expect.h"
 #include "util_rand.h"
@@ -128,6 +129,37 @@ static void test_errors(drd_context *ctx) {
   s = drd_context_create(&(drd_context_desc){.device = "no-such-device-xyz", .pipeline_cache_path = ""}, &none);
   EXPECT(s == DRD_ERROR_NO_DEVICE && none == NULL, "unknown device name gave %s", drd_status_string(s));
   drd_context_destroy(NULL); /* must be a no-op */
+}
+
+/* Every pipeline asks for the subgroup size its kernels are specialized for, and for whole
+ * subgroups where its workgroup is a multiple of that, wherever the device lets it (the
+ * validation layer checks that the request is legal); a pipeline without its workgroup size
+ * (specialization constant 0) is refused. */
+static void test_pipeline_subgroups(drd_context *ctx) {
+  const drd_device_caps *c = drd_context_caps(ctx);
+  const uint32_t sizes[2] = {c->subgroup_size * 2 <= c->max_workgroup_invocations ? c->subgroup_size * 2 : c->subgroup_size,
+                             c->subgroup_size + 1};
+  for (int i = 0; i < 2; i++) {
+    uint32_t spec[2] = {sizes[i], DRD_ELT_SILU};
+    drd_pipeline *p;
+    drd_test_check(drd_pipeline_get(ctx, &(drd_pipeline_desc){"eltwise_f32", 3, sizeof(drd_pc_eltwise), 2, spec}, &p),
+                   "eltwise pipeline");
+    /* whole subgroups of the required size, or of any size the device may pick */
+    const bool whole = sizes[i] % (c->subgroup_size_control ? c->subgroup_size : c->max_subgroup_size) == 0;
+    EXPECT(p->required_subgroup_size == (c->subgroup_size_control ? c->subgroup_size : 0u),
+           "workgroup %u: subgroup size %u required (device: control %d, size %u)", sizes[i], p->required_subgroup_size,
+           c->subgroup_size_control, c->subgroup_size);
+    EXPECT(p->full_subgroups == (c->full_subgroups && whole),
+           "workgroup %u: whole subgroups %s (device: %d)", sizes[i], p->full_subgroups ? "asked" : "not asked",
+           c->full_subgroups);
+  }
+  drd_pipeline *p;
+  EXPECT(drd_pipeline_get(ctx, &(drd_pipeline_desc){"eltwise_f32", 3, sizeof(drd_pc_eltwise), 0, NULL}, &p) ==
+             DRD_ERROR_INVALID_ARGUMENT,
+         "a pipeline without its workgroup size accepted");
+  fprintf(stderr, "subgroups: size %u (device range %u - %u), required %s, whole %s\n", c->subgroup_size,
+          c->min_subgroup_size, c->max_subgroup_size, c->subgroup_size_control ? "yes" : "no",
+          c->full_subgroups ? "yes" : "no");
 }
 
 /* Sets NAME to value (NULL: unsets it) and returns its old value (free() it), for restore_env. */
@@ -333,6 +365,7 @@ int main(void) {
   test_host_buffers(ctx, &rng, 1);
   test_host_buffers(ctx, &rng, 100003);
   test_errors(ctx);
+  test_pipeline_subgroups(ctx);
   int rc = drd_test_finish(ctx);
   test_env_switches();
 

@@ -95,9 +95,18 @@ typedef struct drd_device_caps {
   uint64_t device_local_bytes; /* sum over device-local heaps */
   int has_memory_budget;
 
-  uint32_t subgroup_size;
+  uint32_t subgroup_size;       /* the size every drdiff pipeline runs with (see below) */
   uint32_t subgroup_ops;        /* VkSubgroupFeatureFlags */
   uint32_t subgroup_stages;     /* VkShaderStageFlags */
+  /* Subgroup size control (Vulkan 1.3, or VK_EXT_subgroup_size_control): the sizes the device
+   * can run (both subgroup_size without it), maxComputeWorkgroupSubgroups (0 without it), and
+   * whether drdiff's pipelines can require subgroup_size (subgroupSizeControl, compute in
+   * requiredSubgroupSizeStages) and full subgroups (computeFullSubgroups). The kernels are
+   * specialized for subgroup_size and need whole subgroups; a device whose subgroups can vary
+   * (minSubgroupSize < maxSubgroupSize) only guarantees both where these are set. */
+  uint32_t min_subgroup_size, max_subgroup_size, max_workgroup_subgroups;
+  int subgroup_size_control;
+  int full_subgroups;
   uint32_t max_shared_memory;   /* maxComputeSharedMemorySize */
   uint32_t max_workgroup_invocations;
   uint32_t max_workgroup_size[3];
