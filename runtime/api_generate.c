@@ -58,7 +58,9 @@ drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_
   memset(result, 0, sizeof *result);
   const drd_hparams *hp = &model->file->hp;
   drd_gen_params p;
-  drd_status s = resolve(hp, params, &p);
+  /* the switches again: the CPU engine reads DRDIFF_THREADS, and needs no context that checked them */
+  drd_status s = drd_env_check();
+  if (s == DRD_OK) s = resolve(hp, params, &p);
   if (s != DRD_OK) return s;
 
   int32_t *prompt = NULL;

@@ -39,7 +39,8 @@ drd_status drd_env_check(void) {
   } vars[] = {{"DRDIFF_MAX_DEVICE_MEMORY", true, UINT64_MAX},
               {"DRDIFF_MAX_SHARED_MEMORY", true, UINT32_MAX},
               {"DRDIFF_MAX_BUFFER_RANGE", true, UINT64_MAX},
-              {"DRDIFF_TIMEOUT_MS", false, UINT32_MAX}};
+              {"DRDIFF_TIMEOUT_MS", false, UINT32_MAX},
+              {"DRDIFF_THREADS", false, UINT32_MAX}}; /* the CPU engine's (host/ref_ops.c), which caps it */
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
     uint64_t v;
     drd_status s = drd_env_number(vars[i].name, vars[i].size, vars[i].max, &v);

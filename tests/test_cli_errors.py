@@ -9,14 +9,15 @@ BIN = os.environ["DRDIFF_BIN"]
 failures = []
 
 
-def run(args):
-    return subprocess.run([BIN] + args, capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+def run(args, env=None):
+    return subprocess.run([BIN] + args, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
+                          env=dict(os.environ, **(env or {})))
 
 
-def expect_refused(args, why):
-    r = run(args)
+def expect_refused(args, why, env=None, says=""):
+    r = run(args, env)
     # a crash shows as a negative return code (signal); refusals are 1 or 2 with a message
-    if r.returncode not in (1, 2) or not r.stderr.strip():
+    if r.returncode not in (1, 2) or not r.stderr.strip() or says not in r.stderr:
         failures.append(f"{why}: rc={r.returncode} stderr={r.stderr.strip()[:200]!r}")
 
 
@@ -52,6 +53,9 @@ def main():
     expect_refused(base + ["--grid", "cubic"], "unknown grid")
     expect_refused(base + ["--backend", "tpu"], "unknown backend")
     expect_refused(base + ["--bogus"], "unknown option")
+    # numeric switches that are not numbers are refused, not ignored (runtime/env.c)
+    for var, value in (("DRDIFF_THREADS", "lots"), ("DRDIFF_TIMEOUT_MS", "5s"), ("DRDIFF_MAX_DEVICE_MEMORY", "1MiB")):
+        expect_refused(base + ["-n", "4"], f"{var}={value}", env={var: value}, says=f"{var}='{value}'")
     expect_refused(["generate", "-m", os.path.join(tmp, "missing.gguf"), "--backend", "cpu"], "missing file")
     junk = os.path.join(tmp, "junk.gguf")
     with open(junk, "wb") as f:
