@@ -13,8 +13,25 @@ bool drd_env_flag(const char *name) {
   return e && *e && strcmp(e, "0") != 0;
 }
 
-drd_status drd_env_number(const char *name, bool size, uint64_t max, uint64_t *out) {
+/* Every numeric switch: whether it is a size (K, M, G suffixes) and its largest value. */
+static const struct {
+  const char *name;
+  bool size;
+  uint64_t max;
+} k_numbers[] = {{"DRDIFF_MAX_DEVICE_MEMORY", true, UINT64_MAX},
+                 {"DRDIFF_MAX_SHARED_MEMORY", true, UINT32_MAX},
+                 {"DRDIFF_MAX_BUFFER_RANGE", true, UINT64_MAX},
+                 {"DRDIFF_TIMEOUT_MS", false, UINT32_MAX},
+                 {"DRDIFF_THREADS", false, UINT32_MAX}}; /* the CPU engine's (host/ref_ops.c), which caps it */
+
+drd_status drd_env_number(const char *name, uint64_t *out) {
   *out = 0;
+  size_t i = 0;
+  while (i < sizeof k_numbers / sizeof *k_numbers && strcmp(k_numbers[i].name, name)) i++;
+  if (i == sizeof k_numbers / sizeof *k_numbers)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s is not a numeric switch", name);
+  const bool size = k_numbers[i].size;
+  const uint64_t max = k_numbers[i].max;
   const char *e = getenv(name);
   if (!e || !*e) return DRD_OK;
   char *end;
@@ -32,18 +49,9 @@ drd_status drd_env_number(const char *name, bool size, uint64_t max, uint64_t *o
 }
 
 drd_status drd_env_check(void) {
-  static const struct {
-    const char *name;
-    bool size;
-    uint64_t max;
-  } vars[] = {{"DRDIFF_MAX_DEVICE_MEMORY", true, UINT64_MAX},
-              {"DRDIFF_MAX_SHARED_MEMORY", true, UINT32_MAX},
-              {"DRDIFF_MAX_BUFFER_RANGE", true, UINT64_MAX},
-              {"DRDIFF_TIMEOUT_MS", false, UINT32_MAX},
-              {"DRDIFF_THREADS", false, UINT32_MAX}}; /* the CPU engine's (host/ref_ops.c), which caps it */
-  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+  for (size_t i = 0; i < sizeof k_numbers / sizeof *k_numbers; i++) {
     uint64_t v;
-    drd_status s = drd_env_number(vars[i].name, vars[i].size, vars[i].max, &v);
+    drd_status s = drd_env_number(k_numbers[i].name, &v);
     if (s != DRD_OK) return s;
   }
   return DRD_OK;

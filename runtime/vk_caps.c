@@ -88,10 +88,10 @@ static void apply_weak_device_switches(drd_device_caps *c) {
   if (drd_env_flag("DRDIFF_DISABLE_COOPMAT2")) c->coopmat_convert = 0;
   /* malformed values never get here: drd_env_check refused them (0: unset) */
   uint64_t smem, range;
-  if (drd_env_number("DRDIFF_MAX_SHARED_MEMORY", true, UINT32_MAX, &smem) == DRD_OK && smem &&
+  if (drd_env_number("DRDIFF_MAX_SHARED_MEMORY", &smem) == DRD_OK && smem &&
       smem < c->max_shared_memory)
     c->max_shared_memory = (uint32_t)smem;
-  if (drd_env_number("DRDIFF_MAX_BUFFER_RANGE", true, UINT64_MAX, &range) == DRD_OK && range &&
+  if (drd_env_number("DRDIFF_MAX_BUFFER_RANGE", &range) == DRD_OK && range &&
       range < c->max_storage_buffer_range)
     c->max_storage_buffer_range = range;
 }

@@ -176,8 +176,8 @@ drd_status drd_context_create(const drd_context_desc *desc, drd_context **out) {
   /* the limit on device memory: desc's, else DRDIFF_MAX_DEVICE_MEMORY's, else none (0) */
   uint64_t limit = desc->max_device_bytes, timeout_env = 0;
   drd_status status = drd_env_check();
-  if (status == DRD_OK && !limit) status = drd_env_number("DRDIFF_MAX_DEVICE_MEMORY", true, UINT64_MAX, &limit);
-  if (status == DRD_OK) status = drd_env_number("DRDIFF_TIMEOUT_MS", false, UINT32_MAX, &timeout_env);
+  if (status == DRD_OK && !limit) status = drd_env_number("DRDIFF_MAX_DEVICE_MEMORY", &limit);
+  if (status == DRD_OK) status = drd_env_number("DRDIFF_TIMEOUT_MS", &timeout_env);
   if (status == DRD_OK) status = drd_vk_load();
   if (status != DRD_OK) return status;
   drd_context *ctx = calloc(1, sizeof *ctx);

@@ -128,9 +128,10 @@ struct drd_context {
 /* ------------------------------------------------------------------ environment (env.c) */
 /* Whether NAME is set to anything but "" or "0". */
 bool drd_env_flag(const char *name);
-/* NAME as a whole number from 1 to max (with size, also with a K, M or G suffix: KiB, MiB,
- * GiB); *out = 0 where it is unset or empty; INVALID_ARGUMENT naming it where it is anything else. */
-drd_status drd_env_number(const char *name, bool size, uint64_t max, uint64_t *out);
+/* The numeric switch NAME (env.c's table: a whole number from 1 to its maximum, sizes also
+ * with a K, M or G suffix: KiB, MiB, GiB); *out = 0 where it is unset or empty; INVALID_ARGUMENT
+ * naming it where it is anything else. */
+drd_status drd_env_number(const char *name, uint64_t *out);
 /* Every numeric DRDIFF_* switch well formed (drd_env_number), else the first that is not. */
 drd_status drd_env_check(void);
 
