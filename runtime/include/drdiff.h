@@ -22,6 +22,14 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden symbols; DRD_API marks what libdrdiff.so exports (the
+ * functions below and nothing else, tests/test_install_package.py checks). */
+#if defined(__GNUC__) || defined(__clang__)
+#define DRD_API __attribute__((visibility("default")))
+#else
+#define DRD_API
+#endif
+
 typedef enum drd_status {
   DRD_OK = 0,
   DRD_ERROR_INVALID_ARGUMENT,   /* a caller passed something impossible */
@@ -35,12 +43,12 @@ typedef enum drd_status {
   DRD_ERROR_VULKAN,             /* any other Vulkan failure; the log names the call */
   DRD_ERROR_IO,                 /* a file could not be opened, read or written */
   DRD_ERROR_BAD_MODEL,          /* a model file is malformed or inconsistent */
-  DRD_ERROR_CANCELLED,          /* drd_cancel_request() stopped a generation */
+  DRD_ERROR_CANCELLED,          /* drd_context_cancel() stopped a generation */
 } drd_status;
 
-const char *drd_status_string(drd_status s);
+DRD_API const char *drd_status_string(drd_status s);
 /* The detailed message of the last failing call on this thread ("" if none). */
-const char *drd_last_error(void);
+DRD_API const char *drd_last_error(void);
 
 /* ------------------------------------------------------------------ logging */
 typedef enum drd_log_level {
@@ -53,7 +61,7 @@ typedef enum drd_log_level {
 typedef void (*drd_log_fn)(drd_log_level level, const char *message, void *user);
 /* Replaces the log sink (NULL restores stderr). Messages above max_level are dropped; the
  * default level is WARN, or DRDIFF_LOG=error|warn|info|debug. */
-void drd_log_set(drd_log_fn fn, void *user, drd_log_level max_level);
+DRD_API void drd_log_set(drd_log_fn fn, void *user, drd_log_level max_level);
 
 /* ------------------------------------------------------------------ devices */
 #define DRD_MAX_DEVICES 16
@@ -141,8 +149,8 @@ typedef struct drd_device_caps {
 /* Lists every Vulkan device (at most DRD_MAX_DEVICES). *count receives the number found,
  * *chosen the index the default policy (DRDIFF_DEVICE, then discrete > integrated > virtual
  * > CPU) would pick, or -1 when none is usable. */
-drd_status drd_enumerate_devices(drd_device_caps *caps, uint32_t max_caps, uint32_t *count,
-                                 int *chosen);
+DRD_API drd_status drd_enumerate_devices(drd_device_caps *caps, uint32_t max_caps, uint32_t *count,
+                                         int *chosen);
 
 /* ------------------------------------------------------------------ context */
 typedef struct drd_context drd_context;
@@ -169,18 +177,18 @@ typedef struct drd_context_desc {
   uint64_t max_device_bytes;
 } drd_context_desc;
 
-drd_status drd_context_create(const drd_context_desc *desc, drd_context **out);
-void drd_context_destroy(drd_context *ctx);
-const drd_device_caps *drd_context_caps(const drd_context *ctx);
+DRD_API drd_status drd_context_create(const drd_context_desc *desc, drd_context **out);
+DRD_API void drd_context_destroy(drd_context *ctx);
+DRD_API const drd_device_caps *drd_context_caps(const drd_context *ctx);
 /* Number of validation messages seen since the context was made (0 without validation). */
-uint32_t drd_context_validation_messages(const drd_context *ctx);
+DRD_API uint32_t drd_context_validation_messages(const drd_context *ctx);
 /* Asks the generation running on ctx (if any) to stop; it returns DRD_ERROR_CANCELLED and the
  * context stays usable. The Vulkan engine hands steps to the GPU in groups of about 0.2 s of
  * work, one group queued behind the running one: those two finish on the GPU first, so a
  * cancel takes effect within about 0.4 s. Safe from any thread. */
-void drd_context_cancel(drd_context *ctx);
+DRD_API void drd_context_cancel(drd_context *ctx);
 /* Prints the per-op GPU timestamp table collected so far (DRDIFF_PROFILE=1) to the log. */
-void drd_profile_report(drd_context *ctx);
+DRD_API void drd_profile_report(drd_context *ctx);
 
 /* One op of the GPU timestamp profile: every dispatch of that name, summed. */
 typedef struct drd_profile_op {
@@ -191,9 +199,9 @@ typedef struct drd_profile_op {
 /* Copies at most max ops of the profile collected since the context was made or last reset
  * into out (in no particular order) and returns how many ops the profile holds (0 when
  * profiling is off). Only the first 4096 dispatches of one submission are timed. */
-uint32_t drd_profile_ops(const drd_context *ctx, drd_profile_op *out, uint32_t max);
+DRD_API uint32_t drd_profile_ops(const drd_context *ctx, drd_profile_op *out, uint32_t max);
 /* Empties the profile (so a caller can time one generation by itself). */
-void drd_profile_reset(drd_context *ctx);
+DRD_API void drd_profile_reset(drd_context *ctx);
 
 /* ------------------------------------------------------------------ models and generation */
 typedef struct drd_model drd_model;
@@ -202,8 +210,8 @@ typedef struct drd_model_desc {
   const char *path; /* GGUF file */
 } drd_model_desc;
 
-drd_status drd_model_create(const drd_model_desc *desc, drd_model **out);
-void drd_model_destroy(drd_model *model);
+DRD_API drd_status drd_model_create(const drd_model_desc *desc, drd_model **out);
+DRD_API void drd_model_destroy(drd_model *model);
 
 typedef enum drd_backend {
   DRD_BACKEND_DEFAULT = 0, /* vulkan where the engine supports it, else cpu */
@@ -247,7 +255,7 @@ typedef struct drd_gen_params {
 } drd_gen_params;
 
 /* Fills p with defaults: everything from the model file, order 2, time_uniform grid. */
-void drd_gen_params_default(drd_gen_params *p);
+DRD_API void drd_gen_params_default(drd_gen_params *p);
 
 typedef struct drd_gen_result {
   int32_t *tokens;     /* G generated ids (without the prompt); owned by the result */
@@ -260,12 +268,12 @@ typedef struct drd_gen_result {
 } drd_gen_result;
 
 /* ctx may be NULL for the CPU backend; DRD_BACKEND_DEFAULT means Vulkan when ctx is given. */
-drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_params *params,
-                        drd_gen_result *result);
-void drd_gen_result_free(drd_gen_result *result);
+DRD_API drd_status drd_generate(drd_context *ctx, const drd_model *model, const drd_gen_params *params,
+                                drd_gen_result *result);
+DRD_API void drd_gen_result_free(drd_gen_result *result);
 /* Floats params->state_out must hold for this request ((P + G) * de), or 0 if the prompt
  * cannot be tokenized. */
-size_t drd_gen_state_size(const drd_model *model, const drd_gen_params *params);
+DRD_API size_t drd_gen_state_size(const drd_model *model, const drd_gen_params *params);
 
 #ifdef __cplusplus
 }
