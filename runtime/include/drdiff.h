@@ -213,6 +213,35 @@ typedef struct drd_model_desc {
 DRD_API drd_status drd_model_create(const drd_model_desc *desc, drd_model **out);
 DRD_API void drd_model_destroy(drd_model *model);
 
+/* What a model file holds, for callers that size requests or describe the model. */
+typedef struct drd_model_info {
+  uint32_t vocab_size;       /* V */
+  uint32_t embed_dim;        /* de: the token embeddings the diffusion runs in */
+  uint32_t model_dim;        /* d */
+  uint32_t layers, heads;    /* L, H */
+  uint32_t experts;          /* E: experts per layer */
+  uint32_t experts_max;      /* kmax: the most experts one token gets */
+  uint32_t context_length;   /* the length the model was trained at (longer runs: HSA is O(N)) */
+  uint32_t max_tokens;       /* the most prompt + new tokens drd_generate accepts */
+  uint32_t default_steps;    /* denoising steps when drd_gen_params.steps is 0 */
+  uint64_t parameters;       /* elements of all weight tensors */
+  int32_t bos_id, eos_id, pad_id; /* special tokens; -1 when the model has none */
+} drd_model_info;
+DRD_API drd_status drd_model_get_info(const drd_model *model, drd_model_info *out);
+
+/* The model's byte-level BPE tokenizer (docs/tokenizer.md): the ids drd_generate uses for
+ * prompt_text (no special token is added). Encodes len bytes of text (any bytes), writes the
+ * first min(n, max_ids) ids to ids and the full count n to *n_ids: a call with max_ids 0 (ids
+ * may then be NULL) asks for the size, and *n_ids > max_ids means the ids were cut short. */
+DRD_API drd_status drd_tokenize(const drd_model *model, const char *text, size_t len, int32_t *ids,
+                                uint32_t max_ids, uint32_t *n_ids);
+/* The bytes of n_ids tokens; special tokens contribute none (drd_gen_result.text moreover
+ * ends at the first EOS). Writes at most max_bytes - 1 of them and a NUL to text (when max_bytes > 0) and the full
+ * length, without the NUL, to *n_bytes. An id outside [0, vocab_size) is
+ * DRD_ERROR_INVALID_ARGUMENT. */
+DRD_API drd_status drd_detokenize(const drd_model *model, const int32_t *ids, uint32_t n_ids, char *text,
+                                  size_t max_bytes, size_t *n_bytes);
+
 typedef enum drd_backend {
   DRD_BACKEND_DEFAULT = 0, /* vulkan where the engine supports it, else cpu */
   DRD_BACKEND_CPU = 1,
