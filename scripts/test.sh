@@ -6,7 +6,7 @@
 #      memory, 1 MiB binding range), so every fallback path runs;
 #   3. the GPU tests (C and Python) on Debian 13 backports' lavapipe, which has cooperative matrices, with
 #      Debian 13's validation layer (.deps/debian13 from scripts/fetch-debian13-tools.sh);
-#   4. the CPU tests under AddressSanitizer + UBSan;
+#   4. the CPU tests under AddressSanitizer + UBSan, built with char unsigned (as on ARM);
 #   5. each libFuzzer target for DRDIFF_FUZZ_SECONDS (default 60) seconds.
 # GPU tests may not skip here: DRDIFF_REQUIRE_DEVICE=1 turns "no device" into a failure.
 set -uo pipefail
@@ -59,8 +59,10 @@ done
 step "GPU tests on lavapipe with cooperative matrices (Mesa 26 from Debian 13 backports)"
 DRDIFF_TEST_RUNNER=$PWD/.deps/debian13/bin/run run_ctest build-test -L gpu
 
-step "CPU tests under AddressSanitizer + UBSan"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDRDIFF_SANITIZE=ON -DDRDIFF_WERROR=ON >/dev/null || exit 1
+step "CPU tests under AddressSanitizer + UBSan, char unsigned as on ARM"
+# -funsigned-char: char is unsigned on ARM (Android, the mobile GPUs), so byte handling is
+# checked both ways (the first build has x86's signed char)
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDRDIFF_SANITIZE=ON -DDRDIFF_WERROR=ON -DCMAKE_C_FLAGS=-funsigned-char >/dev/null || exit 1
 cmake --build build-asan -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]' ; [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_ctest build-asan -L cpu
 

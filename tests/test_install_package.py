@@ -1,6 +1,7 @@
 """drdiff as an embedder gets it: `cmake --install` into a fresh prefix, then
 samples/embed/minimal.c built against what was installed, four ways (pkg-config and
-find_package, each with libdrdiff.so and with libdrdiff.a), and run on the shipped model.
+find_package, each with libdrdiff.so and with libdrdiff.a), and run on the shipped model; and
+a C++ program using drdiff.h.
 
 Checks: the installed files are there; libdrdiff.so and libdrdiff.a make global exactly the
 functions drdiff.h marks DRD_API (no internal or volk symbol leaks into an app's namespace),
@@ -31,6 +32,18 @@ int main(void) {
   int32_t r = vkEnumerateInstanceVersion(&v);
   printf("loader %u.%u, drdiff says %s\n", v >> 22, (v >> 12) & 0x3ffu, drd_status_string(DRD_OK));
   return r != 0;
+}
+"""
+
+
+# drdiff.h from C++ (apps and Android's JNI glue often are): C linkage, no C-only syntax
+APP_CXX = r"""
+#include <drdiff.h>
+#include <cstdio>
+int main() {
+  drd_model_info info = {};
+  std::printf("%s, %s\n", drd_status_string(drd_model_get_info(nullptr, &info)), drd_status_string(DRD_OK));
+  return 0;
 }
 """
 
@@ -105,6 +118,16 @@ def build_samples(prefix, libdir, work):
              "-lvulkan", "-lm", "-lpthread", "-ldl"], what=f"app with its own Vulkan calls, {how} build")
         r = run([exe], env=dict(os.environ, LD_LIBRARY_PATH=libdir), what=f"app with its own Vulkan calls, {how}")
         print(f"ok: an app calling libvulkan itself beside libdrdiff ({how}): {r.stdout.strip()}")
+    cxx = os.path.join(work, "app.cpp")
+    with open(cxx, "w", encoding="utf-8") as f:
+        f.write(APP_CXX)
+    exe = os.path.join(work, "app-cxx")
+    run(["clang++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-I", os.path.join(prefix, "include"),
+         "-o", exe, cxx, "-L" + libdir, "-ldrdiff"], what="C++ build")
+    out = run([exe], env=dict(os.environ, LD_LIBRARY_PATH=libdir), what="C++ app").stdout.strip()
+    if out != "invalid argument, ok":
+        raise SystemExit(f"FAIL C++ app: printed {out!r}")
+    print(f"ok: drdiff.h from C++ (clang++ -std=c++11): {out}")
     for how, (exe, _) in exes.items():
         linked = "libdrdiff.so" in run(["readelf", "-d", exe]).stdout
         if linked != how.endswith("shared"):
