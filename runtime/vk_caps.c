@@ -195,6 +195,7 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
   c->has_memory_budget = drd_vk_has_extension(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  c->portability_subset = drd_vk_has_extension(pd, DRD_PORTABILITY_SUBSET_EXTENSION_NAME);
   VkPhysicalDeviceMemoryProperties2 mem = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2,
                                            .pNext = c->has_memory_budget ? &budget : NULL};
   vkGetPhysicalDeviceMemoryProperties2(pd, &mem);

@@ -129,6 +129,8 @@ static drd_status create_device(drd_context *ctx) {
   };
   VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
   if (c->has_memory_budget) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+  /* the spec requires enabling it wherever a device offers it */
+  if (c->portability_subset) exts[n_exts++] = DRD_PORTABILITY_SUBSET_EXTENSION_NAME;
   if (coopmat) exts[n_exts++] = VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
   if (convert) exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fpe = {

@@ -28,6 +28,17 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(
   return VK_FALSE;
 }
 
+static bool instance_extension_present(const char *name) {
+  uint32_t n = 0;
+  if (vkEnumerateInstanceExtensionProperties(NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
+  VkExtensionProperties props[256];
+  if (n > 256) n = 256;
+  if (vkEnumerateInstanceExtensionProperties(NULL, &n, props) < 0) return false;
+  for (uint32_t i = 0; i < n; i++)
+    if (!strcmp(props[i].extensionName, name)) return true;
+  return false;
+}
+
 static bool layer_present(const char *name) {
   uint32_t n = 0;
   if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
@@ -45,8 +56,15 @@ drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
   *instance = VK_NULL_HANDLE;
   *messenger = VK_NULL_HANDLE;
   const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
-  const char *exts[2];
+  const char *exts[3];
   uint32_t n_exts = 0;
+  /* Loaders since 1.3.216 list portability implementations (MoltenVK on macOS and iOS) only
+   * to an instance that asks for them */
+  VkInstanceCreateFlags flags = 0;
+  if (instance_extension_present(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+    exts[n_exts++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
+    flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+  }
   if (validation) {
     if (!layer_present(layers[0]))
       return drd_fail(DRD_ERROR_UNSUPPORTED,
@@ -85,6 +103,7 @@ drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
   VkInstanceCreateInfo ici = {
       .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
       .pNext = validation ? &mci : NULL,
+      .flags = flags,
       .pApplicationInfo = &app,
       .enabledLayerCount = validation ? 1 : 0,
       .ppEnabledLayerNames = layers,

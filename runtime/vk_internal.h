@@ -142,6 +142,8 @@ drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
                                   VkDebugUtilsMessengerEXT *messenger, volatile uint32_t *counter);
 /* Whether the physical device offers the named device extension. */
 bool drd_vk_has_extension(VkPhysicalDevice pd, const char *name);
+/* Its name macro lives in vulkan_beta.h, which drdiff does not include */
+#define DRD_PORTABILITY_SUBSET_EXTENSION_NAME "VK_KHR_portability_subset"
 /* Fills caps for one physical device; apply_switches applies the DRDIFF_DISABLE_* and
  * DRDIFF_MAX_* environment switches. */
 void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bool apply_switches,

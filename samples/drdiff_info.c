@@ -34,7 +34,8 @@ static void print_text(const drd_device_caps *c, int chosen) {
   char ops[128];
   subgroup_ops(c->subgroup_ops, ops, sizeof ops);
   printf("%s device %u: %s\n", (int)c->index == chosen ? "*" : " ", c->index, c->name);
-  printf("    vendor %s (0x%04x), device 0x%04x, type %s\n", c->vendor, c->vendor_id, c->device_id, type_name(c->type));
+  printf("    vendor %s (0x%04x), device 0x%04x, type %s%s\n", c->vendor, c->vendor_id, c->device_id, type_name(c->type),
+         c->portability_subset ? ", portability subset (layered implementation)" : "");
   printf("    driver %s (%s), version 0x%08x, Vulkan %u.%u.%u%s\n", c->driver_name, c->driver_info, c->driver_version,
          c->api_version >> 22, (c->api_version >> 12) & 0x3ff, c->api_version & 0xfff,
          c->api_ok ? "" : "  [unusable: needs Vulkan 1.2 + compute]");
@@ -85,13 +86,13 @@ static void print_json(const drd_device_caps *c) {
            c->heap_device_local[h] ? "true" : "false");
   char ops[128];
   subgroup_ops(c->subgroup_ops, ops, sizeof ops);
-  printf("], \"memory_budget_ext\": %s, \"subgroup_size\": %u, \"subgroup_ops\": \"%s\", \"min_subgroup_size\": %u, "
+  printf("], \"memory_budget_ext\": %s, \"portability_subset\": %s, \"subgroup_size\": %u, \"subgroup_ops\": \"%s\", \"min_subgroup_size\": %u, "
          "\"max_subgroup_size\": %u, \"subgroup_size_required\": %s, \"full_subgroups\": %s, \"max_shared_memory\": %u, "
          "\"max_workgroup_invocations\": %u, \"max_workgroup_size\": [%u, %u, %u], \"max_workgroup_count\": [%u, %u, %u], "
          "\"max_storage_buffer_range\": %llu, \"min_storage_buffer_offset_alignment\": %llu, \"fp16\": %s, "
          "\"storage_16bit\": %s, \"int8\": %s, \"storage_8bit\": %s, \"timestamps\": %s, \"coopmat\": %s, "
          "\"coopmat_shapes\": [",
-         c->has_memory_budget ? "true" : "false", c->subgroup_size, ops, c->min_subgroup_size, c->max_subgroup_size,
+         c->has_memory_budget ? "true" : "false", c->portability_subset ? "true" : "false", c->subgroup_size, ops, c->min_subgroup_size, c->max_subgroup_size,
          c->subgroup_size_control ? "true" : "false", c->full_subgroups ? "true" : "false", c->max_shared_memory,
          c->max_workgroup_invocations, c->max_workgroup_size[0], c->max_workgroup_size[1], c->max_workgroup_size[2],
          c->max_workgroup_count[0], c->max_workgroup_count[1], c->max_workgroup_count[2],

@@ -102,6 +102,9 @@ typedef struct drd_device_caps {
   uint32_t heap_device_local[16];
   uint64_t device_local_bytes; /* sum over device-local heaps */
   int has_memory_budget;
+  /* VK_KHR_portability_subset: a layered implementation that may lack some of Vulkan (MoltenVK
+   * on macOS and iOS); such devices are listed too, and the extension is enabled on them */
+  int portability_subset;
 
   uint32_t subgroup_size;       /* the size every drdiff pipeline runs with (see below) */
   uint32_t subgroup_ops;        /* VkSubgroupFeatureFlags */
