@@ -13,7 +13,8 @@
 #include "solver.h"
 
 /* A weight tensor on the device: f32, or f16 when the file stores f16 (other stored types
- * are widened to f32 at upload, which is exact). */
+ * are widened to f32 at upload, which is exact; the layers' matrices are f16 only when all
+ * of them are, engine_weights.c). */
 typedef struct drd_gpu_tensor {
   drd_buffer buf;
   drd_dtype type; /* DRD_DTYPE_F32 or DRD_DTYPE_F16 */

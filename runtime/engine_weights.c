@@ -1,21 +1,62 @@
 /* Uploading a model's weights to the device, once per (model, context). f32 and f16 tensors
  * are copied as stored; bf16 and Q8_0 are widened to f32 (exact), since the kernels read
- * f32 or f16 only. */
+ * f32 or f16 only. The layers' matrices share one type on the device (f16 only when every one
+ * of them is stored f16, else all f32, f16 widened exactly), and so do the layers' routers:
+ * the session picks its kernels and activation buffers from the first layer's, the DES op
+ * takes gate, up and down of one type, and its scratch is planned for one router type. A file may mix types (SPEC section 3), as a converter that keeps some tensors at
+ * higher precision writes them. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dtype.h"
 #include "engine.h"
 
-static int kept_as_f16(const drd_tensor_view *t) { return t->type == DRD_DTYPE_F16; }
+#define LAYER_MATRICES(L) {&(L)->attn_q, &(L)->attn_k, &(L)->attn_v, &(L)->attn_output, \
+                           &(L)->ffn_gate_exps, &(L)->ffn_up_exps, &(L)->ffn_down_exps}
 
-static uint64_t tensor_bytes(const drd_tensor_view *t) {
-  return t->n_elements * (kept_as_f16(t) ? 2u : 4u);
+/* Whether every layer's matrices (router: every layer's router, which the DES scratch is
+ * planned for once) are stored f16 */
+static bool layers_f16(const drd_model_file *m, bool router) {
+  for (uint32_t l = 0; l < m->hp.L; l++) {
+    const drd_layer_tensors *L = &m->t.layers[l];
+    const drd_tensor_view *mats[] = LAYER_MATRICES(L);
+    if (router) {
+      if (L->ffn_gate_inp.type != DRD_DTYPE_F16) return false;
+      continue;
+    }
+    for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
+      if (mats[i]->type != DRD_DTYPE_F16) return false;
+  }
+  return true;
 }
+
+typedef struct layer_types {
+  bool matrices_f16, routers_f16;
+} layer_types;
+
+/* whether t is kept as f16 on the device: a layer's matrix or router as its kind across the
+ * layers is (lt), any other tensor when it is stored f16 */
+static bool kept_as_f16(const drd_model_file *m, const drd_tensor_view *t, layer_types lt) {
+  for (uint32_t l = 0; l < m->hp.L; l++) {
+    const drd_layer_tensors *L = &m->t.layers[l];
+    const drd_tensor_view *mats[] = LAYER_MATRICES(L);
+    if (t == &L->ffn_gate_inp) return lt.routers_f16;
+    for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
+      if (mats[i] == t) return lt.matrices_f16;
+  }
+  return t->type == DRD_DTYPE_F16;
+}
+
+static layer_types device_layer_types(const drd_model_file *m) {
+  return (layer_types){.matrices_f16 = layers_f16(m, false), .routers_f16 = layers_f16(m, true)};
+}
+
+static uint64_t tensor_bytes(const drd_tensor_view *t, bool f16) { return t->n_elements * (f16 ? 2u : 4u); }
 
 /* Bytes the weights will take on the device, each buffer rounded up as the allocator does. */
 static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
-#define ALIGNED(t) ((tensor_bytes(t) + align - 1) / align * align)
+  const layer_types types = device_layer_types(m);
+#define ALIGNED(t) ((tensor_bytes(t, kept_as_f16(m, t, types)) + align - 1) / align * align)
   const drd_model_tensors *t = &m->t;
   const drd_tensor_view *top[] = {&t->token_embd, &t->in_proj_w, &t->in_proj_b, &t->time_mlp0_w, &t->time_mlp0_b,
                                   &t->time_mlp2_w, &t->time_mlp2_b, &t->output_norm, &t->out_proj_w, &t->out_proj_b};
@@ -32,13 +73,12 @@ static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
 }
 
 /* Uploads one tensor through a bounded host buffer, converting as needed. */
-static drd_status upload(drd_context *ctx, const drd_tensor_view *t, drd_gpu_tensor *out) {
+static drd_status upload(drd_context *ctx, const drd_tensor_view *t, bool f16, drd_gpu_tensor *out) {
   drd_status status = DRD_OK;
-  out->type = kept_as_f16(t) ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
-  uint64_t size = tensor_bytes(t);
+  out->type = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+  uint64_t size = tensor_bytes(t, f16);
   DRD_CHECK(drd_buffer_create(ctx, size, &out->buf));
-  if (t->type == DRD_DTYPE_F32 || t->type == DRD_DTYPE_F16)
-    return drd_buffer_upload(ctx, &out->buf, 0, t->data, size);
+  if (t->type == out->type) return drd_buffer_upload(ctx, &out->buf, 0, t->data, size);
   /* widen in slices so a large tensor never needs a full f32 copy on the host */
   const uint64_t slice = 1u << 20;
   float *tmp = malloc(slice * sizeof *tmp);
@@ -78,40 +118,38 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
     goto cleanup;
   }
   const drd_model_tensors *t = &m->t;
-  DRD_CHECK(upload(ctx, &t->token_embd, &gm->tok_embd));
-  DRD_CHECK(upload(ctx, &t->in_proj_w, &gm->in_proj_w));
-  DRD_CHECK(upload(ctx, &t->in_proj_b, &gm->in_proj_b));
-  DRD_CHECK(upload(ctx, &t->time_mlp0_w, &gm->time0_w));
-  DRD_CHECK(upload(ctx, &t->time_mlp0_b, &gm->time0_b));
-  DRD_CHECK(upload(ctx, &t->time_mlp2_w, &gm->time2_w));
-  DRD_CHECK(upload(ctx, &t->time_mlp2_b, &gm->time2_b));
-  DRD_CHECK(upload(ctx, &t->output_norm, &gm->out_norm));
-  DRD_CHECK(upload(ctx, &t->out_proj_w, &gm->out_proj_w));
-  DRD_CHECK(upload(ctx, &t->out_proj_b, &gm->out_proj_b));
+  const layer_types types = device_layer_types(m);
+#define UPLOAD(src, dst) DRD_CHECK(upload(ctx, src, kept_as_f16(m, src, types), dst))
+  UPLOAD(&t->token_embd, &gm->tok_embd);
+  UPLOAD(&t->in_proj_w, &gm->in_proj_w);
+  UPLOAD(&t->in_proj_b, &gm->in_proj_b);
+  UPLOAD(&t->time_mlp0_w, &gm->time0_w);
+  UPLOAD(&t->time_mlp0_b, &gm->time0_b);
+  UPLOAD(&t->time_mlp2_w, &gm->time2_w);
+  UPLOAD(&t->time_mlp2_b, &gm->time2_b);
+  UPLOAD(&t->output_norm, &gm->out_norm);
+  UPLOAD(&t->out_proj_w, &gm->out_proj_w);
+  UPLOAD(&t->out_proj_b, &gm->out_proj_b);
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_layer_tensors *src = &t->layers[l];
     drd_gpu_layer *dst = &gm->layers[l];
-    DRD_CHECK(upload(ctx, &src->attn_norm, &dst->attn_norm));
-    DRD_CHECK(upload(ctx, &src->attn_q, &dst->wq));
-    DRD_CHECK(upload(ctx, &src->attn_k, &dst->wk));
-    DRD_CHECK(upload(ctx, &src->attn_v, &dst->wv));
-    DRD_CHECK(upload(ctx, &src->attn_output, &dst->wo));
-    DRD_CHECK(upload(ctx, &src->ffn_norm, &dst->ffn_norm));
-    DRD_CHECK(upload(ctx, &src->ffn_gate_inp, &dst->router));
-    DRD_CHECK(upload(ctx, &src->ffn_gate_exps, &dst->gate));
-    DRD_CHECK(upload(ctx, &src->ffn_up_exps, &dst->up));
-    DRD_CHECK(upload(ctx, &src->ffn_down_exps, &dst->down));
-    /* gate, up and down share one type in the DES op: widen all three if they differ */
-    if (dst->gate.type != dst->up.type || dst->gate.type != dst->down.type) {
-      status = drd_fail(DRD_ERROR_UNSUPPORTED, "blk.%u: gate/up/down experts of different types are not supported", l);
-      goto cleanup;
-    }
+    UPLOAD(&src->attn_norm, &dst->attn_norm);
+    UPLOAD(&src->attn_q, &dst->wq);
+    UPLOAD(&src->attn_k, &dst->wk);
+    UPLOAD(&src->attn_v, &dst->wv);
+    UPLOAD(&src->attn_output, &dst->wo);
+    UPLOAD(&src->ffn_norm, &dst->ffn_norm);
+    UPLOAD(&src->ffn_gate_inp, &dst->router);
+    UPLOAD(&src->ffn_gate_exps, &dst->gate);
+    UPLOAD(&src->ffn_up_exps, &dst->up);
+    UPLOAD(&src->ffn_down_exps, &dst->down);
     dst->des = (drd_des_weights){
         .d = hp->d, .dff = hp->dff, .E = hp->E, .kmax = hp->kmax, .p = hp->route_p,
         .router_type = dst->router.type, .expert_type = dst->gate.type,
         .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
     };
   }
+#undef UPLOAD
   gm->bytes = ctx->alloc.bytes_in_use - held;
   drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
   *out = gm;

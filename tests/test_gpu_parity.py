@@ -1,5 +1,6 @@
 """End to end on fresh random `tiny` models: the Vulkan engine against the C reference
-engine (CPU). f32 weights: identical tokens at N in every HSA regime (<= 32, 33-64, 65-128,
+engine (CPU). f32 weights (and, on a third of the cases each, q8_0, bf16 and mixed-type
+files, which the engine widens to f32): identical tokens at N in every HSA regime (<= 32, 33-64, 65-128,
 > 128), orders 1-3, both grids, SAS on and off, prompts empty and not, but for at most 1 % of
 the tokens that are rounding near-ties at the end or whose top-p expert choice came within
 1e-5 of flipping at some step of the CPU engine's trajectory (DRDIFF_DUMP_STEPS). f16 weights: x0_hat
@@ -55,6 +56,31 @@ def forward(tool, model, x, n, u, tmp):
     return np.fromfile(out, dtype="<f4")
 
 
+def f32_tokens(model, label, cases, tmp):
+    """The f32 engine's token identity with the CPU engine, but for explained near-ties."""
+    state, steps_dir = os.path.join(tmp, "cpu-state.f32"), os.path.join(tmp, f"cpu-steps-{label}")
+    os.makedirs(steps_dir)
+    E = embeddings(model)
+    for args in cases:
+        a, b = generate(model, "cpu", args, state, steps_dir), generate(model, "vulkan", args)
+        if a is not None and b is not None and a != b:
+            prompt_len = len(args[args.index("--prompt-ids") + 1].split(",")) if "--prompt-ids" in args else 0
+            ok, why = explain_differences(state, E, prompt_len, a, b)
+            if not ok:
+                # a token may also part where its expert choice was within f32 rounding of
+                # flipping at some step (CI seed 580992847: margin 9e-8 at step 5, then one
+                # token of 200 far apart); allowed for at most 1 % of the tokens, as above
+                diff = [prompt_len + i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+                ties = trajectory_routing_ties(model, steps_dir, diff, 1e-5)
+                ok = len(ties) == len(diff) and len(diff) <= max(1, len(a) // 100)
+                why += "; routing near-ties on the way: " + (", ".join(
+                    f"row {r} margin {m:.1e} at step {st}" for r, (m, st) in sorted(ties.items())) or "none") + \
+                    (" (accepted)" if ok else "")
+            print(f"{label} {' '.join(args)}: {why}")
+            if not ok:
+                failures.append(f"{label} {' '.join(args)}: {why}")
+
+
 def main():
     try:
         import torch  # noqa: F401  (random_model needs it)
@@ -70,7 +96,7 @@ def main():
     print(f"seed {seed}")
     tmp = tempfile.mkdtemp(prefix="drdiff-gpu-parity-")
     models = {}
-    for dtype in ("f32", "f16"):
+    for dtype in ("f32", "f16", "q8_0", "bf16", "mixed"):
         path = os.path.join(tmp, f"tiny-{dtype}.gguf")
         subprocess.run([sys.executable, "-m", "drdiff.random_model", "--config", "tiny", "--seed",
                         str(rng.randrange(1 << 30)), "--dtype", dtype, "-o", path], check=True)
@@ -89,27 +115,10 @@ def main():
             if prompt:
                 args += ["--prompt-ids", ",".join(map(str, prompt))]
             cases.append(args)
-    state, steps_dir = os.path.join(tmp, "cpu-state.f32"), os.path.join(tmp, "cpu-steps")
-    os.makedirs(steps_dir)
-    E32 = embeddings(models["f32"])
-    for args in cases:
-        a, b = generate(models["f32"], "cpu", args, state, steps_dir), generate(models["f32"], "vulkan", args)
-        if a is not None and b is not None and a != b:
-            prompt_len = len(args[args.index("--prompt-ids") + 1].split(",")) if "--prompt-ids" in args else 0
-            ok, why = explain_differences(state, E32, prompt_len, a, b)
-            if not ok:
-                # a token may also part where its expert choice was within f32 rounding of
-                # flipping at some step (CI seed 580992847: margin 9e-8 at step 5, then one
-                # token of 200 far apart); allowed for at most 1 % of the tokens, as above
-                diff = [prompt_len + i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-                ties = trajectory_routing_ties(models["f32"], steps_dir, diff, 1e-5)
-                ok = len(ties) == len(diff) and len(diff) <= max(1, len(a) // 100)
-                why += "; routing near-ties on the way: " + (", ".join(
-                    f"row {r} margin {m:.1e} at step {st}" for r, (m, st) in sorted(ties.items())) or "none") + \
-                    (" (accepted)" if ok else "")
-            print(f"f32 {' '.join(args)}: {why}")
-            if not ok:
-                failures.append(f"f32 {' '.join(args)}: {why}")
+    for dtype in ("f32", "q8_0", "bf16", "mixed"):
+        # q8_0, bf16 and mixed files run on the f32 engine too (their weights widened exactly,
+        # runtime/engine_weights.c): a third of the cases each
+        f32_tokens(models[dtype], dtype, cases if dtype == "f32" else cases[::3], tmp)
 
     # f16: forward accuracy and token agreement; 2048 rows and up take the subgroup norms, and
     # on cooperative matrices the router's logits from the FFN's norm (drd_op_rmsnorm_router)

@@ -66,9 +66,9 @@ def convert(ckpt, out, dtype="f16", name="drdiff-small", overrides=None):
           "trained by models/drdiff/train.py on the Brown corpus and nlp-corpus "
           f"(step {meta['step']}, {meta['tokens']} training tokens)")
     sd = model.state_dict()
-    for tname, shape in cfg.tensor_shapes().items():
+    for index, (tname, shape) in enumerate(cfg.tensor_shapes().items()):
         arr = sd[tname].detach().float().numpy()
-        w.add_tensor(tname, shape, storage_type(tname, shape, DTYPES[dtype]), arr)
+        w.add_tensor(tname, shape, storage_type(tname, shape, DTYPES[dtype], index), arr)
     tmp = out + ".tmp"
     w.write(tmp)
     os.replace(tmp, out)

@@ -1,7 +1,7 @@
 """Writes a DrDiff GGUF with random weights: the test and benchmark models.
 
     python3 -m drdiff.random_model --config tiny|base-220m --seed S
-                                   --dtype f32|f16|q8_0|bf16 -o FILE
+                                   --dtype f32|f16|q8_0|bf16|mixed -o FILE
 
 Weights are drawn per tensor from numpy's PCG64 seeded with (seed, tensor index), so a
 file is reproducible and big ones stream to disk one tensor at a time. Norm weights are
@@ -36,7 +36,10 @@ CONFIGS = {
         steps=20, **{**_COMMON, "route_p": 0.9}),
 }
 
-DTYPES = {"f32": gguf.F32, "f16": gguf.F16, "q8_0": gguf.Q8_0, "bf16": gguf.BF16}
+DTYPES = {"f32": gguf.F32, "f16": gguf.F16, "q8_0": gguf.Q8_0, "bf16": gguf.BF16,
+          # every matrix its own type, cycling through these: files SPEC allows that a
+          # converter keeping some tensors at higher precision would write
+          "mixed": (gguf.F32, gguf.F16, gguf.Q8_0, gguf.BF16)}
 
 
 def metadata_values(cfg):
@@ -78,10 +81,13 @@ def add_model_metadata(writer, cfg, vocab):
     writer.add("tokenizer.ggml.padding_token_id", gguf.U32, pad)
 
 
-def storage_type(name, shape, ttype):
-    """Norms and biases stay F32; Q8_0 needs rows of 32, else the tensor falls back to F16."""
+def storage_type(name, shape, ttype, index=0):
+    """Norms and biases stay F32; Q8_0 needs rows of 32, else the tensor falls back to F16.
+    ttype may be a tuple ("mixed"): tensor number index takes its entry index % len."""
     if name.endswith(".bias") or name.endswith("norm.weight"):
         return gguf.F32
+    if isinstance(ttype, tuple):
+        ttype = ttype[index % len(ttype)]
     if ttype == gguf.Q8_0 and shape[-1] % gguf.QK8_0:
         return gguf.F16
     return ttype
@@ -108,7 +114,7 @@ def write_random_model(path, config="tiny", seed=0, dtype="f32", **overrides):
     w = gguf.GGUFWriter()
     add_model_metadata(w, cfg, random_vocab(cfg.V, seed))
     for index, (name, shape) in enumerate(cfg.tensor_shapes().items()):
-        w.add_tensor(name, shape, storage_type(name, shape, DTYPES[dtype]),
+        w.add_tensor(name, shape, storage_type(name, shape, DTYPES[dtype], index),
                      _init(name, shape, seed, index))
     w.write(path)
 
