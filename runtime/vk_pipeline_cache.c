@@ -50,8 +50,12 @@ static void resolve_path(drd_context *ctx) {
     ctx->pipeline_cache_path[0] = 0;
     return;
   }
-  snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path, "%s/pipelines-%04x-%04x.bin", dir,
-           ctx->caps.vendor_id, ctx->caps.device_id);
+  /* the driver's cache UUID in the name too: two drivers of one device (Mesa versions, a
+   * driver update beside the old one) would otherwise replace each other's file on every run */
+  const uint8_t *u = ctx->caps.pipeline_cache_uuid;
+  snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path,
+           "%s/pipelines-%04x-%04x-%02x%02x%02x%02x%02x%02x%02x%02x.bin", dir, ctx->caps.vendor_id,
+           ctx->caps.device_id, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]);
 }
 
 /* Reads and checks the file; returns the payload (malloc'd) or NULL with a reason. */

@@ -316,7 +316,24 @@ static void test_pipeline_cache(void) {
   remove(path);
   snprintf(path, sizeof path, "%s/sub", dir);
   rmdir(path);
-  rmdir(dir);
+
+  /* the default file under DRDIFF_CACHE_DIR carries the driver's cache UUID in its name */
+  char *saved = set_env("DRDIFF_CACHE_DIR", dir);
+  drd_context *ctx = NULL;
+  drd_test_check(drd_context_create(&(drd_context_desc){.validation = 1}, &ctx), "context with the default cache");
+  if (ctx) {
+    const drd_device_caps *c = drd_context_caps(ctx);
+    const uint8_t *u = c->pipeline_cache_uuid;
+    snprintf(path, sizeof path, "%s/pipelines-%04x-%04x-%02x%02x%02x%02x%02x%02x%02x%02x.bin", dir, c->vendor_id,
+             c->device_id, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]);
+    run_small_kernel(ctx);
+    drd_context_destroy(ctx);
+    struct stat st;
+    EXPECT(stat(path, &st) == 0 && st.st_size > 48, "default cache %s not written", path);
+    remove(path);
+  }
+  restore_env("DRDIFF_CACHE_DIR", saved);
+  EXPECT(rmdir(dir) == 0, "%s holds other files than the expected cache", dir);
 }
 
 /* DRDIFF_PIPELINE_STATS=1: either the device offers the driver's statistics (a line of
