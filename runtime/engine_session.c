@@ -30,6 +30,7 @@ struct drd_gpu_session {
                                  * allocated with attn16; q, k, v f16 with qkv16; a: not where
                                  * needs_f32_rows says no) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
+  bool f16_model;               /* f16 arithmetic allowed: the layers' weights are f16 (else the f32 engine) */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
   bool qkv16;                   /* ... and reads q (scaled), k and v as f16, written so by their GEMMs */
@@ -74,6 +75,15 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
   return status;
 }
 
+/* The configuration of one of the session's GEMMs. The f32 engine (an f32, q8_0 or bf16 model,
+ * token for token the CPU engine's) never takes the cooperative-matrix kernel, which rounds A
+ * to f16, even for a tensor stored f16 (a q8_0 file's rows too short to quantize, a file
+ * mixing types): on Mesa 26's lavapipe the in_proj GEMM of a q8_0 file did, and moved a token
+ * of 198 far from the CPU engine's (test_gpu_parity). */
+static drd_gemm_config session_gemm(const drd_gpu_session *s, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype) {
+  return s->f16_model ? drd_gemm_pick_for(s->ctx, M, N, K, wtype) : drd_gemm_pick(s->ctx, M, N, K);
+}
+
 /* C (+)= A W^T + bias for the layers' N-row products. With the session's f16 copy of A in
  * a16 (filled by the caller), the cooperative-matrix GEMM reads that: on an H200, 16-byte
  * loads of f16 A ran the model's shapes at 188-243 TFLOP/s against 79-92 when the kernel
@@ -82,7 +92,7 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
 static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
                              const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
                              bool accumulate, const drd_rope_table *rope, float c_scale) {
-  drd_gemm_config cfg = drd_gemm_pick_for(s->ctx, s->N, N, K, W->type);
+  drd_gemm_config cfg = session_gemm(s, s->N, N, K, W->type);
   bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
   drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
                      .wtype = W->type, .bias = bias, .C = C, .M = s->N, .N = N, .K = K, .accumulate = accumulate,
@@ -93,7 +103,7 @@ static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A
 /* whether the q and k projections' GEMM applies RoPE in its epilogue (drd_gemm_rope_fuses) */
 static bool rope_in_gemm(const drd_gpu_session *s) {
   const drd_hparams *hp = &s->gm->hp;
-  drd_gemm_config cfg = drd_gemm_pick_for(s->ctx, s->N, hp->d, hp->d, s->gm->layers[0].wq.type);
+  drd_gemm_config cfg = session_gemm(s, s->N, hp->d, hp->d, s->gm->layers[0].wq.type);
   return drd_gemm_rope_fuses(s->ctx, &cfg, hp->d / hp->H);
 }
 
@@ -104,7 +114,7 @@ static drd_status to_f16(drd_gpu_session *s, drd_seq *q, const drd_buffer *src) 
 
 /* whether layer_gemm of an [N, n] output from K columns reads a16 rather than a */
 static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd_dtype wtype) {
-  return s->f16_acts && drd_gemm_pick_for(s->ctx, s->N, n, K, wtype).kind == DRD_GEMM_COOPMAT;
+  return s->f16_acts && session_gemm(s, s->N, n, K, wtype).kind == DRD_GEMM_COOPMAT;
 }
 
 /* whether L's q, k and v projections all read a16, so that the norm before them need not write a */
@@ -144,11 +154,17 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   uint32_t N = s->N, d = hp->d;
   /* time embedding: te = time_mlp.2(SiLU(time_mlp.0(s(u * Ts)))), folded into in_proj's bias */
   DRD_CHECK(drd_op_time_features(q, &s->feats, hp->dt, u * (double)hp->time_scale));
-  DRD_CHECK(drd_op_gemm(q, &s->feats, &gm->time0_w.buf, gm->time0_w.type, &gm->time0_b.buf, &s->te1, 1, d, hp->dt));
+  drd_gemm_config cfg = session_gemm(s, 1, d, hp->dt, gm->time0_w.type);
+  DRD_CHECK(drd_op_gemm_config(q, &cfg, &s->feats, &gm->time0_w.buf, gm->time0_w.type, &gm->time0_b.buf, &s->te1, 1,
+                               d, hp->dt));
   DRD_CHECK(drd_op_eltwise(q, DRD_ELT_SILU, &s->te1, NULL, &s->te1, d, 0));
-  DRD_CHECK(drd_op_gemm(q, &s->te1, &gm->time2_w.buf, gm->time2_w.type, &gm->time2_b.buf, &s->te2, 1, d, d));
+  cfg = session_gemm(s, 1, d, d, gm->time2_w.type);
+  DRD_CHECK(drd_op_gemm_config(q, &cfg, &s->te1, &gm->time2_w.buf, gm->time2_w.type, &gm->time2_b.buf, &s->te2, 1, d,
+                               d));
   DRD_CHECK(drd_op_eltwise(q, DRD_ELT_ADD, &gm->in_proj_b.buf, &s->te2, &s->bias, d, 0));
-  DRD_CHECK(drd_op_gemm(q, &s->x, &gm->in_proj_w.buf, gm->in_proj_w.type, &s->bias, &s->h, N, d, hp->de));
+  cfg = session_gemm(s, N, d, hp->de, gm->in_proj_w.type);
+  DRD_CHECK(drd_op_gemm_config(q, &cfg, &s->x, &gm->in_proj_w.buf, gm->in_proj_w.type, &s->bias, &s->h, N, d,
+                               hp->de));
   /* q and k rotated in their GEMMs' epilogue where the tile allows (H200, 65536 tokens: 1.3 %
    * off the step), else by RoPE passes after the three projections: a pass between two
    * GEMMs would keep them from overlapping (4096 tokens: 7 % slower) */
@@ -262,7 +278,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, N, &s->rope));
   /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
    * an f32 model gets the f32 engine, token for token the CPU engine's */
-  bool f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
+  const bool f16_model = s->f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
   if (!f16_model) {
     s->attn.request.kind = DRD_ATTN_SCALAR;
     if (drd_sas_pick_kind(ctx, DRD_SAS_SCALAR, N - shape->P, hp->de, &s->sas_cfg)) s->sas = &s->sas_cfg;

@@ -1,14 +1,35 @@
 /* Loading Vulkan and creating the instance, with the Khronos validation layer and a debug
  * messenger that counts every message when validation is requested. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vk_internal.h"
 
+/* volk's function pointers are process-wide: the loader's entry points are found once (any
+ * thread may make the first context), and the instance-level pointers are written once, by the
+ * first instance, under a lock every instance takes before using them. Writing them again for
+ * each instance, as volkLoadInstance does, raced with the threads already calling through them
+ * (tests/test_gpu_threads.c under ThreadSanitizer). The pointers are the loader's trampolines,
+ * which dispatch on their first argument, so those of the first instance serve every instance;
+ * the one extension instance function drdiff calls, the debug messenger's, is looked up per
+ * instance, as only instances with validation offer it. */
+static pthread_once_t g_loader_once = PTHREAD_ONCE_INIT;
+static VkResult g_loader_result;
+static void load_loader(void) { g_loader_result = volkInitialize(); }
+
+static pthread_mutex_t g_instance_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool g_instance_functions;
+static void load_instance_functions(VkInstance instance) {
+  pthread_mutex_lock(&g_instance_lock);
+  if (!g_instance_functions) volkLoadInstance(instance);
+  g_instance_functions = true;
+  pthread_mutex_unlock(&g_instance_lock);
+}
+
 drd_status drd_vk_load(void) {
-  static int loaded; /* 0 unknown, 1 ok, -1 failed */
-  if (loaded == 0) loaded = volkInitialize() == VK_SUCCESS ? 1 : -1;
-  if (loaded < 0)
+  pthread_once(&g_loader_once, load_loader);
+  if (g_loader_result != VK_SUCCESS)
     return drd_fail(DRD_ERROR_NO_VULKAN,
                     "no Vulkan loader found (libvulkan.so.1); install libvulkan1 and a Vulkan "
                     "driver, e.g. mesa-vulkan-drivers (scripts/install-deps.sh does)");
@@ -113,10 +134,16 @@ drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
   VK_CHECK(vkCreateInstance(&ici, NULL, instance));
   /* Device functions go through the loader's dispatch, so several contexts on different
    * devices can live in one process. */
-  volkLoadInstance(*instance);
+  load_instance_functions(*instance);
   if (validation) {
     mci.pNext = NULL; /* the validation-features struct belongs to the instance only */
-    VK_CHECK(vkCreateDebugUtilsMessengerEXT(*instance, &mci, NULL, messenger));
+    PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
+        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*instance, "vkCreateDebugUtilsMessengerEXT");
+    if (!create_messenger) {
+      status = drd_fail(DRD_ERROR_VULKAN, "the loader offers no vkCreateDebugUtilsMessengerEXT with validation on");
+      goto cleanup;
+    }
+    VK_CHECK(create_messenger(*instance, &mci, NULL, messenger));
   }
   return DRD_OK;
 cleanup:

@@ -132,9 +132,16 @@ drd_status drd_pipeline_cache_save(drd_context *ctx) {
     *slash = 0;
     mkdir_p(dir);
   }
-  /* write a temporary file and rename it: readers never see a half-written cache */
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", ctx->pipeline_cache_path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
+  /* write a temporary file and rename it: readers never see a half-written cache. Its name is
+   * unique (mkstemp), as contexts of one process (threads) or of several may save at once:
+   * the last rename wins, each file whole. */
+  snprintf(tmp, sizeof tmp, "%s.XXXXXX", ctx->pipeline_cache_path);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (fd >= 0 && !f) {
+    close(fd);
+    remove(tmp);
+  }
   bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(data, 1, size, f) == size;
   if (f && fclose(f)) ok = false;
   if (ok && rename(tmp, ctx->pipeline_cache_path) == 0)
