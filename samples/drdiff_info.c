@@ -114,17 +114,51 @@ static void print_json(const drd_device_caps *c) {
   printf("}");
 }
 
+/* What drd_model_get_info says of the model file, as text or as the JSON object "model". */
+static void print_model(const char *path, const drd_model_info *m, int json) {
+  if (json) {
+    printf(", \"model\": {\"path\": ");
+    drdiff_json_string(stdout, path);
+    printf(", \"vocab_size\": %u, \"embed_dim\": %u, \"model_dim\": %u, \"layers\": %u, \"heads\": %u, "
+           "\"experts\": %u, \"experts_max\": %u, \"context_length\": %u, \"max_tokens\": %u, "
+           "\"default_steps\": %u, \"parameters\": %llu, \"bos_id\": %d, \"eos_id\": %d, \"pad_id\": %d}",
+           m->vocab_size, m->embed_dim, m->model_dim, m->layers, m->heads, m->experts, m->experts_max,
+           m->context_length, m->max_tokens, m->default_steps, (unsigned long long)m->parameters, m->bos_id,
+           m->eos_id, m->pad_id);
+    return;
+  }
+  printf("model %s: %.2f M parameters, V %u, de %u, d %u, %u layers of %u heads, %u experts (at most %u per token)\n",
+         path, m->parameters / 1e6, m->vocab_size, m->embed_dim, m->model_dim, m->layers, m->heads, m->experts,
+         m->experts_max);
+  printf("    trained at %u tokens (drdiff takes up to %u), %u steps by default\n", m->context_length, m->max_tokens,
+         m->default_steps);
+}
+
 int drdiff_cmd_info(int argc, char **argv) {
   int json = 0;
+  const char *model_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "-m") && i + 1 < argc) model_path = argv[++i];
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      printf("usage: drdiff info [--json]\n"
-             "Lists every Vulkan device; '*' marks the one drdiff uses (DRDIFF_DEVICE=<index|name> overrides).\n");
+      printf("usage: drdiff info [-m MODEL.gguf] [--json]\n"
+             "Lists every Vulkan device; '*' marks the one drdiff uses (DRDIFF_DEVICE=<index|name> overrides).\n"
+             "With -m, also the model's sizes, parameter count, trained length and default steps.\n");
       return 0;
     } else {
       fprintf(stderr, "drdiff info: unknown option '%s'\n", argv[i]);
       return 2;
+    }
+  }
+  drd_model_info model = {0};
+  if (model_path) {
+    drd_model *m = NULL;
+    drd_status ms = drd_model_create(&(drd_model_desc){.path = model_path}, &m);
+    if (ms == DRD_OK) ms = drd_model_get_info(m, &model);
+    drd_model_destroy(m);
+    if (ms != DRD_OK) {
+      fprintf(stderr, "drdiff info: %s: %s\n", drd_status_string(ms), drd_last_error());
+      return 1;
     }
   }
   drd_device_caps caps[DRD_MAX_DEVICES];
@@ -141,12 +175,15 @@ int drdiff_cmd_info(int argc, char **argv) {
       if (i) printf(", ");
       print_json(&caps[i]);
     }
-    printf("], \"chosen\": %d}\n", chosen);
+    printf("], \"chosen\": %d", chosen);
+    if (model_path) print_model(model_path, &model, 1);
+    printf("}\n");
   } else {
     if (n == 0) printf("no Vulkan devices\n");
     for (uint32_t i = 0; i < n; i++) print_text(&caps[i], chosen);
     if (chosen >= 0) printf("drdiff would use device %d (%s)\n", chosen, caps[chosen].name);
     else printf("no usable device\n");
+    if (model_path) print_model(model_path, &model, 0);
   }
   return chosen >= 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 """The CLI refuses impossible requests and broken inputs with a message and a non-zero exit
 status, never a crash; and accepts the edge cases that are legal."""
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,20 @@ def main():
         f.write(head)
     expect_refused(["generate", "-m", cut, "--backend", "cpu"], "truncated file")
     expect_refused(["frobnicate"], "unknown command")
+    expect_refused(["info", "-m", junk], "info of a malformed file")
+
+    # info -m: the model's numbers (tiny: SPEC section 10) beside the devices; the exit status
+    # still says whether a device is usable
+    r = run(["info", "-m", model, "--json"])
+    try:
+        m = json.loads(r.stdout)["model"] if r.returncode in (0, 1) else None
+    except (ValueError, KeyError):
+        m = None
+    want = {"vocab_size": 300, "embed_dim": 16, "model_dim": 64, "layers": 2, "heads": 4, "experts": 4,
+            "experts_max": 2, "context_length": 512, "default_steps": 8,
+            "parameters": 194256}  # V de + (d de + d) + (d dt + d) + (d d + d) + L (2 d + 4 d d + E d + 3 E dff d) + d + de d + de
+    if not m or any(m.get(k) != v for k, v in want.items()):
+        failures.append(f"info -m --json: rc={r.returncode} model={m!r} stderr={r.stderr.strip()[:200]!r}")
 
     # legal edge cases
     expect_ok(base + ["-n", "1"], "one token")
