@@ -131,7 +131,12 @@ drd_status drd_vk_instance_create(bool validation, VkInstance *instance,
       .enabledExtensionCount = n_exts,
       .ppEnabledExtensionNames = exts,
   };
-  VK_CHECK(vkCreateInstance(&ici, NULL, instance));
+  VkResult r = vkCreateInstance(&ici, NULL, instance);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+    return drd_fail(DRD_ERROR_NO_DEVICE, "the Vulkan loader found no driver (vkCreateInstance: "
+                                         "VK_ERROR_INCOMPATIBLE_DRIVER); install one, e.g. mesa-vulkan-drivers "
+                                         "for lavapipe on the CPU, or check VK_DRIVER_FILES / VK_ICD_FILENAMES");
+  VK_CHECK(r);
   /* Device functions go through the loader's dispatch, so several contexts on different
    * devices can live in one process. */
   load_instance_functions(*instance);

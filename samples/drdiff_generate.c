@@ -211,6 +211,16 @@ int drdiff_cmd_generate(int argc, char **argv) {
   drd_status s = drd_model_create(&(drd_model_desc){.path = model_path}, &model);
   if (s == DRD_OK && p.backend != DRD_BACKEND_CPU)
     s = drd_context_create(&(drd_context_desc){.device = device}, &ctx);
+  /* no Vulkan at all, or no usable device, and neither a backend nor a device asked for
+   * (--device, DRDIFF_DEVICE): the C reference engine still generates (slowly), rather than
+   * the main command failing */
+  const char *env_device = getenv("DRDIFF_DEVICE");
+  if ((s == DRD_ERROR_NO_VULKAN || s == DRD_ERROR_NO_DEVICE) && p.backend == DRD_BACKEND_DEFAULT && !device &&
+      !(env_device && *env_device)) {
+    fprintf(stderr, "drdiff generate: %s; generating on the CPU instead (--backend cpu)\n", drd_last_error());
+    p.backend = DRD_BACKEND_CPU;
+    s = DRD_OK;
+  }
   if (progress) p.progress = on_progress;
   /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests */
   float *state = NULL;

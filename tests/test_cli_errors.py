@@ -71,6 +71,21 @@ def main():
     expect_refused(["frobnicate"], "unknown command")
     expect_refused(["info", "-m", junk], "info of a malformed file")
 
+    # no Vulkan driver to be found: the default backend falls back to the CPU engine with a note
+    # (the same text as --backend cpu); an explicit Vulkan backend or device is refused
+    nodrv = {"VK_DRIVER_FILES": os.path.join(tmp, "no-such-icd.json"),
+             "VK_ICD_FILENAMES": os.path.join(tmp, "no-such-icd.json")}
+    plain = ["generate", "-m", model, "-n", "6", "--seed", "4", "--no-progress"]
+    cpu = run(plain + ["--backend", "cpu"])
+    fb = run(plain, env=nodrv)
+    if fb.returncode != 0 or "generating on the CPU instead" not in fb.stderr or "found no driver" not in fb.stderr \
+            or fb.stdout != cpu.stdout or cpu.returncode != 0:
+        failures.append(f"no driver, default backend: rc={fb.returncode} out={fb.stdout!r} (cpu {cpu.stdout!r}) "
+                        f"stderr={fb.stderr.strip()[:300]!r}")
+    expect_refused(plain + ["--backend", "vulkan"], "no driver, --backend vulkan", env=nodrv, says="found no driver")
+    expect_refused(plain + ["--device", "0"], "no driver, --device 0", env=nodrv)
+    expect_refused(plain, "no driver, DRDIFF_DEVICE=0", env=dict(nodrv, DRDIFF_DEVICE="0"))
+
     # info -m: the model's numbers (tiny: SPEC section 10) beside the devices; the exit status
     # still says whether a device is usable
     r = run(["info", "-m", model, "--json"])
