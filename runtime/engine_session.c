@@ -30,6 +30,8 @@ struct drd_gpu_session {
                                  * allocated with attn16; q, k, v f16 with qkv16; a: not where
                                  * needs_f32_rows says no) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
+  drd_buffer wide[3];           /* Q8_0 layers: f32 scratch each product's weights are widened into
+                                 * (gate, up, down; the attention's matrices in wide[0]) */
   bool f16_model;               /* f16 arithmetic allowed: the layers' weights are f16 (else the f32 engine) */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
@@ -92,12 +94,42 @@ static drd_gemm_config session_gemm(const drd_gpu_session *s, uint32_t M, uint32
 static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
                              const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
                              bool accumulate, const drd_rope_table *rope, float c_scale) {
+  drd_gpu_tensor wide;
+  if (W->type == DRD_DTYPE_Q8_0) { /* widened first (exact), then the f32 engine's product */
+    drd_status st = drd_op_dequant_q8_0(q, &W->buf, &s->wide[0], (uint64_t)N * K);
+    if (st != DRD_OK) return st;
+    wide = (drd_gpu_tensor){s->wide[0], DRD_DTYPE_F32};
+    W = &wide;
+  }
   drd_gemm_config cfg = session_gemm(s, s->N, N, K, W->type);
   bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
   drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
                      .wtype = W->type, .bias = bias, .C = C, .M = s->N, .N = N, .K = K, .accumulate = accumulate,
                      .rope = rope, .ctype = ctype, .c_scale = c_scale};
   return drd_op_gemm_ex(q, &cfg, &g);
+}
+
+/* The DES op's view of layer L's experts: with Q8_0 layers, the f32 scratch they are widened
+ * into (widen_experts) */
+static drd_des_weights des_view(const drd_gpu_session *s, const drd_gpu_layer *L) {
+  drd_des_weights w = L->des;
+  if (L->gate.type == DRD_DTYPE_Q8_0) {
+    w.gate = &s->wide[0], w.up = &s->wide[1], w.down = &s->wide[2];
+    w.expert_type = DRD_DTYPE_F32;
+  }
+  return w;
+}
+
+static drd_status widen_experts(drd_gpu_session *s, drd_seq *q, const drd_gpu_layer *L) {
+  if (L->gate.type != DRD_DTYPE_Q8_0) return DRD_OK;
+  const drd_hparams *hp = &s->gm->hp;
+  const uint64_t n = (uint64_t)hp->E * hp->dff * hp->d;
+  const drd_gpu_tensor *src[3] = {&L->gate, &L->up, &L->down};
+  for (int i = 0; i < 3; i++) {
+    drd_status st = drd_op_dequant_q8_0(q, &src[i]->buf, &s->wide[i], n);
+    if (st != DRD_OK) return st;
+  }
+  return DRD_OK;
 }
 
 /* whether the q and k projections' GEMM applies RoPE in its epilogue (drd_gemm_rope_fuses) */
@@ -193,19 +225,21 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
     DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add); the router
      * reads f32 rows (a), or gets its logits from the norm */
+    DRD_CHECK(widen_experts(s, q, L));
+    const drd_des_weights des = des_view(s, L);
     if (s->router_in_norm) {
       DRD_CHECK(drd_op_rmsnorm_router(q, &s->h, &L->ffn_norm.buf, &s->a16, &L->router.buf, L->router.type, hp->E,
                                       drd_des_logits_in(&s->des, N), N, d, hp->norm_eps));
       /* the combine also normalizes its rows for the next layer's attention (or the output) */
       const drd_gpu_tensor *next = l + 1 < hp->L ? &gm->layers[l + 1].attn_norm : &gm->out_norm;
       if (s->combine_norm)
-        DRD_CHECK(drd_op_des_ffn_norm(q, &L->des, NULL, &s->a16, &s->h, N, &s->des,
+        DRD_CHECK(drd_op_des_ffn_norm(q, &des, NULL, &s->a16, &s->h, N, &s->des,
                                       &(drd_des_next_norm){&next->buf, &s->a16, hp->norm_eps}));
       else
-        DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, NULL, &s->a16, &s->h, N, &s->des, true));
+        DRD_CHECK(drd_op_des_ffn_ex(q, &des, NULL, &s->a16, &s->h, N, &s->des, true));
     } else {
       DRD_CHECK(norm(s, q, &L->ffn_norm, false));
-      DRD_CHECK(drd_op_des_ffn_ex(q, &L->des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
+      DRD_CHECK(drd_op_des_ffn_ex(q, &des, &s->a, s->f16_acts ? &s->a16 : NULL, &s->h, N, &s->des, true));
     }
     uint32_t k = s->shape.layers_per_submit;
     if (split && k && (l + 1) % k == 0 && l + 1 < hp->L) {
@@ -285,7 +319,12 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   }
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
-  DRD_CHECK(drd_des_scratch_create(ctx, &gm->layers[0].des, &(drd_des_scratch_desc){.max_T = N}, &s->des));
+  if (gm->layers[0].gate.type == DRD_DTYPE_Q8_0) {
+    const uint64_t experts = (uint64_t)hp->E * hp->dff * hp->d * 4, attn = (uint64_t)hp->d * hp->d * 4;
+    for (int i = 0; i < 3; i++) DRD_CHECK(drd_buffer_create(ctx, i == 0 && attn > experts ? attn : experts, &s->wide[i]));
+  }
+  const drd_des_weights des0 = des_view(s, &gm->layers[0]);
+  DRD_CHECK(drd_des_scratch_create(ctx, &des0, &(drd_des_scratch_desc){.max_T = N}, &s->des));
   DRD_CHECK(drd_buffer_create(ctx, nde, &s->x));
   for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_create(ctx, nde, &s->ring[r]));
   DRD_CHECK(drd_buffer_create_host(ctx, (uint64_t)N * 4, &s->tokens));
@@ -389,7 +428,7 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->seed,
                         &s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias,
-                        &s->sas_scratch};
+                        &s->sas_scratch, &s->wide[0], &s->wide[1], &s->wide[2]};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
   drd_rope_table_destroy(ctx, &s->rope);

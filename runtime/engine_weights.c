@@ -1,10 +1,12 @@
 /* Uploading a model's weights to the device, once per (model, context). f32 and f16 tensors
- * are copied as stored; bf16 and Q8_0 are widened to f32 (exact), since the kernels read
- * f32 or f16 only. The layers' matrices share one type on the device (f16 only when every one
- * of them is stored f16, else all f32, f16 widened exactly), and so do the layers' routers:
- * the session picks its kernels and activation buffers from the first layer's, the DES op
- * takes gate, up and down of one type, and its scratch is planned for one router type. A file may mix types (SPEC section 3), as a converter that keeps some tensors at
- * higher precision writes them. */
+ * are copied as stored; bf16 (and Q8_0 outside the layers' matrices) are widened to f32
+ * (exact). The layers' matrices share one type on the device: f16 when every one of them is
+ * stored f16, Q8_0 as stored (34 bytes per 32 weights) when every one is Q8_0, which the
+ * session widens into an f32 scratch before each product (a quarter of the f32 memory), else
+ * f32 (f16 widened exactly); and so do the layers' routers (f16 or f32): the session picks
+ * its kernels and activation buffers from the first layer's, the DES op takes gate, up and
+ * down of one type, and its scratch is planned for one router type. A file may mix types
+ * (SPEC section 3), as a converter that keeps some tensors at higher precision writes them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,48 +17,55 @@
                            &(L)->ffn_gate_exps, &(L)->ffn_up_exps, &(L)->ffn_down_exps}
 
 /* Whether every layer's matrices (router: every layer's router, which the DES scratch is
- * planned for once) are stored f16 */
-static bool layers_f16(const drd_model_file *m, bool router) {
+ * planned for once) are stored as type */
+static bool layers_all(const drd_model_file *m, bool router, drd_dtype type) {
   for (uint32_t l = 0; l < m->hp.L; l++) {
     const drd_layer_tensors *L = &m->t.layers[l];
     const drd_tensor_view *mats[] = LAYER_MATRICES(L);
     if (router) {
-      if (L->ffn_gate_inp.type != DRD_DTYPE_F16) return false;
+      if (L->ffn_gate_inp.type != type) return false;
       continue;
     }
     for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-      if (mats[i]->type != DRD_DTYPE_F16) return false;
+      if (mats[i]->type != type) return false;
   }
   return true;
 }
 
 typedef struct layer_types {
-  bool matrices_f16, routers_f16;
+  drd_dtype matrices, routers; /* their type on the device */
 } layer_types;
 
-/* whether t is kept as f16 on the device: a layer's matrix or router as its kind across the
- * layers is (lt), any other tensor when it is stored f16 */
-static bool kept_as_f16(const drd_model_file *m, const drd_tensor_view *t, layer_types lt) {
+static layer_types device_layer_types(const drd_model_file *m) {
+  return (layer_types){.matrices = layers_all(m, false, DRD_DTYPE_F16)    ? DRD_DTYPE_F16
+                                   : layers_all(m, false, DRD_DTYPE_Q8_0) ? DRD_DTYPE_Q8_0
+                                                                          : DRD_DTYPE_F32,
+                       .routers = layers_all(m, true, DRD_DTYPE_F16) ? DRD_DTYPE_F16 : DRD_DTYPE_F32};
+}
+
+/* t's type on the device: a layer's matrix or router that of its kind across the layers (lt),
+ * any other tensor f16 when it is stored f16, else f32 */
+static drd_dtype device_type(const drd_model_file *m, const drd_tensor_view *t, layer_types lt) {
   for (uint32_t l = 0; l < m->hp.L; l++) {
     const drd_layer_tensors *L = &m->t.layers[l];
     const drd_tensor_view *mats[] = LAYER_MATRICES(L);
-    if (t == &L->ffn_gate_inp) return lt.routers_f16;
+    if (t == &L->ffn_gate_inp) return lt.routers;
     for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-      if (mats[i] == t) return lt.matrices_f16;
+      if (mats[i] == t) return lt.matrices;
   }
-  return t->type == DRD_DTYPE_F16;
+  return t->type == DRD_DTYPE_F16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
 }
 
-static layer_types device_layer_types(const drd_model_file *m) {
-  return (layer_types){.matrices_f16 = layers_f16(m, false), .routers_f16 = layers_f16(m, true)};
+/* Q8_0 as stored, in whole 32-bit words (the widening kernel reads words) */
+static uint64_t tensor_bytes(const drd_tensor_view *t, drd_dtype type) {
+  if (type == DRD_DTYPE_Q8_0) return (t->n_elements / 32 * 34 + 3) / 4 * 4;
+  return t->n_elements * (type == DRD_DTYPE_F16 ? 2u : 4u);
 }
-
-static uint64_t tensor_bytes(const drd_tensor_view *t, bool f16) { return t->n_elements * (f16 ? 2u : 4u); }
 
 /* Bytes the weights will take on the device, each buffer rounded up as the allocator does. */
 static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
   const layer_types types = device_layer_types(m);
-#define ALIGNED(t) ((tensor_bytes(t, kept_as_f16(m, t, types)) + align - 1) / align * align)
+#define ALIGNED(t) ((tensor_bytes(t, device_type(m, t, types)) + align - 1) / align * align)
   const drd_model_tensors *t = &m->t;
   const drd_tensor_view *top[] = {&t->token_embd, &t->in_proj_w, &t->in_proj_b, &t->time_mlp0_w, &t->time_mlp0_b,
                                   &t->time_mlp2_w, &t->time_mlp2_b, &t->output_norm, &t->out_proj_w, &t->out_proj_b};
@@ -73,12 +82,11 @@ static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
 }
 
 /* Uploads one tensor through a bounded host buffer, converting as needed. */
-static drd_status upload(drd_context *ctx, const drd_tensor_view *t, bool f16, drd_gpu_tensor *out) {
+static drd_status upload(drd_context *ctx, const drd_tensor_view *t, drd_dtype type, drd_gpu_tensor *out) {
   drd_status status = DRD_OK;
-  out->type = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
-  uint64_t size = tensor_bytes(t, f16);
-  DRD_CHECK(drd_buffer_create(ctx, size, &out->buf));
-  if (t->type == out->type) return drd_buffer_upload(ctx, &out->buf, 0, t->data, size);
+  out->type = type;
+  DRD_CHECK(drd_buffer_create(ctx, tensor_bytes(t, type), &out->buf));
+  if (t->type == type) return drd_buffer_upload(ctx, &out->buf, 0, t->data, t->nbytes);
   /* widen in slices so a large tensor never needs a full f32 copy on the host */
   const uint64_t slice = 1u << 20;
   float *tmp = malloc(slice * sizeof *tmp);
@@ -119,7 +127,7 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
   }
   const drd_model_tensors *t = &m->t;
   const layer_types types = device_layer_types(m);
-#define UPLOAD(src, dst) DRD_CHECK(upload(ctx, src, kept_as_f16(m, src, types), dst))
+#define UPLOAD(src, dst) DRD_CHECK(upload(ctx, src, device_type(m, src, types), dst))
   UPLOAD(&t->token_embd, &gm->tok_embd);
   UPLOAD(&t->in_proj_w, &gm->in_proj_w);
   UPLOAD(&t->in_proj_b, &gm->in_proj_b);

@@ -1,4 +1,5 @@
-/* Element-wise ops (shaders/eltwise_f32.comp), chunked to the device's binding range. */
+/* Element-wise ops (shaders/eltwise_f32.comp), the f16 copy and Q8_0 widening, chunked to the
+ * device's binding range. */
 #include "ops.h"
 #include "push_constants.h"
 
@@ -52,6 +53,41 @@ drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out,
     uint32_t gx, gy;
     drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "to_f16"));
+  }
+cleanup:
+  return status;
+}
+
+drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer *out, uint64_t n) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (n % 32) return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "dequant_q8_0: %llu elements, not whole blocks of 32",
+                              (unsigned long long)n);
+  if (n == 0) return DRD_OK;
+  const uint64_t q_bytes = n / 32 * 34;
+  if (q->size < (q_bytes + 3) / 4 * 4 || out->size < n * 4)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "dequant_q8_0: buffers smaller than %llu elements",
+                    (unsigned long long)n);
+  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"dequant_q8_0_f32", 2, sizeof(drd_pc_dequant), 1, &wg}, &p));
+  /* chunks of whole blocks whose f32 output starts aligned; the input binding starts at the
+   * aligned byte at or before the chunk's first block, which pc.in_byte then skips */
+  const uint64_t align = ctx->alloc.alignment ? ctx->alloc.alignment : 4;
+  const uint64_t chunk = drd_chunk_elems(ctx, 4, 32);
+  if (chunk / 32 * 34 + align + 4 > drd_max_bind_range(ctx)) /* only for ranges of a few hundred bytes */
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "dequant_q8_0: a binding range of %llu bytes is too small",
+                    (unsigned long long)drd_max_bind_range(ctx));
+  for (uint64_t first = 0; first < n; first += chunk) {
+    uint64_t len = n - first < chunk ? n - first : chunk;
+    uint64_t start = first / 32 * 34, in_off = start / align * align;
+    uint64_t in_end = (start + len / 32 * 34 + 3) / 4 * 4;
+    if (in_end > q->size) in_end = q->size;
+    drd_bind binds[2] = {drd_in_range(q, in_off, in_end - in_off), drd_out_range(out, first * 4, len * 4)};
+    drd_pc_dequant pc = {.n = (uint32_t)len, .in_byte = (uint32_t)(start - in_off)};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "dequant_q8_0"));
   }
 cleanup:
   return status;

@@ -18,6 +18,12 @@ DRD_PC_STRUCT(drd_pc_eltwise) {
   float alpha;
 };
 
+/* out[i] = element i of Q8_0 blocks, i < n; the first block at byte in_byte of the bound range */
+DRD_PC_STRUCT(drd_pc_dequant) {
+  uint n;
+  uint in_byte;
+};
+
 /* Row ops (RMSNorm, softmax) on [rows, cols] f32. x_off / o_off / h_off: element offsets of
  * row 0 inside the bound ranges (bindings start at an aligned byte offset at or before it). */
 DRD_PC_STRUCT(drd_pc_rows) {

@@ -1,5 +1,5 @@
-/* Element-wise kernels (add, mul, scale, silu, swiglu) and the f32 -> f16 conversion against
- * the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
+/* Element-wise kernels (add, mul, scale, silu, swiglu), the f32 -> f16 conversion and the Q8_0
+ * -> f32 widening against the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
  * chunking. */
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dtype.h"
+#include "model_file.h"
 
 #include "ref_ops.h"
 #include "util_gpu.h"
@@ -94,6 +95,51 @@ static void run_to_f16(drd_context *ctx, drd_rng *rng, uint64_t n) {
   free(x), free(want), free(got);
 }
 
+/* Q8_0 -> f32 (drd_op_dequant_q8_0) against the model reader's conversion, bit for bit: random
+ * f16 scales over the whole finite range (subnormals, negatives, zero), int8 values with -128
+ * and 127, a block count that is odd (blocks then straddle words); a poisoned guard element
+ * past n must stay untouched. */
+static void run_dequant(drd_context *ctx, drd_rng *rng, uint64_t blocks) {
+  const uint64_t n = blocks * 32, q_bytes = blocks * 34;
+  uint8_t *q = malloc((q_bytes + 3) / 4 * 4);
+  for (uint64_t b = 0; b < blocks; b++) {
+    uint16_t d = drd_f32_to_f16(ldexpf(drd_rng_uniform(rng, -1, 1), (int)drd_rng_range(rng, 0, 40) - 25));
+    if (b == 1) d = 0x8000; /* -0 */
+    if (b == 2) d = 0x7bff; /* the largest f16 */
+    q[b * 34] = (uint8_t)d, q[b * 34 + 1] = (uint8_t)(d >> 8);
+    for (int i = 0; i < 32; i++) q[b * 34 + 2 + i] = (uint8_t)drd_rng_range(rng, 0, 255);
+    if (b == 0) q[2] = 0x80, q[3] = 0x7f; /* -128, 127 */
+  }
+  drd_tensor_view t = {.name = "q8", .type = DRD_DTYPE_Q8_0, .ndim = 1, .shape = {n}, .n_elements = n, .data = q,
+                       .nbytes = q_bytes};
+  float *want = malloc(n * 4), *got = malloc(n * 4 + 4);
+  drd_tensor_to_f32(&t, 0, n, want);
+  drd_buffer bq, bo;
+  drd_test_check(drd_buffer_create(ctx, (q_bytes + 3) / 4 * 4, &bq), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, q_bytes), "upload");
+  drd_test_check(drd_buffer_create(ctx, n * 4 + 4, &bo), "buffer");
+  drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
+  drd_seq *s;
+  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
+  drd_test_check(drd_op_dequant_q8_0(s, &bq, &bo, n), "dequant_q8_0");
+  drd_test_check(drd_seq_end(s), "seq_end");
+  drd_test_check(drd_seq_run(s), "seq_run");
+  drd_seq_destroy(s);
+  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, n * 4 + 4), "download");
+  uint64_t bad = 0;
+  for (uint64_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], 4) != 0;
+  uint32_t guard;
+  memcpy(&guard, &got[n], 4);
+  if (bad || guard != 0xABCDABCDu) {
+    fprintf(stderr, "FAIL dequant_q8_0 %llu blocks: %llu elements differ from the host's%s\n",
+            (unsigned long long)blocks, (unsigned long long)bad, guard != 0xABCDABCDu ? ", the guard was overwritten" : "");
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &bq);
+  drd_buffer_destroy(ctx, &bo);
+  free(q), free(want), free(got);
+}
+
 static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_t n_sizes) {
   for (int op = DRD_ELT_ADD; op <= DRD_ELT_SWIGLU; op++) {
     for (size_t i = 0; i < n_sizes; i++) run_case(ctx, rng, (drd_eltwise_op)op, sizes[i], false);
@@ -101,6 +147,8 @@ static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_
   }
   if (drd_context_caps(ctx)->storage_16bit)
     for (size_t i = 0; i < n_sizes; i++) run_to_f16(ctx, rng, sizes[i]);
+  /* Q8_0 blocks: as many as the sizes have elements, rounded up, and at least 3 */
+  for (size_t i = 0; i < n_sizes; i++) run_dequant(ctx, rng, (sizes[i] + 31) / 32 + 2);
 }
 
 int main(void) {
