@@ -58,6 +58,20 @@ static void run_case(drd_context *ctx, drd_rng *rng, drd_eltwise_op op, uint64_t
   free(a), free(b), free(want), free(got);
 }
 
+/* one op from one buffer into another, for drd_test_run_seq */
+typedef struct unary_args {
+  const drd_buffer *in, *out;
+  uint64_t n;
+} unary_args;
+static drd_status rec_to_f16(drd_seq *s, void *arg) {
+  const unary_args *u = arg;
+  return drd_op_to_f16(s, u->in, u->out, u->n);
+}
+static drd_status rec_dequant(drd_seq *s, void *arg) {
+  const unary_args *u = arg;
+  return drd_op_dequant_q8_0(s, u->in, u->out, u->n);
+}
+
 /* f32 -> f16 must round exactly like the host (nearest even): the same bits, values spread
  * over the whole f16 range with subnormals, overflow to infinity, NaN and signed zeros. The
  * output is poisoned first, and a guard element past n must stay untouched. */
@@ -73,12 +87,7 @@ static void run_to_f16(drd_context *ctx, drd_rng *rng, uint64_t n) {
   drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bo;
   drd_test_check(drd_buffer_create(ctx, bytes, &bo), "buffer");
   drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_to_f16(s, &bx, &bo, n), "to_f16");
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
+  drd_test_run_seq(ctx, rec_to_f16, &(unary_args){&bx, &bo, n}, "to_f16");
   drd_test_check(drd_buffer_download(ctx, &bo, 0, got, bytes), "download");
   uint64_t bad = 0;
   for (uint64_t i = 0; i < n; i++) {
@@ -119,12 +128,7 @@ static void run_dequant(drd_context *ctx, drd_rng *rng, uint64_t blocks) {
   drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, q_bytes), "upload");
   drd_test_check(drd_buffer_create(ctx, n * 4 + 4, &bo), "buffer");
   drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  drd_seq *s;
-  drd_test_check(drd_seq_begin(ctx, &s), "seq_begin");
-  drd_test_check(drd_op_dequant_q8_0(s, &bq, &bo, n), "dequant_q8_0");
-  drd_test_check(drd_seq_end(s), "seq_end");
-  drd_test_check(drd_seq_run(s), "seq_run");
-  drd_seq_destroy(s);
+  drd_test_run_seq(ctx, rec_dequant, &(unary_args){&bq, &bo, n}, "dequant_q8_0");
   drd_test_check(drd_buffer_download(ctx, &bo, 0, got, n * 4 + 4), "download");
   uint64_t bad = 0;
   for (uint64_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], 4) != 0;
