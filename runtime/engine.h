@@ -12,12 +12,12 @@
 #include "ops_sampler.h"
 #include "solver.h"
 
-/* A weight tensor on the device: f32, or f16 when the file stores f16, or Q8_0 as stored for
- * the layers' matrices when all of them are Q8_0 (widened before each product); other stored
- * types are widened to f32 at upload, which is exact (engine_weights.c). */
+/* A weight tensor on the device: f32, or f16 when the file stores f16, or Q8_0 / bf16 as stored
+ * for the layers' matrices when all of them are of that type (widened before each product);
+ * other stored types are widened to f32 at upload, which is exact (engine_weights.c). */
 typedef struct drd_gpu_tensor {
   drd_buffer buf;
-  drd_dtype type; /* DRD_DTYPE_F32, DRD_DTYPE_F16 or DRD_DTYPE_Q8_0 */
+  drd_dtype type; /* DRD_DTYPE_F32, DRD_DTYPE_F16, DRD_DTYPE_Q8_0 or DRD_DTYPE_BF16 */
 } drd_gpu_tensor;
 
 typedef struct drd_gpu_layer {

@@ -30,7 +30,7 @@ struct drd_gpu_session {
                                  * allocated with attn16; q, k, v f16 with qkv16; a: not where
                                  * needs_f32_rows says no) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
-  drd_buffer wide[3];           /* Q8_0 layers: f32 scratch each product's weights are widened into
+  drd_buffer wide[3];           /* Q8_0 / bf16 layers: f32 scratch each product's weights are widened into
                                  * (gate, up, down; the attention's matrices in wide[0]) */
   bool f16_model;               /* f16 arithmetic allowed: the layers' weights are f16 (else the f32 engine) */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
@@ -86,6 +86,13 @@ static drd_gemm_config session_gemm(const drd_gpu_session *s, uint32_t M, uint32
   return s->f16_model ? drd_gemm_pick_for(s->ctx, M, N, K, wtype) : drd_gemm_pick(s->ctx, M, N, K);
 }
 
+/* Layer weights kept Q8_0 or bf16 on the device (engine_weights.c), widened before each use */
+static bool is_packed(drd_dtype t) { return t == DRD_DTYPE_Q8_0 || t == DRD_DTYPE_BF16; }
+
+static drd_status widen(drd_seq *q, const drd_gpu_tensor *W, uint64_t n, const drd_buffer *out) {
+  return W->type == DRD_DTYPE_Q8_0 ? drd_op_dequant_q8_0(q, &W->buf, out, n) : drd_op_widen_bf16(q, &W->buf, out, n);
+}
+
 /* C (+)= A W^T + bias for the layers' N-row products. With the session's f16 copy of A in
  * a16 (filled by the caller), the cooperative-matrix GEMM reads that: on an H200, 16-byte
  * loads of f16 A ran the model's shapes at 188-243 TFLOP/s against 79-92 when the kernel
@@ -95,8 +102,8 @@ static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A
                              const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
                              bool accumulate, const drd_rope_table *rope, float c_scale) {
   drd_gpu_tensor wide;
-  if (W->type == DRD_DTYPE_Q8_0) { /* widened first (exact), then the f32 engine's product */
-    drd_status st = drd_op_dequant_q8_0(q, &W->buf, &s->wide[0], (uint64_t)N * K);
+  if (is_packed(W->type)) { /* widened first (exact), then the f32 engine's product */
+    drd_status st = widen(q, W, (uint64_t)N * K, &s->wide[0]);
     if (st != DRD_OK) return st;
     wide = (drd_gpu_tensor){s->wide[0], DRD_DTYPE_F32};
     W = &wide;
@@ -109,11 +116,11 @@ static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A
   return drd_op_gemm_ex(q, &cfg, &g);
 }
 
-/* The DES op's view of layer L's experts: with Q8_0 layers, the f32 scratch they are widened
+/* The DES op's view of layer L's experts: with Q8_0 or bf16 layers, the f32 scratch they are widened
  * into (widen_experts) */
 static drd_des_weights des_view(const drd_gpu_session *s, const drd_gpu_layer *L) {
   drd_des_weights w = L->des;
-  if (L->gate.type == DRD_DTYPE_Q8_0) {
+  if (is_packed(L->gate.type)) {
     w.gate = &s->wide[0], w.up = &s->wide[1], w.down = &s->wide[2];
     w.expert_type = DRD_DTYPE_F32;
   }
@@ -121,12 +128,12 @@ static drd_des_weights des_view(const drd_gpu_session *s, const drd_gpu_layer *L
 }
 
 static drd_status widen_experts(drd_gpu_session *s, drd_seq *q, const drd_gpu_layer *L) {
-  if (L->gate.type != DRD_DTYPE_Q8_0) return DRD_OK;
+  if (!is_packed(L->gate.type)) return DRD_OK;
   const drd_hparams *hp = &s->gm->hp;
   const uint64_t n = (uint64_t)hp->E * hp->dff * hp->d;
   const drd_gpu_tensor *src[3] = {&L->gate, &L->up, &L->down};
   for (int i = 0; i < 3; i++) {
-    drd_status st = drd_op_dequant_q8_0(q, &src[i]->buf, &s->wide[i], n);
+    drd_status st = widen(q, src[i], n, &s->wide[i]);
     if (st != DRD_OK) return st;
   }
   return DRD_OK;
@@ -319,7 +326,7 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   }
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
-  if (gm->layers[0].gate.type == DRD_DTYPE_Q8_0) {
+  if (is_packed(gm->layers[0].gate.type)) {
     const uint64_t experts = (uint64_t)hp->E * hp->dff * hp->d * 4, attn = (uint64_t)hp->d * hp->d * 4;
     for (int i = 0; i < 3; i++) DRD_CHECK(drd_buffer_create(ctx, i == 0 && attn > experts ? attn : experts, &s->wide[i]));
   }

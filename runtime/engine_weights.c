@@ -1,9 +1,9 @@
 /* Uploading a model's weights to the device, once per (model, context). f32 and f16 tensors
- * are copied as stored; bf16 (and Q8_0 outside the layers' matrices) are widened to f32
+ * are copied as stored; bf16 and Q8_0 outside the layers' matrices are widened to f32
  * (exact). The layers' matrices share one type on the device: f16 when every one of them is
- * stored f16, Q8_0 as stored (34 bytes per 32 weights) when every one is Q8_0, which the
- * session widens into an f32 scratch before each product (a quarter of the f32 memory), else
- * f32 (f16 widened exactly); and so do the layers' routers (f16 or f32): the session picks
+ * stored f16, Q8_0 (34 bytes per 32 weights) or bf16 as stored when every one is of that
+ * type, which the session widens into an f32 scratch before each product (a quarter or half
+ * of the f32 memory), else f32 (f16 widened exactly); and so do the layers' routers (f16 or f32): the session picks
  * its kernels and activation buffers from the first layer's, the DES op takes gate, up and
  * down of one type, and its scratch is planned for one router type. A file may mix types
  * (SPEC section 3), as a converter that keeps some tensors at higher precision writes them. */
@@ -39,6 +39,7 @@ typedef struct layer_types {
 static layer_types device_layer_types(const drd_model_file *m) {
   return (layer_types){.matrices = layers_all(m, false, DRD_DTYPE_F16)    ? DRD_DTYPE_F16
                                    : layers_all(m, false, DRD_DTYPE_Q8_0) ? DRD_DTYPE_Q8_0
+                                   : layers_all(m, false, DRD_DTYPE_BF16) ? DRD_DTYPE_BF16
                                                                           : DRD_DTYPE_F32,
                        .routers = layers_all(m, true, DRD_DTYPE_F16) ? DRD_DTYPE_F16 : DRD_DTYPE_F32};
 }
@@ -56,9 +57,10 @@ static drd_dtype device_type(const drd_model_file *m, const drd_tensor_view *t, 
   return t->type == DRD_DTYPE_F16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
 }
 
-/* Q8_0 as stored, in whole 32-bit words (the widening kernel reads words) */
+/* Q8_0 and bf16 as stored, in whole 32-bit words (the widening kernels read words) */
 static uint64_t tensor_bytes(const drd_tensor_view *t, drd_dtype type) {
   if (type == DRD_DTYPE_Q8_0) return (t->n_elements / 32 * 34 + 3) / 4 * 4;
+  if (type == DRD_DTYPE_BF16) return (t->n_elements * 2 + 3) / 4 * 4;
   return t->n_elements * (type == DRD_DTYPE_F16 ? 2u : 4u);
 }
 

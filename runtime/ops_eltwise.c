@@ -1,5 +1,5 @@
-/* Element-wise ops (shaders/eltwise_f32.comp), the f16 copy and Q8_0 widening, chunked to the
- * device's binding range. */
+/* Element-wise ops (shaders/eltwise_f32.comp), the f16 copy and the Q8_0 and bf16 widenings,
+ * chunked to the device's binding range. */
 #include "ops.h"
 #include "push_constants.h"
 
@@ -88,6 +88,30 @@ drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer
     uint32_t gx, gy;
     drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "dequant_q8_0"));
+  }
+cleanup:
+  return status;
+}
+
+drd_status drd_op_widen_bf16(drd_seq *s, const drd_buffer *b, const drd_buffer *out, uint64_t n) {
+  drd_context *ctx = drd_seq_context(s);
+  drd_status status = DRD_OK;
+  if (n == 0) return DRD_OK;
+  if (b->size < (n * 2 + 3) / 4 * 4 || out->size < n * 4)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "widen_bf16: buffers smaller than %llu elements", (unsigned long long)n);
+  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
+  drd_pipeline *p;
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"widen_bf16_f32", 2, sizeof(drd_pc_eltwise), 1, &wg}, &p));
+  /* chunks of a multiple of alignment / 2 elements, so that the bf16 chunks start aligned too */
+  uint64_t half_align = ctx->alloc.alignment / 2 ? ctx->alloc.alignment / 2 : 2;
+  uint64_t chunk = drd_chunk_elems(ctx, 4, half_align);
+  for (uint64_t first = 0; first < n; first += chunk) {
+    uint64_t len = n - first < chunk ? n - first : chunk;
+    drd_bind binds[2] = {drd_in_range(b, first * 2, (len * 2 + 3) / 4 * 4), drd_out_range(out, first * 4, len * 4)};
+    drd_pc_eltwise pc = {.n = (uint32_t)len};
+    uint32_t gx, gy;
+    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "widen_bf16"));
   }
 cleanup:
   return status;

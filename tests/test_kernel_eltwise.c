@@ -1,5 +1,5 @@
 /* Element-wise kernels (add, mul, scale, silu, swiglu), the f32 -> f16 conversion and the Q8_0
- * -> f32 widening against the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
+ * and bf16 -> f32 widenings against the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
  * chunking. */
 #include <math.h>
 #include <stdio.h>
@@ -70,6 +70,10 @@ static drd_status rec_to_f16(drd_seq *s, void *arg) {
 static drd_status rec_dequant(drd_seq *s, void *arg) {
   const unary_args *u = arg;
   return drd_op_dequant_q8_0(s, u->in, u->out, u->n);
+}
+static drd_status rec_widen_bf16(drd_seq *s, void *arg) {
+  const unary_args *u = arg;
+  return drd_op_widen_bf16(s, u->in, u->out, u->n);
 }
 
 /* f32 -> f16 must round exactly like the host (nearest even): the same bits, values spread
@@ -144,6 +148,38 @@ static void run_dequant(drd_context *ctx, drd_rng *rng, uint64_t blocks) {
   free(q), free(want), free(got);
 }
 
+/* bf16 -> f32 (drd_op_widen_bf16) against the model reader's conversion, bit for bit, on random
+ * bit patterns (NaNs, infinities, subnormals included), odd counts, a poisoned guard past n. */
+static void run_widen_bf16(drd_context *ctx, drd_rng *rng, uint64_t n) {
+  const uint64_t bytes = (n * 2 + 3) / 4 * 4;
+  uint16_t *b = malloc(bytes);
+  for (uint64_t i = 0; i < n; i++) b[i] = (uint16_t)drd_rng_range(rng, 0, 65535);
+  drd_tensor_view t = {.name = "bf16", .type = DRD_DTYPE_BF16, .ndim = 1, .shape = {n}, .n_elements = n, .data = b,
+                       .nbytes = n * 2};
+  float *want = malloc(n * 4), *got = malloc(n * 4 + 4);
+  drd_tensor_to_f32(&t, 0, n, want);
+  drd_buffer bb, bo;
+  drd_test_check(drd_buffer_create(ctx, bytes, &bb), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 2), "upload");
+  drd_test_check(drd_buffer_create(ctx, n * 4 + 4, &bo), "buffer");
+  drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
+  drd_test_run_seq(ctx, rec_widen_bf16, &(unary_args){&bb, &bo, n}, "widen_bf16");
+  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, n * 4 + 4), "download");
+  uint64_t bad = 0;
+  /* a NaN's payload may be canonicalized by a driver's move: any NaN for a NaN */
+  for (uint64_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], 4) != 0 && !(isnan(got[i]) && isnan(want[i]));
+  uint32_t guard;
+  memcpy(&guard, &got[n], 4);
+  if (bad || guard != 0xABCDABCDu) {
+    fprintf(stderr, "FAIL widen_bf16 n=%llu: %llu elements differ from the host's%s\n", (unsigned long long)n,
+            (unsigned long long)bad, guard != 0xABCDABCDu ? ", the guard was overwritten" : "");
+    failures++;
+  }
+  drd_buffer_destroy(ctx, &bb);
+  drd_buffer_destroy(ctx, &bo);
+  free(b), free(want), free(got);
+}
+
 static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_t n_sizes) {
   for (int op = DRD_ELT_ADD; op <= DRD_ELT_SWIGLU; op++) {
     for (size_t i = 0; i < n_sizes; i++) run_case(ctx, rng, (drd_eltwise_op)op, sizes[i], false);
@@ -153,6 +189,7 @@ static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_
     for (size_t i = 0; i < n_sizes; i++) run_to_f16(ctx, rng, sizes[i]);
   /* Q8_0 blocks: as many as the sizes have elements, rounded up, and at least 3 */
   for (size_t i = 0; i < n_sizes; i++) run_dequant(ctx, rng, (sizes[i] + 31) / 32 + 2);
+  for (size_t i = 0; i < n_sizes; i++) run_widen_bf16(ctx, rng, sizes[i]);
 }
 
 int main(void) {

@@ -1,9 +1,10 @@
-/* Q8_0 layer weights stay 8-bit on the device (runtime/engine_weights.c): the same tiny model
- * written with Q8_0 and with F32 matrices, uploaded to one context; the Q8_0 copy's layer
- * matrices must be Q8_0 on the device and its weights must take at least 70 % less of their
- * f32 bytes fewer than the f32 model's (Q8_0 is 34 bytes per 32 weights: 73 % less). Widening
- * them to f32 at upload, as before, saved nothing there. Tokens against the CPU engine: see
- * test_gpu_parity (q8_0 cases). */
+/* Q8_0 and bf16 layer weights stay as stored on the device (runtime/engine_weights.c): the
+ * same tiny model written with F32, Q8_0 and BF16 matrices, uploaded to one context. The
+ * packed copies' layer matrices must keep their type on the device, and their weights must
+ * take at least 70 % (Q8_0: 34 bytes per 32 weights, 73 % less) and 45 % (bf16: 50 % less) of
+ * the layer matrices' f32 bytes fewer than the f32 model's. Widened to f32 at upload, as
+ * before, they saved nothing there. Tokens against the CPU engine: see test_gpu_parity
+ * (q8_0 and bf16 cases). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -45,14 +46,18 @@ int main(void) {
   drd_hparams hp;
   drd_test_tiny_hparams(&hp);
   hp.dff = 256, hp.d = 128, hp.H = 4; /* layer matrices the bulk of the weights */
-  drd_dtype t32, t8;
-  const uint64_t f32 = upload_bytes(ctx, &hp, DRD_DTYPE_F32, &t32), q8 = upload_bytes(ctx, &hp, DRD_DTYPE_Q8_0, &t8);
+  drd_dtype t32, t8, t16;
+  const uint64_t f32 = upload_bytes(ctx, &hp, DRD_DTYPE_F32, &t32), q8 = upload_bytes(ctx, &hp, DRD_DTYPE_Q8_0, &t8),
+                 bf16 = upload_bytes(ctx, &hp, DRD_DTYPE_BF16, &t16);
   const uint64_t layer_f32 = (uint64_t)hp.L * (4ull * hp.d * hp.d + 3ull * hp.E * hp.dff * hp.d) * 4;
-  EXPECT(t32 == DRD_DTYPE_F32 && t8 == DRD_DTYPE_Q8_0, "device types %d / %d, want f32 / q8_0", (int)t32, (int)t8);
+  EXPECT(t32 == DRD_DTYPE_F32 && t8 == DRD_DTYPE_Q8_0 && t16 == DRD_DTYPE_BF16,
+         "device types %d / %d / %d, want f32 / q8_0 / bf16", (int)t32, (int)t8, (int)t16);
   EXPECT(q8 + layer_f32 * 7 / 10 <= f32, "q8_0 weights %llu bytes, f32 %llu: not 70 %% of the %llu layer bytes less",
          (unsigned long long)q8, (unsigned long long)f32, (unsigned long long)layer_f32);
-  printf("weights on the device: f32 %llu bytes, q8_0 %llu (layer matrices in f32: %llu)\n", (unsigned long long)f32,
-         (unsigned long long)q8, (unsigned long long)layer_f32);
+  EXPECT(bf16 + layer_f32 * 45 / 100 <= f32, "bf16 weights %llu bytes, f32 %llu: not 45 %% of the %llu layer bytes less",
+         (unsigned long long)bf16, (unsigned long long)f32, (unsigned long long)layer_f32);
+  printf("weights on the device: f32 %llu bytes, q8_0 %llu, bf16 %llu (layer matrices in f32: %llu)\n",
+         (unsigned long long)f32, (unsigned long long)q8, (unsigned long long)bf16, (unsigned long long)layer_f32);
   int rc = drd_test_finish(ctx);
   if (drd_test_failures || rc) {
     fprintf(stderr, "%d failures\n", drd_test_failures);
