@@ -33,29 +33,37 @@ cleanup:
   return status;
 }
 
-drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n) {
+/* One element per invocation from in (in_size bytes each) to out (out_size bytes), one side
+ * 4-byte and the other 2-byte: chunks of a multiple of alignment / 2 elements, so that the
+ * 2-byte side's chunks start aligned too, and 2-byte ranges in whole words. */
+static drd_status convert(drd_seq *s, const char *shader, const char *name, const drd_buffer *in, uint32_t in_size,
+                          const drd_buffer *out, uint32_t out_size, uint64_t n) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
-  if (!ctx->caps.storage_16bit) return drd_fail(DRD_ERROR_UNSUPPORTED, "to_f16: the device has no 16-bit storage");
-  if (n == 0) return DRD_OK;
-  if (x->size < n * 4 || out->size < n * 2)
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "to_f16: buffers smaller than %llu elements", (unsigned long long)n);
+  if (in->size < (n * in_size + 3) / 4 * 4 || out->size < n * out_size)
+    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "%s: buffers smaller than %llu elements", name, (unsigned long long)n);
   uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
   drd_pipeline *p;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"convert_f32_f16", 2, sizeof(drd_pc_eltwise), 1, &wg}, &p));
-  /* chunks of a multiple of alignment / 2 elements, so that the f16 chunks start aligned too */
+  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 2, sizeof(drd_pc_eltwise), 1, &wg}, &p));
   uint64_t half_align = ctx->alloc.alignment / 2 ? ctx->alloc.alignment / 2 : 1;
   uint64_t chunk = drd_chunk_elems(ctx, 4, half_align);
   for (uint64_t first = 0; first < n; first += chunk) {
     uint64_t len = n - first < chunk ? n - first : chunk;
-    drd_bind binds[2] = {drd_in_range(x, first * 4, len * 4), drd_out_range(out, first * 2, (len * 2 + 3) / 4 * 4)};
+    drd_bind binds[2] = {drd_in_range(in, first * in_size, (len * in_size + 3) / 4 * 4),
+                         drd_out_range(out, first * out_size, (len * out_size + 3) / 4 * 4)};
     drd_pc_eltwise pc = {.n = (uint32_t)len};
     uint32_t gx, gy;
     drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "to_f16"));
+    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, name));
   }
 cleanup:
   return status;
+}
+
+drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n) {
+  if (!drd_seq_context(s)->caps.storage_16bit)
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "to_f16: the device has no 16-bit storage");
+  return n ? convert(s, "convert_f32_f16", "to_f16", x, 4, out, 2, n) : DRD_OK;
 }
 
 drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer *out, uint64_t n) {
@@ -94,25 +102,5 @@ cleanup:
 }
 
 drd_status drd_op_widen_bf16(drd_seq *s, const drd_buffer *b, const drd_buffer *out, uint64_t n) {
-  drd_context *ctx = drd_seq_context(s);
-  drd_status status = DRD_OK;
-  if (n == 0) return DRD_OK;
-  if (b->size < (n * 2 + 3) / 4 * 4 || out->size < n * 4)
-    return drd_fail(DRD_ERROR_INVALID_ARGUMENT, "widen_bf16: buffers smaller than %llu elements", (unsigned long long)n);
-  uint32_t wg = ctx->caps.max_workgroup_invocations < 256 ? ctx->caps.max_workgroup_invocations : 256;
-  drd_pipeline *p;
-  DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"widen_bf16_f32", 2, sizeof(drd_pc_eltwise), 1, &wg}, &p));
-  /* chunks of a multiple of alignment / 2 elements, so that the bf16 chunks start aligned too */
-  uint64_t half_align = ctx->alloc.alignment / 2 ? ctx->alloc.alignment / 2 : 2;
-  uint64_t chunk = drd_chunk_elems(ctx, 4, half_align);
-  for (uint64_t first = 0; first < n; first += chunk) {
-    uint64_t len = n - first < chunk ? n - first : chunk;
-    drd_bind binds[2] = {drd_in_range(b, first * 2, (len * 2 + 3) / 4 * 4), drd_out_range(out, first * 4, len * 4)};
-    drd_pc_eltwise pc = {.n = (uint32_t)len};
-    uint32_t gx, gy;
-    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
-    DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "widen_bf16"));
-  }
-cleanup:
-  return status;
+  return n ? convert(s, "widen_bf16_f32", "widen_bf16", b, 2, out, 4, n) : DRD_OK;
 }
