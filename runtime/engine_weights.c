@@ -3,10 +3,11 @@
  * (exact). The layers' matrices share one type on the device: f16 when every one of them is
  * stored f16, Q8_0 (34 bytes per 32 weights) or bf16 as stored when every one is of that
  * type, which the session widens into an f32 scratch before each product (a quarter or half
- * of the f32 memory), else f32 (f16 widened exactly); and so do the layers' routers (f16 or f32): the session picks
- * its kernels and activation buffers from the first layer's, the DES op takes gate, up and
- * down of one type, and its scratch is planned for one router type. A file may mix types
- * (SPEC section 3), as a converter that keeps some tensors at higher precision writes them. */
+ * of the f32 memory), else f32 (f16 widened exactly); and so do the layers' routers (f16 or
+ * f32): the session picks its kernels and activation buffers from the first layer's, the DES
+ * op takes gate, up and down of one type, and its scratch is planned for one router type. A
+ * file may mix types (SPEC section 3), as a converter that keeps some tensors at higher
+ * precision writes them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,17 +45,25 @@ static layer_types device_layer_types(const drd_model_file *m) {
                        .routers = layers_all(m, true, DRD_DTYPE_F16) ? DRD_DTYPE_F16 : DRD_DTYPE_F32};
 }
 
-/* t's type on the device: a layer's matrix or router that of its kind across the layers (lt),
- * any other tensor f16 when it is stored f16, else f32 */
-static drd_dtype device_type(const drd_model_file *m, const drd_tensor_view *t, layer_types lt) {
-  for (uint32_t l = 0; l < m->hp.L; l++) {
-    const drd_layer_tensors *L = &m->t.layers[l];
-    const drd_tensor_view *mats[] = LAYER_MATRICES(L);
-    if (t == &L->ffn_gate_inp) return lt.routers;
-    for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-      if (mats[i] == t) return lt.matrices;
-  }
-  return t->type == DRD_DTYPE_F16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+/* any tensor but the layers' matrices and routers: f16 as stored, everything else as f32 */
+static drd_dtype own_type(const drd_tensor_view *t) { return t->type == DRD_DTYPE_F16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32; }
+
+/* The tensors outside the layers, and each layer's, in the order of their drd_gpu_model /
+ * drd_gpu_layer fields below, with their device types: the byte count and the upload walk
+ * the same lists. */
+#define TOP_TENSORS(t) {&(t)->token_embd, &(t)->in_proj_w, &(t)->in_proj_b, &(t)->time_mlp0_w, &(t)->time_mlp0_b, \
+                        &(t)->time_mlp2_w, &(t)->time_mlp2_b, &(t)->output_norm, &(t)->out_proj_w, &(t)->out_proj_b}
+#define N_TOP 10
+#define N_LAYER 10
+static void layer_tensors(const drd_layer_tensors *L, layer_types lt, const drd_tensor_view *t[N_LAYER],
+                          drd_dtype type[N_LAYER]) {
+  const drd_tensor_view *src[N_LAYER] = {&L->attn_norm, &L->attn_q,         &L->attn_k,        &L->attn_v,
+                                         &L->attn_output, &L->ffn_norm,     &L->ffn_gate_inp,  &L->ffn_gate_exps,
+                                         &L->ffn_up_exps, &L->ffn_down_exps};
+  const drd_dtype m = lt.matrices, types[N_LAYER] = {own_type(&L->attn_norm), m, m, m, m, own_type(&L->ffn_norm),
+                                                     lt.routers, m, m, m};
+  memcpy(t, src, sizeof src);
+  memcpy(type, types, sizeof types);
 }
 
 /* Q8_0 and bf16 as stored, in whole 32-bit words (the widening kernels read words) */
@@ -66,18 +75,16 @@ static uint64_t tensor_bytes(const drd_tensor_view *t, drd_dtype type) {
 
 /* Bytes the weights will take on the device, each buffer rounded up as the allocator does. */
 static uint64_t weights_bytes(const drd_model_file *m, uint64_t align) {
+#define ALIGNED(t, type) ((tensor_bytes(t, type) + align - 1) / align * align)
   const layer_types types = device_layer_types(m);
-#define ALIGNED(t) ((tensor_bytes(t, device_type(m, t, types)) + align - 1) / align * align)
-  const drd_model_tensors *t = &m->t;
-  const drd_tensor_view *top[] = {&t->token_embd, &t->in_proj_w, &t->in_proj_b, &t->time_mlp0_w, &t->time_mlp0_b,
-                                  &t->time_mlp2_w, &t->time_mlp2_b, &t->output_norm, &t->out_proj_w, &t->out_proj_b};
+  const drd_tensor_view *top[N_TOP] = TOP_TENSORS(&m->t);
   uint64_t total = 0;
-  for (size_t i = 0; i < sizeof top / sizeof *top; i++) total += ALIGNED(top[i]);
+  for (int i = 0; i < N_TOP; i++) total += ALIGNED(top[i], own_type(top[i]));
   for (uint32_t l = 0; l < m->hp.L; l++) {
-    const drd_layer_tensors *L = &t->layers[l];
-    const drd_tensor_view *lt[] = {&L->attn_norm, &L->attn_q,   &L->attn_k,        &L->attn_v,      &L->attn_output,
-                                   &L->ffn_norm,  &L->ffn_gate_inp, &L->ffn_gate_exps, &L->ffn_up_exps, &L->ffn_down_exps};
-    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) total += ALIGNED(lt[i]);
+    const drd_tensor_view *t[N_LAYER];
+    drd_dtype type[N_LAYER];
+    layer_tensors(&m->t.layers[l], types, t, type);
+    for (int i = 0; i < N_LAYER; i++) total += ALIGNED(t[i], type[i]);
   }
   return total;
 #undef ALIGNED
@@ -127,39 +134,25 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
                       need / 1048576.0, held / 1048576.0, ctx->caps.name, budget / 1048576.0);
     goto cleanup;
   }
-  const drd_model_tensors *t = &m->t;
   const layer_types types = device_layer_types(m);
-#define UPLOAD(src, dst) DRD_CHECK(upload(ctx, src, device_type(m, src, types), dst))
-  UPLOAD(&t->token_embd, &gm->tok_embd);
-  UPLOAD(&t->in_proj_w, &gm->in_proj_w);
-  UPLOAD(&t->in_proj_b, &gm->in_proj_b);
-  UPLOAD(&t->time_mlp0_w, &gm->time0_w);
-  UPLOAD(&t->time_mlp0_b, &gm->time0_b);
-  UPLOAD(&t->time_mlp2_w, &gm->time2_w);
-  UPLOAD(&t->time_mlp2_b, &gm->time2_b);
-  UPLOAD(&t->output_norm, &gm->out_norm);
-  UPLOAD(&t->out_proj_w, &gm->out_proj_w);
-  UPLOAD(&t->out_proj_b, &gm->out_proj_b);
+  const drd_tensor_view *top[N_TOP] = TOP_TENSORS(&m->t);
+  drd_gpu_tensor *top_dst[N_TOP] = {&gm->tok_embd, &gm->in_proj_w, &gm->in_proj_b, &gm->time0_w, &gm->time0_b,
+                                    &gm->time2_w,  &gm->time2_b,   &gm->out_norm,  &gm->out_proj_w, &gm->out_proj_b};
+  for (int i = 0; i < N_TOP; i++) DRD_CHECK(upload(ctx, top[i], own_type(top[i]), top_dst[i]));
   for (uint32_t l = 0; l < hp->L; l++) {
-    const drd_layer_tensors *src = &t->layers[l];
     drd_gpu_layer *dst = &gm->layers[l];
-    UPLOAD(&src->attn_norm, &dst->attn_norm);
-    UPLOAD(&src->attn_q, &dst->wq);
-    UPLOAD(&src->attn_k, &dst->wk);
-    UPLOAD(&src->attn_v, &dst->wv);
-    UPLOAD(&src->attn_output, &dst->wo);
-    UPLOAD(&src->ffn_norm, &dst->ffn_norm);
-    UPLOAD(&src->ffn_gate_inp, &dst->router);
-    UPLOAD(&src->ffn_gate_exps, &dst->gate);
-    UPLOAD(&src->ffn_up_exps, &dst->up);
-    UPLOAD(&src->ffn_down_exps, &dst->down);
+    const drd_tensor_view *src[N_LAYER];
+    drd_dtype type[N_LAYER];
+    layer_tensors(&m->t.layers[l], types, src, type);
+    drd_gpu_tensor *to[N_LAYER] = {&dst->attn_norm, &dst->wq,       &dst->wk,     &dst->wv, &dst->wo,
+                                   &dst->ffn_norm,  &dst->router,   &dst->gate,   &dst->up, &dst->down};
+    for (int i = 0; i < N_LAYER; i++) DRD_CHECK(upload(ctx, src[i], type[i], to[i]));
     dst->des = (drd_des_weights){
         .d = hp->d, .dff = hp->dff, .E = hp->E, .kmax = hp->kmax, .p = hp->route_p,
         .router_type = dst->router.type, .expert_type = dst->gate.type,
         .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
     };
   }
-#undef UPLOAD
   gm->bytes = ctx->alloc.bytes_in_use - held;
   drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
   *out = gm;
