@@ -55,6 +55,11 @@ static drd_dtype own_type(const drd_tensor_view *t) { return t->type == DRD_DTYP
                         &(t)->time_mlp2_w, &(t)->time_mlp2_b, &(t)->output_norm, &(t)->out_proj_w, &(t)->out_proj_b}
 #define N_TOP 10
 #define N_LAYER 10
+/* where each goes, in the same orders (the upload and the release walk these) */
+#define GPU_TOP_TENSORS(gm) {&(gm)->tok_embd, &(gm)->in_proj_w, &(gm)->in_proj_b, &(gm)->time0_w, &(gm)->time0_b, \
+                             &(gm)->time2_w, &(gm)->time2_b, &(gm)->out_norm, &(gm)->out_proj_w, &(gm)->out_proj_b}
+#define GPU_LAYER_TENSORS(L) {&(L)->attn_norm, &(L)->wq, &(L)->wk, &(L)->wv, &(L)->wo, &(L)->ffn_norm, &(L)->router, \
+                              &(L)->gate, &(L)->up, &(L)->down}
 static void layer_tensors(const drd_layer_tensors *L, layer_types lt, const drd_tensor_view *t[N_LAYER],
                           drd_dtype type[N_LAYER]) {
   const drd_tensor_view *src[N_LAYER] = {&L->attn_norm, &L->attn_q,         &L->attn_k,        &L->attn_v,
@@ -136,16 +141,14 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
   }
   const layer_types types = device_layer_types(m);
   const drd_tensor_view *top[N_TOP] = TOP_TENSORS(&m->t);
-  drd_gpu_tensor *top_dst[N_TOP] = {&gm->tok_embd, &gm->in_proj_w, &gm->in_proj_b, &gm->time0_w, &gm->time0_b,
-                                    &gm->time2_w,  &gm->time2_b,   &gm->out_norm,  &gm->out_proj_w, &gm->out_proj_b};
+  drd_gpu_tensor *top_dst[N_TOP] = GPU_TOP_TENSORS(gm);
   for (int i = 0; i < N_TOP; i++) DRD_CHECK(upload(ctx, top[i], own_type(top[i]), top_dst[i]));
   for (uint32_t l = 0; l < hp->L; l++) {
     drd_gpu_layer *dst = &gm->layers[l];
     const drd_tensor_view *src[N_LAYER];
     drd_dtype type[N_LAYER];
     layer_tensors(&m->t.layers[l], types, src, type);
-    drd_gpu_tensor *to[N_LAYER] = {&dst->attn_norm, &dst->wq,       &dst->wk,     &dst->wv, &dst->wo,
-                                   &dst->ffn_norm,  &dst->router,   &dst->gate,   &dst->up, &dst->down};
+    drd_gpu_tensor *to[N_LAYER] = GPU_LAYER_TENSORS(dst);
     for (int i = 0; i < N_LAYER; i++) DRD_CHECK(upload(ctx, src[i], type[i], to[i]));
     dst->des = (drd_des_weights){
         .d = hp->d, .dff = hp->dff, .E = hp->E, .kmax = hp->kmax, .p = hp->route_p,
@@ -165,13 +168,11 @@ cleanup:
 void drd_gpu_model_destroy(drd_gpu_model *gm) {
   if (!gm) return;
   drd_context *ctx = gm->ctx;
-  drd_gpu_tensor *top[] = {&gm->tok_embd, &gm->in_proj_w, &gm->in_proj_b, &gm->time0_w, &gm->time0_b,
-                           &gm->time2_w, &gm->time2_b, &gm->out_norm, &gm->out_proj_w, &gm->out_proj_b};
-  for (size_t i = 0; i < sizeof top / sizeof *top; i++) release(ctx, top[i]);
+  drd_gpu_tensor *top[N_TOP] = GPU_TOP_TENSORS(gm);
+  for (int i = 0; i < N_TOP; i++) release(ctx, top[i]);
   for (uint32_t l = 0; gm->layers && l < gm->hp.L; l++) {
-    drd_gpu_layer *L = &gm->layers[l];
-    drd_gpu_tensor *lt[] = {&L->attn_norm, &L->ffn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->router, &L->gate, &L->up, &L->down};
-    for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) release(ctx, lt[i]);
+    drd_gpu_tensor *lt[N_LAYER] = GPU_LAYER_TENSORS(&gm->layers[l]);
+    for (int i = 0; i < N_LAYER; i++) release(ctx, lt[i]);
   }
   free(gm->layers);
   free(gm);
