@@ -1,9 +1,12 @@
 """End to end on fresh random `tiny` models: the Vulkan engine against the C reference
-engine (CPU). f32 weights (and, on a third of the cases each, q8_0, bf16 and mixed-type
-files, which the engine widens to f32): identical tokens at N in every HSA regime (<= 32, 33-64, 65-128,
-> 128), orders 1-3, both grids, SAS on and off, prompts empty and not, but for at most 1 % of
-the tokens that are rounding near-ties at the end or whose top-p expert choice came within
-1e-5 of flipping at some step of the CPU engine's trajectory (DRDIFF_DUMP_STEPS). f16 weights: x0_hat
+engine (CPU). f32 weights (and, on a third of the cases each, mixed-type files, and q8_0 and
+bf16 files where the device has no cooperative matrices, all of which the engine widens to f32):
+identical tokens at N in every HSA regime (<= 32, 33-64, 65-128, > 128), orders 1-3, both
+grids, SAS on and off, prompts empty and not, but for at most 1 % of the tokens that are
+rounding near-ties at the end or where a top-p expert choice (theirs or another row's, which the
+attention carries to every row) came within 1e-5 of flipping at some
+step of the CPU engine's trajectory (DRDIFF_DUMP_STEPS). f16 weights (and q8_0 and bf16 ones
+where the device has cooperative matrices: the f16 engine, their weights widened to f16): x0_hat
 within 1e-2 relative (except rows reached from a top-p routing near-tie, see
 parity_util.explain_forward_error) and at least 99% equal tokens. The validation layer is on
 (DRDIFF_VALIDATE=1) and any message fails the run."""
@@ -26,6 +29,15 @@ failures = []
 def device_present():
     r = subprocess.run(engine_cmd(BIN, "info"), capture_output=True)
     return r.returncode == 0
+
+
+def f16_engine_for_packed():
+    """Whether q8_0 and bf16 files run the f16 engine here: where the chosen device's GEMMs
+    have cooperative-matrix kernels (runtime/engine_weights.c, f16_products)"""
+    import json
+    r = subprocess.run(engine_cmd(BIN, "info", "--json"), capture_output=True, text=True, check=True)
+    info = json.loads(r.stdout)
+    return bool(info["devices"][info["chosen"]].get("coopmat_kernels"))
 
 
 def generate(model, backend, args, state=None, steps_dir=None):
@@ -72,7 +84,12 @@ def f32_tokens(model, label, cases, tmp):
                 # token of 200 far apart); allowed for at most 1 % of the tokens, as above
                 diff = [prompt_len + i for i, (x, y) in enumerate(zip(a, b)) if x != y]
                 ties = trajectory_routing_ties(model, steps_dir, diff, 1e-5)
-                ok = len(ties) == len(diff) and len(diff) <= max(1, len(a) // 100)
+                if len(ties) < len(diff):
+                    # or in another row: a flipped choice there reaches every row through the
+                    # attention of the following layers and steps (seed 484934317 on Mesa 26:
+                    # row 19's margin 1.9e-8 at step 4, and the token of row 20 differed)
+                    ties = trajectory_routing_ties(model, steps_dir, range(prompt_len + len(a)), 1e-5)
+                ok = len(ties) > 0 and len(diff) <= max(1, len(a) // 100)
                 why += "; routing near-ties on the way: " + (", ".join(
                     f"row {r} margin {m:.1e} at step {st}" for r, (m, st) in sorted(ties.items())) or "none") + \
                     (" (accepted)" if ok else "")
@@ -115,41 +132,49 @@ def main():
             if prompt:
                 args += ["--prompt-ids", ",".join(map(str, prompt))]
             cases.append(args)
-    for dtype in ("f32", "q8_0", "bf16", "mixed"):
-        # q8_0, bf16 and mixed files run on the f32 engine too (their weights widened exactly,
-        # runtime/engine_weights.c): a third of the cases each
+    packed_f16 = f16_engine_for_packed()
+    print("q8_0 and bf16 files run the " + ("f16" if packed_f16 else "f32") + " engine here")
+    f32_models = ("f32", "mixed") if packed_f16 else ("f32", "q8_0", "bf16", "mixed")
+    for dtype in f32_models:
+        # mixed files (and q8_0 and bf16 ones without cooperative matrices) run on the f32
+        # engine too (their weights widened exactly, runtime/engine_weights.c): a third of the
+        # cases each
         f32_tokens(models[dtype], dtype, cases if dtype == "f32" else cases[::3], tmp)
 
     # f16: forward accuracy and token agreement; 2048 rows and up take the subgroup norms, and
     # on cooperative matrices the router's logits from the FFN's norm (drd_op_rmsnorm_router)
     de = 16
+    f16_models = ("f16", "q8_0", "bf16") if packed_f16 else ("f16",)
     for n in (20, 100, 200, 2048):
         x = np.random.default_rng(rng.randrange(1 << 30)).standard_normal(n * de).astype(np.float32)
         for u in (0.9, 0.3):
-            ref = forward("tool_forward", models["f16"], x, n, u, tmp)
-            got = forward("tool_forward_vk", models["f16"], x, n, u, tmp)
-            if ref is not None and got is not None:
-                err = float(np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30))
-                print(f"f16 forward N={n} u={u}: relative error {err:.2e}")
-                if not err <= 1e-2:
-                    ok, why = explain_forward_error(models["f16"], x, u, ref, got, 1e-2)
-                    print(f"f16 forward N={n} u={u}: {why}")
-                    if not ok:
-                        failures.append(f"f16 forward N={n} u={u}: relative error {err:.2e} > 1e-2: {why}")
+            # q8_0 and bf16 (their weights rounded to f16 besides): two of the eight
+            for dtype in f16_models if (n, u) in ((100, 0.3), (2048, 0.9)) else ("f16",):
+                ref = forward("tool_forward", models[dtype], x, n, u, tmp)
+                got = forward("tool_forward_vk", models[dtype], x, n, u, tmp)
+                if ref is not None and got is not None:
+                    err = float(np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30))
+                    print(f"{dtype} forward N={n} u={u}: relative error {err:.2e}")
+                    if not err <= 1e-2:
+                        ok, why = explain_forward_error(models[dtype], x, u, ref, got, 1e-2)
+                        print(f"{dtype} forward N={n} u={u}: {why}")
+                        if not ok:
+                            failures.append(f"{dtype} forward N={n} u={u}: relative error {err:.2e} > 1e-2: {why}")
     # every case: f16 rounding flips a top-p routing choice now and then, and one flip moves a
     # handful of neighbouring tokens at once (CI seed 156259547: 4 of one case's 99, all in
     # rows whose final state differs by 5e-2 .. 5e-1); over a third of the cases that alone
     # came near 1 %, over all of them such a cluster is one of ~1100 tokens
-    same = total = 0
-    for args in cases:
-        a, b = generate(models["f16"], "cpu", args), generate(models["f16"], "vulkan", args)
-        if a is not None and b is not None:
-            same += sum(x == y for x, y in zip(a, b))
-            total += len(a)
-    if total:
-        print(f"f16 tokens equal: {same}/{total}")
-        if same < 0.99 * total:
-            failures.append(f"f16: only {same}/{total} tokens equal (< 99%)")
+    for dtype in f16_models:
+        same = total = 0
+        for args in cases:
+            a, b = generate(models[dtype], "cpu", args), generate(models[dtype], "vulkan", args)
+            if a is not None and b is not None:
+                same += sum(x == y for x, y in zip(a, b))
+                total += len(a)
+        if total:
+            print(f"{dtype} tokens equal: {same}/{total}")
+            if same < 0.99 * total:
+                failures.append(f"{dtype}: only {same}/{total} tokens equal (< 99%)")
 
     for f in failures:
         print("FAIL:", f)
