@@ -154,3 +154,33 @@ void drd_tensor_to_f32(const drd_tensor_view *t, uint64_t first, uint64_t n, flo
   case DRD_DTYPE_Q8_0: drd_q8_0_to_f32(p, first, n, dst); break;
   }
 }
+
+bool drd_tensor_fits_f16(const drd_tensor_view *t) {
+  const unsigned char *p = t->data;
+  switch (t->type) {
+  case DRD_DTYPE_F16: return true;
+  case DRD_DTYPE_BF16:
+    /* bf16's largest value below 65520 (which rounds to infinity in f16) is 0x477f = 65280 */
+    for (uint64_t i = 0; i < t->n_elements; i++)
+      if (((p[2 * i] | (uint16_t)p[2 * i + 1] << 8) & 0x7fff) > 0x477f) return false;
+    return true;
+  case DRD_DTYPE_Q8_0:
+    for (uint64_t b = 0; b < t->n_elements / DRD_Q8_0_BLOCK; b++) {
+      const unsigned char *blk = p + b * DRD_Q8_0_BLOCK_BYTES;
+      float d = fabsf(drd_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)));
+      if (d * 128.0f < 65504.0f) continue; /* every q fits: most blocks end here */
+      if (d != d) return false;
+      for (int j = 0; j < DRD_Q8_0_BLOCK; j++)
+        if (d * fabsf((float)(int8_t)blk[2 + j]) > 65504.0f) return false;
+    }
+    return true;
+  case DRD_DTYPE_F32:
+    for (uint64_t i = 0; i < t->n_elements; i++) {
+      float x;
+      memcpy(&x, p + 4 * i, 4);
+      if (!(fabsf(x) <= 65504.0f)) return false;
+    }
+    return true;
+  }
+  return false;
+}

@@ -4,6 +4,7 @@
 #ifndef DRD_MODEL_FILE_H
 #define DRD_MODEL_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,5 +94,9 @@ void drd_model_file_close(drd_model_file *m);
 /* Converts n elements starting at element `first` of a tensor to f32. For Q8_0, `first`
  * and n need not be block-aligned. */
 void drd_tensor_to_f32(const drd_tensor_view *t, uint64_t first, uint64_t n, float *dst);
+/* Whether every element of a tensor is finite and at most 65504 in magnitude once in f32, so
+ * that rounding it to f16 (nearest even) gives a finite value (values past 65504 but below 65520
+ * would round to 65504; they are refused too). */
+bool drd_tensor_fits_f16(const drd_tensor_view *t);
 
 #endif

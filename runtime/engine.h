@@ -40,6 +40,8 @@ typedef struct drd_gpu_model {
   drd_gpu_tensor out_norm;                /* [d] f32 */
   drd_gpu_tensor out_proj_w, out_proj_b;  /* [de, d], [de] f32 */
   uint64_t bytes;                         /* device bytes of the weights, as the allocator counts them */
+  bool f16_products;                      /* the layers' products in f16 (the f16 engine): f16 matrices, or
+                                           * Q8_0 / bf16 ones widened to f16 (engine_weights.c) */
 } drd_gpu_model;
 
 /* Fails with DRD_ERROR_OUT_OF_DEVICE_MEMORY before uploading anything where the weights would

@@ -30,9 +30,10 @@ struct drd_gpu_session {
                                  * allocated with attn16; q, k, v f16 with qkv16; a: not where
                                  * needs_f32_rows says no) */
   drd_buffer a16;               /* [N, d] f16 copy of a or o for the cooperative-matrix GEMMs */
-  drd_buffer wide[3];           /* Q8_0 / bf16 layers: f32 scratch each product's weights are widened into
-                                 * (gate, up, down; the attention's matrices in wide[0]) */
-  bool f16_model;               /* f16 arithmetic allowed: the layers' weights are f16 (else the f32 engine) */
+  drd_buffer wide[7];           /* Q8_0 / bf16 layers: the scratch a layer's matrices are widened into
+                                 * (f16 for the f16 engine, else f32): gate, up, down, q, k, v, o */
+  bool f16_model;               /* f16 arithmetic allowed: the layers' products are f16 (gm->f16_products;
+                                 * else the f32 engine) */
   bool f16_acts;                /* whether a16 is kept (the device runs cooperative matrices) */
   bool attn16;                  /* the attention writes its output straight into a16 (no o) */
   bool qkv16;                   /* ... and reads q (scaled), k and v as f16, written so by their GEMMs */
@@ -77,11 +78,12 @@ static drd_status part_begin(drd_gpu_session *s, drd_seq **q) {
   return status;
 }
 
-/* The configuration of one of the session's GEMMs. The f32 engine (an f32, q8_0 or bf16 model,
- * token for token the CPU engine's) never takes the cooperative-matrix kernel, which rounds A
- * to f16, even for a tensor stored f16 (a q8_0 file's rows too short to quantize, a file
- * mixing types): on Mesa 26's lavapipe the in_proj GEMM of a q8_0 file did, and moved a token
- * of 198 far from the CPU engine's (test_gpu_parity). */
+/* The configuration of one of the session's GEMMs. The f32 engine (an f32 model, or a q8_0 or
+ * bf16 one on a device without cooperative matrices: token for token the CPU engine's) never
+ * takes the cooperative-matrix kernel, which rounds A to f16, even for a tensor stored f16 (a
+ * q8_0 file's rows too short to quantize, a file mixing types): on Mesa 26's lavapipe the
+ * in_proj GEMM of a q8_0 file did, and moved a token of 198 far from the CPU engine's
+ * (test_gpu_parity). */
 static drd_gemm_config session_gemm(const drd_gpu_session *s, uint32_t M, uint32_t N, uint32_t K, drd_dtype wtype) {
   return s->f16_model ? drd_gemm_pick_for(s->ctx, M, N, K, wtype) : drd_gemm_pick(s->ctx, M, N, K);
 }
@@ -89,8 +91,45 @@ static drd_gemm_config session_gemm(const drd_gpu_session *s, uint32_t M, uint32
 /* Layer weights kept Q8_0 or bf16 on the device (engine_weights.c), widened before each use */
 static bool is_packed(drd_dtype t) { return t == DRD_DTYPE_Q8_0 || t == DRD_DTYPE_BF16; }
 
-static drd_status widen(drd_seq *q, const drd_gpu_tensor *W, uint64_t n, const drd_buffer *out) {
-  return W->type == DRD_DTYPE_Q8_0 ? drd_op_dequant_q8_0(q, &W->buf, out, n) : drd_op_widen_bf16(q, &W->buf, out, n);
+/* the type a layer matrix stored as `stored` on the device is multiplied as: packed ones are
+ * widened to the engine's type */
+static drd_dtype product_type(const drd_gpu_session *s, drd_dtype stored) {
+  return is_packed(stored) ? (s->f16_model ? DRD_DTYPE_F16 : DRD_DTYPE_F32) : stored;
+}
+
+/* A layer's matrices as its products read them: as stored, or the session's scratch where they
+ * are packed (widen_layer fills it) */
+typedef struct layer_mats {
+  drd_gpu_tensor wq, wk, wv, wo;
+  drd_des_weights des;
+} layer_mats;
+
+static layer_mats layer_view(const drd_gpu_session *s, const drd_gpu_layer *L) {
+  layer_mats m = {L->wq, L->wk, L->wv, L->wo, L->des};
+  if (!is_packed(L->gate.type)) return m;
+  const drd_dtype t = product_type(s, L->gate.type);
+  drd_gpu_tensor *attn[4] = {&m.wq, &m.wk, &m.wv, &m.wo};
+  for (int i = 0; i < 4; i++) *attn[i] = (drd_gpu_tensor){s->wide[3 + i], t};
+  m.des.gate = &s->wide[0], m.des.up = &s->wide[1], m.des.down = &s->wide[2];
+  m.des.expert_type = t;
+  return m;
+}
+
+/* Widens a layer's packed matrices into the scratch, all seven at the layer's start: one barrier
+ * before the layer's first product, none between products */
+static drd_status widen_layer(drd_gpu_session *s, drd_seq *q, const drd_gpu_layer *L) {
+  if (!is_packed(L->gate.type)) return DRD_OK;
+  const drd_hparams *hp = &s->gm->hp;
+  const uint64_t experts = (uint64_t)hp->E * hp->dff * hp->d, attn = (uint64_t)hp->d * hp->d;
+  const drd_gpu_tensor *src[7] = {&L->gate, &L->up, &L->down, &L->wq, &L->wk, &L->wv, &L->wo};
+  const drd_dtype t = product_type(s, L->gate.type);
+  for (int i = 0; i < 7; i++) {
+    const uint64_t n = i < 3 ? experts : attn;
+    drd_status st = src[i]->type == DRD_DTYPE_Q8_0 ? drd_op_dequant_q8_0(q, &src[i]->buf, &s->wide[i], t, n)
+                                                   : drd_op_widen_bf16(q, &src[i]->buf, &s->wide[i], t, n);
+    if (st != DRD_OK) return st;
+  }
+  return DRD_OK;
 }
 
 /* C (+)= A W^T + bias for the layers' N-row products. With the session's f16 copy of A in
@@ -101,13 +140,6 @@ static drd_status widen(drd_seq *q, const drd_gpu_tensor *W, uint64_t n, const d
 static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A, const drd_gpu_tensor *W,
                              const drd_buffer *bias, const drd_buffer *C, drd_dtype ctype, uint32_t N, uint32_t K,
                              bool accumulate, const drd_rope_table *rope, float c_scale) {
-  drd_gpu_tensor wide;
-  if (is_packed(W->type)) { /* widened first (exact), then the f32 engine's product */
-    drd_status st = widen(q, W, (uint64_t)N * K, &s->wide[0]);
-    if (st != DRD_OK) return st;
-    wide = (drd_gpu_tensor){s->wide[0], DRD_DTYPE_F32};
-    W = &wide;
-  }
   drd_gemm_config cfg = session_gemm(s, s->N, N, K, W->type);
   bool a16 = s->f16_acts && cfg.kind == DRD_GEMM_COOPMAT;
   drd_gemm_args g = {.A = a16 ? &s->a16 : A, .atype = a16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, .W = &W->buf,
@@ -116,33 +148,10 @@ static drd_status layer_gemm(drd_gpu_session *s, drd_seq *q, const drd_buffer *A
   return drd_op_gemm_ex(q, &cfg, &g);
 }
 
-/* The DES op's view of layer L's experts: with Q8_0 or bf16 layers, the f32 scratch they are widened
- * into (widen_experts) */
-static drd_des_weights des_view(const drd_gpu_session *s, const drd_gpu_layer *L) {
-  drd_des_weights w = L->des;
-  if (is_packed(L->gate.type)) {
-    w.gate = &s->wide[0], w.up = &s->wide[1], w.down = &s->wide[2];
-    w.expert_type = DRD_DTYPE_F32;
-  }
-  return w;
-}
-
-static drd_status widen_experts(drd_gpu_session *s, drd_seq *q, const drd_gpu_layer *L) {
-  if (!is_packed(L->gate.type)) return DRD_OK;
-  const drd_hparams *hp = &s->gm->hp;
-  const uint64_t n = (uint64_t)hp->E * hp->dff * hp->d;
-  const drd_gpu_tensor *src[3] = {&L->gate, &L->up, &L->down};
-  for (int i = 0; i < 3; i++) {
-    drd_status st = widen(q, src[i], n, &s->wide[i]);
-    if (st != DRD_OK) return st;
-  }
-  return DRD_OK;
-}
-
 /* whether the q and k projections' GEMM applies RoPE in its epilogue (drd_gemm_rope_fuses) */
 static bool rope_in_gemm(const drd_gpu_session *s) {
   const drd_hparams *hp = &s->gm->hp;
-  drd_gemm_config cfg = session_gemm(s, s->N, hp->d, hp->d, s->gm->layers[0].wq.type);
+  drd_gemm_config cfg = session_gemm(s, s->N, hp->d, hp->d, product_type(s, s->gm->layers[0].wq.type));
   return drd_gemm_rope_fuses(s->ctx, &cfg, hp->d / hp->H);
 }
 
@@ -159,8 +168,8 @@ static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd
 /* whether L's q, k and v projections all read a16, so that the norm before them need not write a */
 static bool qkv_reads_a16(const drd_gpu_session *s, const drd_gpu_layer *L) {
   const uint32_t d = s->gm->hp.d;
-  return gemm_reads_a16(s, d, d, L->wq.type) && gemm_reads_a16(s, d, d, L->wk.type) &&
-         gemm_reads_a16(s, d, d, L->wv.type);
+  return gemm_reads_a16(s, d, d, product_type(s, L->wq.type)) && gemm_reads_a16(s, d, d, product_type(s, L->wk.type)) &&
+         gemm_reads_a16(s, d, d, product_type(s, L->wv.type));
 }
 
 /* Whether any norm writes the f32 rows a (or any op reads them): not where every GEMM after a
@@ -210,14 +219,16 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
   const drd_rope_table *rope = rope_in_gemm(s) ? &s->rope : NULL;
   for (uint32_t l = 0; l < hp->L; l++) {
     const drd_gpu_layer *L = &gm->layers[l];
+    DRD_CHECK(widen_layer(s, q, L));
+    const layer_mats W = layer_view(s, L);
     /* the q, k and v projections may read only a16; after layer 0 the DES combine may have
      * written it */
     if (l == 0 || !s->combine_norm) DRD_CHECK(norm(s, q, &L->attn_norm, qkv_reads_a16(s, L)));
     const drd_dtype qkvt = s->qkv16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wq, NULL, &s->q, qkvt, d, d, false, rope,
+    DRD_CHECK(layer_gemm(s, q, &s->a, &W.wq, NULL, &s->q, qkvt, d, d, false, rope,
                          s->qkv16 ? drd_attention_q_scale(d / hp->H) : 0.0f));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wk, NULL, &s->k, qkvt, d, d, false, rope, 0.0f));
-    DRD_CHECK(layer_gemm(s, q, &s->a, &L->wv, NULL, &s->v, qkvt, d, d, false, NULL, 0.0f));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &W.wk, NULL, &s->k, qkvt, d, d, false, rope, 0.0f));
+    DRD_CHECK(layer_gemm(s, q, &s->a, &W.wv, NULL, &s->v, qkvt, d, d, false, NULL, 0.0f));
     if (!rope) {
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->q, &s->q, N, hp->H));
       DRD_CHECK(drd_op_rope(q, &s->rope, &s->k, &s->k, N, hp->H));
@@ -229,11 +240,10 @@ static drd_status record_denoiser(drd_gpu_session *s, drd_seq **qp, bool split, 
       DRD_CHECK(to_f16(s, q, &s->o));
     }
     /* h += o Wo^T: the residual add in the GEMM's epilogue (the same f32 sum as an add) */
-    DRD_CHECK(layer_gemm(s, q, &s->o, &L->wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
+    DRD_CHECK(layer_gemm(s, q, &s->o, &W.wo, NULL, &s->h, DRD_DTYPE_F32, d, d, true, NULL, 0.0f));
     /* h += DES(a): the residual add in the combine (the same f32 sum as an add); the router
      * reads f32 rows (a), or gets its logits from the norm */
-    DRD_CHECK(widen_experts(s, q, L));
-    const drd_des_weights des = des_view(s, L);
+    const drd_des_weights des = W.des;
     if (s->router_in_norm) {
       DRD_CHECK(drd_op_rmsnorm_router(q, &s->h, &L->ffn_norm.buf, &s->a16, &L->router.buf, L->router.type, hp->E,
                                       drd_des_logits_in(&s->des, N), N, d, hp->norm_eps));
@@ -317,9 +327,10 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_hsa_plan_make(hp, N, &s->plan));
   DRD_CHECK(drd_attention_plan_upload(ctx, &s->plan, hp->H, hp->d / hp->H, &s->attn));
   DRD_CHECK(drd_rope_table_create(ctx, hp->d / hp->H, hp->rope_theta, N, &s->rope));
-  /* f16 arithmetic (the cooperative-matrix kernels) only for models whose weights are f16:
+  /* f16 arithmetic (the cooperative-matrix kernels) only for models whose layers' products are
+   * f16 (f16 weights, or Q8_0 / bf16 widened to f16 where the device has cooperative matrices):
    * an f32 model gets the f32 engine, token for token the CPU engine's */
-  const bool f16_model = s->f16_model = gm->layers[0].wq.type == DRD_DTYPE_F16;
+  const bool f16_model = s->f16_model = gm->f16_products;
   if (!f16_model) {
     s->attn.request.kind = DRD_ATTN_SCALAR;
     if (drd_sas_pick_kind(ctx, DRD_SAS_SCALAR, N - shape->P, hp->de, &s->sas_cfg)) s->sas = &s->sas_cfg;
@@ -327,10 +338,11 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));
   if (is_packed(gm->layers[0].gate.type)) {
-    const uint64_t experts = (uint64_t)hp->E * hp->dff * hp->d * 4, attn = (uint64_t)hp->d * hp->d * 4;
-    for (int i = 0; i < 3; i++) DRD_CHECK(drd_buffer_create(ctx, i == 0 && attn > experts ? attn : experts, &s->wide[i]));
+    const uint64_t es = product_type(s, gm->layers[0].gate.type) == DRD_DTYPE_F16 ? 2 : 4;
+    const uint64_t experts = (uint64_t)hp->E * hp->dff * hp->d * es, attn = (uint64_t)hp->d * hp->d * es;
+    for (int i = 0; i < 7; i++) DRD_CHECK(drd_buffer_create(ctx, i < 3 ? experts : attn, &s->wide[i]));
   }
-  const drd_des_weights des0 = des_view(s, &gm->layers[0]);
+  const drd_des_weights des0 = layer_view(s, &gm->layers[0]).des;
   DRD_CHECK(drd_des_scratch_create(ctx, &des0, &(drd_des_scratch_desc){.max_T = N}, &s->des));
   DRD_CHECK(drd_buffer_create(ctx, nde, &s->x));
   for (int r = 0; r < 3; r++) DRD_CHECK(drd_buffer_create(ctx, nde, &s->ring[r]));
@@ -435,7 +447,8 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
   drd_seq_destroy(s->final);
   drd_buffer *bufs[] = {&s->x, &s->ring[0], &s->ring[1], &s->ring[2], &s->tokens, &s->prompt, &s->seed,
                         &s->h, &s->a, &s->q, &s->k, &s->v, &s->o, &s->a16, &s->feats, &s->te1, &s->te2, &s->bias,
-                        &s->sas_scratch, &s->wide[0], &s->wide[1], &s->wide[2]};
+                        &s->sas_scratch, &s->wide[0], &s->wide[1], &s->wide[2], &s->wide[3], &s->wide[4],
+                        &s->wide[5], &s->wide[6]};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) drd_buffer_destroy(ctx, bufs[i]);
   drd_des_scratch_destroy(ctx, &s->des);
   drd_rope_table_destroy(ctx, &s->rope);

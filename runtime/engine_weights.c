@@ -115,6 +115,28 @@ cleanup:
   return status;
 }
 
+/* Whether the layers' products run in f16 (the f16 engine): their matrices are f16, or Q8_0 /
+ * bf16 on a device whose f16 products run on cooperative matrices, widened to f16 before each
+ * product, where every value is finite in f16. Rounding d q to f16 costs at most half an f16
+ * ulp (2^-11 relative), as rounding the activations does; on an H200 the f16 engine's 4K step
+ * took 12.3 ms against the f32 engine's 68.2 (docs/performance.md). Elsewhere such files run
+ * the f32 engine, token for token the CPU engine's. */
+static bool f16_products(drd_context *ctx, const drd_model_file *m, drd_dtype matrices) {
+  if (matrices == DRD_DTYPE_F16) return true;
+  if (matrices != DRD_DTYPE_Q8_0 && matrices != DRD_DTYPE_BF16) return false;
+  if (drd_gemm_pick_for(ctx, 4096, m->hp.d, m->hp.d, DRD_DTYPE_F16).kind != DRD_GEMM_COOPMAT) return false;
+  for (uint32_t l = 0; l < m->hp.L; l++) {
+    const drd_layer_tensors *L = &m->t.layers[l];
+    const drd_tensor_view *mats[] = LAYER_MATRICES(L);
+    for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
+      if (!drd_tensor_fits_f16(mats[i])) {
+        drd_log(DRD_LOG_INFO, "%s has values past f16's range: the f32 engine runs this model", mats[i]->name);
+        return false;
+      }
+  }
+  return true;
+}
+
 static void release(drd_context *ctx, drd_gpu_tensor *t) { drd_buffer_destroy(ctx, &t->buf); }
 
 drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_gpu_model **out) {
@@ -156,6 +178,7 @@ drd_status drd_gpu_model_create(drd_context *ctx, const drd_model_file *m, drd_g
         .router = &dst->router.buf, .gate = &dst->gate.buf, .up = &dst->up.buf, .down = &dst->down.buf,
     };
   }
+  gm->f16_products = f16_products(ctx, m, types.matrices);
   gm->bytes = ctx->alloc.bytes_in_use - held;
   drd_log(DRD_LOG_INFO, "uploaded %.1f MiB of weights to %s", gm->bytes / 1048576.0, ctx->caps.name);
   *out = gm;

@@ -35,12 +35,14 @@ drd_status drd_op_eltwise(drd_seq *s, drd_eltwise_op op, const drd_buffer *a, co
 /* out[i] = x[i] rounded to f16 (nearest even) for i < n. x: [n] f32; out: [n] f16. Needs 16-bit
  * storage (DRD_ERROR_UNSUPPORTED without). */
 drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n);
-/* out[0..n) = the f32 values of n elements (a multiple of 32) of Q8_0 blocks as GGUF stores them
- * (per 32 elements an f16 scale, then 32 int8; x = d q, exact in f32). q holds the raw bytes;
- * its size is rounded up to whole 32-bit words. */
-drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer *out, uint64_t n);
-/* out[0..n) = the f32 values of n bf16 elements (exact); b's size is rounded up to whole words. */
-drd_status drd_op_widen_bf16(drd_seq *s, const drd_buffer *b, const drd_buffer *out, uint64_t n);
+/* out[0..n) = the values of n elements (a multiple of 32) of Q8_0 blocks as GGUF stores them
+ * (per 32 elements an f16 scale, then 32 int8; x = d q, exact in f32), as out_type: f32
+ * (exact) or f16 (rounded to nearest even; needs 16-bit storage). q holds the raw bytes; its
+ * size is rounded up to whole 32-bit words. */
+drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer *out, drd_dtype out_type, uint64_t n);
+/* out[0..n) = the values of n bf16 elements as out_type: f32 (exact) or f16 (rounded to
+ * nearest even); b's size is rounded up to whole words. */
+drd_status drd_op_widen_bf16(drd_seq *s, const drd_buffer *b, const drd_buffer *out, drd_dtype out_type, uint64_t n);
 
 /* Binds `bytes` bytes that start `offset` bytes into b, from the storage-aligned offset at or
  * before it (ctx->alloc.alignment; buffers start aligned): *skip receives the bytes between

@@ -1,6 +1,6 @@
 /* Element-wise kernels (add, mul, scale, silu, swiglu), the f32 -> f16 conversion and the Q8_0
- * and bf16 -> f32 widenings against the host reference, on odd sizes, in place, and under a 64 KiB binding range that forces
- * chunking. */
+ * and bf16 -> f32 / f16 widenings against the host reference, on odd sizes, in place, and under
+ * a 64 KiB binding range that forces chunking. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,18 +62,16 @@ static void run_case(drd_context *ctx, drd_rng *rng, drd_eltwise_op op, uint64_t
 typedef struct unary_args {
   const drd_buffer *in, *out;
   uint64_t n;
+  drd_dtype in_type, out_type; /* the widenings' */
 } unary_args;
 static drd_status rec_to_f16(drd_seq *s, void *arg) {
   const unary_args *u = arg;
   return drd_op_to_f16(s, u->in, u->out, u->n);
 }
-static drd_status rec_dequant(drd_seq *s, void *arg) {
+static drd_status rec_widen(drd_seq *s, void *arg) {
   const unary_args *u = arg;
-  return drd_op_dequant_q8_0(s, u->in, u->out, u->n);
-}
-static drd_status rec_widen_bf16(drd_seq *s, void *arg) {
-  const unary_args *u = arg;
-  return drd_op_widen_bf16(s, u->in, u->out, u->n);
+  return u->in_type == DRD_DTYPE_Q8_0 ? drd_op_dequant_q8_0(s, u->in, u->out, u->out_type, u->n)
+                                      : drd_op_widen_bf16(s, u->in, u->out, u->out_type, u->n);
 }
 
 /* f32 -> f16 must round exactly like the host (nearest even): the same bits, values spread
@@ -91,7 +89,7 @@ static void run_to_f16(drd_context *ctx, drd_rng *rng, uint64_t n) {
   drd_buffer bx = drd_test_buffer_f32(ctx, x, n), bo;
   drd_test_check(drd_buffer_create(ctx, bytes, &bo), "buffer");
   drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  drd_test_run_seq(ctx, rec_to_f16, &(unary_args){&bx, &bo, n}, "to_f16");
+  drd_test_run_seq(ctx, rec_to_f16, &(unary_args){&bx, &bo, n, DRD_DTYPE_F32, DRD_DTYPE_F16}, "to_f16");
   drd_test_check(drd_buffer_download(ctx, &bo, 0, got, bytes), "download");
   uint64_t bad = 0;
   for (uint64_t i = 0; i < n; i++) {
@@ -108,76 +106,72 @@ static void run_to_f16(drd_context *ctx, drd_rng *rng, uint64_t n) {
   free(x), free(want), free(got);
 }
 
-/* Q8_0 -> f32 (drd_op_dequant_q8_0) against the model reader's conversion, bit for bit: random
- * f16 scales over the whole finite range (subnormals, negatives, zero), int8 values with -128
- * and 127, a block count that is odd (blocks then straddle words); a poisoned guard element
- * past n must stay untouched. */
-static void run_dequant(drd_context *ctx, drd_rng *rng, uint64_t blocks) {
-  const uint64_t n = blocks * 32, q_bytes = blocks * 34;
-  uint8_t *q = malloc((q_bytes + 3) / 4 * 4);
-  for (uint64_t b = 0; b < blocks; b++) {
-    uint16_t d = drd_f32_to_f16(ldexpf(drd_rng_uniform(rng, -1, 1), (int)drd_rng_range(rng, 0, 40) - 25));
-    if (b == 1) d = 0x8000; /* -0 */
-    if (b == 2) d = 0x7bff; /* the largest f16 */
-    q[b * 34] = (uint8_t)d, q[b * 34 + 1] = (uint8_t)(d >> 8);
-    for (int i = 0; i < 32; i++) q[b * 34 + 2 + i] = (uint8_t)drd_rng_range(rng, 0, 255);
-    if (b == 0) q[2] = 0x80, q[3] = 0x7f; /* -128, 127 */
+/* Q8_0 or bf16 -> f32 or f16 (drd_op_dequant_q8_0, drd_op_widen_bf16) against the model reader's
+ * conversion (then the host's rounding to f16), bit for bit. Q8_0: random f16 scales over the
+ * whole finite range (subnormals, negatives, zero), int8 values with -128 and 127, `count`
+ * blocks (odd counts: blocks then straddle words); values past f16's range become infinities in
+ * f16 on both sides. bf16: `count` random bit patterns (NaNs, infinities, subnormals included).
+ * A poisoned guard element past the output must stay untouched. */
+static void run_widen(drd_context *ctx, drd_rng *rng, drd_dtype in_type, uint64_t count, drd_dtype out_type) {
+  const bool q8 = in_type == DRD_DTYPE_Q8_0;
+  const uint64_t n = q8 ? count * 32 : count, in_bytes = q8 ? count * 34 : n * 2;
+  const uint32_t es = out_type == DRD_DTYPE_F16 ? 2 : 4;
+  uint8_t *in = malloc((in_bytes + 3) / 4 * 4);
+  if (q8) {
+    for (uint64_t b = 0; b < count; b++) {
+      uint16_t d = drd_f32_to_f16(ldexpf(drd_rng_uniform(rng, -1, 1), (int)drd_rng_range(rng, 0, 40) - 25));
+      if (b == 1) d = 0x8000; /* -0 */
+      if (b == 2) d = 0x7bff; /* the largest f16 */
+      in[b * 34] = (uint8_t)d, in[b * 34 + 1] = (uint8_t)(d >> 8);
+      for (int i = 0; i < 32; i++) in[b * 34 + 2 + i] = (uint8_t)drd_rng_range(rng, 0, 255);
+      if (b == 0) in[2] = 0x80, in[3] = 0x7f; /* -128, 127 */
+    }
+  } else {
+    for (uint64_t i = 0; i < n; i++) {
+      uint16_t v = (uint16_t)drd_rng_range(rng, 0, 65535);
+      memcpy(in + 2 * i, &v, 2);
+    }
   }
-  drd_tensor_view t = {.name = "q8", .type = DRD_DTYPE_Q8_0, .ndim = 1, .shape = {n}, .n_elements = n, .data = q,
-                       .nbytes = q_bytes};
-  float *want = malloc(n * 4), *got = malloc(n * 4 + 4);
+  drd_tensor_view t = {.name = "w", .type = in_type, .ndim = 1, .shape = {n}, .n_elements = n, .data = in,
+                       .nbytes = in_bytes};
+  float *want = malloc(n * 4);
   drd_tensor_to_f32(&t, 0, n, want);
-  drd_buffer bq, bo;
-  drd_test_check(drd_buffer_create(ctx, (q_bytes + 3) / 4 * 4, &bq), "buffer");
-  drd_test_check(drd_buffer_upload(ctx, &bq, 0, q, q_bytes), "upload");
-  drd_test_check(drd_buffer_create(ctx, n * 4 + 4, &bo), "buffer");
+  uint16_t *want16 = malloc(n * 2);
+  drd_f32_to_f16_row(want, want16, n);
+  const uint64_t out_bytes = (n * es + es + 3) / 4 * 4; /* n elements, a guard, whole words */
+  uint8_t *got = malloc(out_bytes);
+  drd_buffer bi, bo;
+  drd_test_check(drd_buffer_create(ctx, (in_bytes + 3) / 4 * 4, &bi), "buffer");
+  drd_test_check(drd_buffer_upload(ctx, &bi, 0, in, in_bytes), "upload");
+  drd_test_check(drd_buffer_create(ctx, out_bytes, &bo), "buffer");
   drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  drd_test_run_seq(ctx, rec_dequant, &(unary_args){&bq, &bo, n}, "dequant_q8_0");
-  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, n * 4 + 4), "download");
+  const char *name = q8 ? (es == 2 ? "dequant_q8_0 f16" : "dequant_q8_0 f32") : (es == 2 ? "widen_bf16 f16" : "widen_bf16 f32");
+  drd_test_run_seq(ctx, rec_widen, &(unary_args){&bi, &bo, n, in_type, out_type}, name);
+  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, out_bytes), "download");
   uint64_t bad = 0;
-  for (uint64_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], 4) != 0;
-  uint32_t guard;
-  memcpy(&guard, &got[n], 4);
-  if (bad || guard != 0xABCDABCDu) {
-    fprintf(stderr, "FAIL dequant_q8_0 %llu blocks: %llu elements differ from the host's%s\n",
-            (unsigned long long)blocks, (unsigned long long)bad, guard != 0xABCDABCDu ? ", the guard was overwritten" : "");
+  for (uint64_t i = 0; i < n; i++) {
+    if (es == 4) {
+      float g;
+      memcpy(&g, got + 4 * i, 4);
+      /* a NaN's payload may be canonicalized by a driver's move: any NaN for a NaN */
+      bad += memcmp(&g, &want[i], 4) != 0 && !(isnan(g) && isnan(want[i]));
+    } else {
+      uint16_t g;
+      memcpy(&g, got + 2 * i, 2);
+      bool nan_ok = isnan(want[i]) && (g & 0x7c00) == 0x7c00 && (g & 0x3ff);
+      bad += g != want16[i] && !nan_ok;
+    }
+  }
+  uint16_t guard;
+  memcpy(&guard, got + n * es, 2);
+  if (bad || guard != 0xABCD) {
+    fprintf(stderr, "FAIL %s, %llu elements: %llu differ from the host's%s\n", name, (unsigned long long)n,
+            (unsigned long long)bad, guard != 0xABCD ? ", the guard was overwritten" : "");
     failures++;
   }
-  drd_buffer_destroy(ctx, &bq);
+  drd_buffer_destroy(ctx, &bi);
   drd_buffer_destroy(ctx, &bo);
-  free(q), free(want), free(got);
-}
-
-/* bf16 -> f32 (drd_op_widen_bf16) against the model reader's conversion, bit for bit, on random
- * bit patterns (NaNs, infinities, subnormals included), odd counts, a poisoned guard past n. */
-static void run_widen_bf16(drd_context *ctx, drd_rng *rng, uint64_t n) {
-  const uint64_t bytes = (n * 2 + 3) / 4 * 4;
-  uint16_t *b = malloc(bytes);
-  for (uint64_t i = 0; i < n; i++) b[i] = (uint16_t)drd_rng_range(rng, 0, 65535);
-  drd_tensor_view t = {.name = "bf16", .type = DRD_DTYPE_BF16, .ndim = 1, .shape = {n}, .n_elements = n, .data = b,
-                       .nbytes = n * 2};
-  float *want = malloc(n * 4), *got = malloc(n * 4 + 4);
-  drd_tensor_to_f32(&t, 0, n, want);
-  drd_buffer bb, bo;
-  drd_test_check(drd_buffer_create(ctx, bytes, &bb), "buffer");
-  drd_test_check(drd_buffer_upload(ctx, &bb, 0, b, n * 2), "upload");
-  drd_test_check(drd_buffer_create(ctx, n * 4 + 4, &bo), "buffer");
-  drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  drd_test_run_seq(ctx, rec_widen_bf16, &(unary_args){&bb, &bo, n}, "widen_bf16");
-  drd_test_check(drd_buffer_download(ctx, &bo, 0, got, n * 4 + 4), "download");
-  uint64_t bad = 0;
-  /* a NaN's payload may be canonicalized by a driver's move: any NaN for a NaN */
-  for (uint64_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], 4) != 0 && !(isnan(got[i]) && isnan(want[i]));
-  uint32_t guard;
-  memcpy(&guard, &got[n], 4);
-  if (bad || guard != 0xABCDABCDu) {
-    fprintf(stderr, "FAIL widen_bf16 n=%llu: %llu elements differ from the host's%s\n", (unsigned long long)n,
-            (unsigned long long)bad, guard != 0xABCDABCDu ? ", the guard was overwritten" : "");
-    failures++;
-  }
-  drd_buffer_destroy(ctx, &bb);
-  drd_buffer_destroy(ctx, &bo);
-  free(b), free(want), free(got);
+  free(in), free(want), free(want16), free(got);
 }
 
 static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_t n_sizes) {
@@ -187,9 +181,13 @@ static void run_all(drd_context *ctx, drd_rng *rng, const uint64_t *sizes, size_
   }
   if (drd_context_caps(ctx)->storage_16bit)
     for (size_t i = 0; i < n_sizes; i++) run_to_f16(ctx, rng, sizes[i]);
-  /* Q8_0 blocks: as many as the sizes have elements, rounded up, and at least 3 */
-  for (size_t i = 0; i < n_sizes; i++) run_dequant(ctx, rng, (sizes[i] + 31) / 32 + 2);
-  for (size_t i = 0; i < n_sizes; i++) run_widen_bf16(ctx, rng, sizes[i]);
+  /* to f32, and to f16 where the device has 16-bit storage */
+  for (int f16 = 0; f16 <= (drd_context_caps(ctx)->storage_16bit ? 1 : 0); f16++) {
+    const drd_dtype out = f16 ? DRD_DTYPE_F16 : DRD_DTYPE_F32;
+    /* Q8_0 blocks: as many as the sizes have elements, rounded up, and at least 3 */
+    for (size_t i = 0; i < n_sizes; i++) run_widen(ctx, rng, DRD_DTYPE_Q8_0, (sizes[i] + 31) / 32 + 2, out);
+    for (size_t i = 0; i < n_sizes; i++) run_widen(ctx, rng, DRD_DTYPE_BF16, sizes[i], out);
+  }
 }
 
 int main(void) {
