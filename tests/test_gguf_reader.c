@@ -232,6 +232,50 @@ static void test_tensor_to_f32(void) {
   }
 }
 
+/* drd_tensor_fits_f16 against its definition (every value finite and at most 65504 once in
+ * f32), on tensors that fit but for one element at a boundary: bf16 around 65504 and the
+ * infinities and NaNs; Q8_0 scales whose block fits only for small |q|, and a NaN scale. */
+static bool fits_by_definition(const drd_tensor_view *v) {
+  float x[64];
+  drd_tensor_to_f32(v, 0, v->n_elements, x);
+  for (uint64_t i = 0; i < v->n_elements; i++)
+    if (!(fabsf(x[i]) <= 65504.0f)) return false;
+  return true;
+}
+
+static void test_fits_f16(void) {
+  static const uint16_t bf_odd[] = {0x477f, 0xc77f, 0x4780, 0xc780, 0x7f80, 0xff80, 0x7fc1, 0x0001, 0x8000};
+  uint16_t bf[64];
+  for (size_t c = 0; c <= sizeof bf_odd / sizeof *bf_odd; c++) {
+    for (int i = 0; i < 64; i++) bf[i] = drd_f32_to_bf16((float)(i - 32) * 0.37f);
+    if (c < sizeof bf_odd / sizeof *bf_odd) bf[(c * 7) % 64] = bf_odd[c];
+    drd_tensor_view v = {.name = "b", .type = DRD_DTYPE_BF16, .ndim = 1, .shape = {64, 1, 1, 1}, .n_elements = 64, .data = bf};
+    CHECK(drd_tensor_fits_f16(&v) == fits_by_definition(&v), "fits_f16 bf16 case %zu", c);
+  }
+  /* scale d, the largest |q| in block 1: 511.75 * 128 = 65504 exactly */
+  static const struct { float d; int q; } q8_odd[] = {{511.75f, -128}, {512.0f, -128}, {512.0f, 127}, {515.0f, 127},
+                                                      {516.0f, 127}, {4096.0f, 15}, {4096.0f, 16}, {65504.0f, 1},
+                                                      {65504.0f, 2}, {0.0f, 127}};
+  unsigned char q[2 * 34];
+  for (size_t c = 0; c <= sizeof q8_odd / sizeof *q8_odd; c++) {
+    for (int b = 0; b < 2; b++) {
+      uint16_t d = drd_f32_to_f16(0.01f);
+      int top = 100;
+      if (b == 1 && c < sizeof q8_odd / sizeof *q8_odd) d = drd_f32_to_f16(q8_odd[c].d), top = q8_odd[c].q;
+      if (b == 1 && c == sizeof q8_odd / sizeof *q8_odd) d = 0x7e00; /* NaN */
+      q[b * 34] = (unsigned char)d, q[b * 34 + 1] = (unsigned char)(d >> 8);
+      for (int j = 0; j < 32; j++) q[b * 34 + 2 + j] = (unsigned char)(int8_t)(j == 9 ? top : (j % 7) - 3);
+    }
+    drd_tensor_view v = {.name = "q", .type = DRD_DTYPE_Q8_0, .ndim = 1, .shape = {64, 1, 1, 1}, .n_elements = 64, .data = q};
+    CHECK(drd_tensor_fits_f16(&v) == fits_by_definition(&v), "fits_f16 q8_0 case %zu", c);
+  }
+  float f[3] = {1.0f, -65504.0f, 0.5f};
+  drd_tensor_view v = {.name = "f", .type = DRD_DTYPE_F32, .ndim = 1, .shape = {3, 1, 1, 1}, .n_elements = 3, .data = f};
+  CHECK(drd_tensor_fits_f16(&v), "fits_f16 f32 -65504");
+  f[2] = 65520.0f;
+  CHECK(!drd_tensor_fits_f16(&v), "fits_f16 f32 65520");
+}
+
 /* ------------------------------------------------------------------ generic GGUF access */
 
 static void test_gguf_generic(void) {
@@ -649,6 +693,7 @@ int main(int argc, char **argv) {
   test_bf16();
   test_q8_0();
   test_tensor_to_f32();
+  test_fits_f16();
   test_gguf_generic();
 
   drd_hparams tiny, small;
