@@ -13,7 +13,8 @@
 #include "solver.h"
 
 /* A weight tensor on the device: f32, or f16 when the file stores f16, or Q8_0 / bf16 as stored
- * for the layers' matrices when all of them are of that type (widened before each product);
+ * for the layers' matrices when all of them are of that type (widened, to f16 or f32, at the
+ * start of each layer);
  * other stored types are widened to f32 at upload, which is exact (engine_weights.c). */
 typedef struct drd_gpu_tensor {
   drd_buffer buf;

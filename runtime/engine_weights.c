@@ -2,8 +2,9 @@
  * are copied as stored; bf16 and Q8_0 outside the layers' matrices are widened to f32
  * (exact). The layers' matrices share one type on the device: f16 when every one of them is
  * stored f16, Q8_0 (34 bytes per 32 weights) or bf16 as stored when every one is of that
- * type, which the session widens into an f32 scratch before each product (a quarter or half
- * of the f32 memory), else f32 (f16 widened exactly); and so do the layers' routers (f16 or
+ * type, which the session widens into a scratch (f16 for the f16 engine, f16_products below,
+ * else f32) at the start of each layer (a quarter or half of the f32 memory), else f32 (f16
+ * widened exactly); and so do the layers' routers (f16 or
  * f32): the session picks its kernels and activation buffers from the first layer's, the DES
  * op takes gate, up and down of one type, and its scratch is planned for one router type. A
  * file may mix types (SPEC section 3), as a converter that keeps some tensors at higher
