@@ -33,11 +33,11 @@ cleanup:
   return status;
 }
 
-/* One element per invocation from in (in_size bytes each) to out (out_size bytes), one side
- * 4-byte and the other 2-byte: chunks of a multiple of alignment / 2 elements, so that the
- * 2-byte side's chunks start aligned too, and 2-byte ranges in whole words. */
+/* per_invocation elements per invocation from in (in_size bytes each) to out (out_size bytes),
+ * each side 4-byte or 2-byte: chunks of a multiple of alignment / 2 elements, so that a 2-byte
+ * side's chunks start aligned too, and 2-byte ranges in whole words. */
 static drd_status convert(drd_seq *s, const char *shader, const char *name, const drd_buffer *in, uint32_t in_size,
-                          const drd_buffer *out, uint32_t out_size, uint64_t n) {
+                          const drd_buffer *out, uint32_t out_size, uint64_t n, uint32_t per_invocation) {
   drd_context *ctx = drd_seq_context(s);
   drd_status status = DRD_OK;
   if (in->size < (n * in_size + 3) / 4 * 4 || out->size < n * out_size)
@@ -53,7 +53,7 @@ static drd_status convert(drd_seq *s, const char *shader, const char *name, cons
                          drd_out_range(out, first * out_size, (len * out_size + 3) / 4 * 4)};
     drd_pc_eltwise pc = {.n = (uint32_t)len};
     uint32_t gx, gy;
-    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    drd_grid_1d(ctx, ((len + per_invocation - 1) / per_invocation + wg - 1) / wg, &gx, &gy);
     DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, name));
   }
 cleanup:
@@ -63,7 +63,7 @@ cleanup:
 drd_status drd_op_to_f16(drd_seq *s, const drd_buffer *x, const drd_buffer *out, uint64_t n) {
   if (!drd_seq_context(s)->caps.storage_16bit)
     return drd_fail(DRD_ERROR_UNSUPPORTED, "to_f16: the device has no 16-bit storage");
-  return n ? convert(s, "convert_f32_f16", "to_f16", x, 4, out, 2, n) : DRD_OK;
+  return n ? convert(s, "convert_f32_f16", "to_f16", x, 4, out, 2, n, 1) : DRD_OK;
 }
 
 /* the widenings' shader for an output type: f32 (exact) or f16 (nearest even) */
@@ -106,7 +106,7 @@ drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer
     drd_bind binds[2] = {drd_in_range(q, in_off, in_end - in_off), drd_out_range(out, first * es, (len * es + 3) / 4 * 4)};
     drd_pc_dequant pc = {.n = (uint32_t)len, .in_byte = (uint32_t)(start - in_off)};
     uint32_t gx, gy;
-    drd_grid_1d(ctx, (len + wg - 1) / wg, &gx, &gy);
+    drd_grid_1d(ctx, (len / 4 + wg - 1) / wg, &gx, &gy); /* four elements per invocation */
     DRD_CHECK(drd_seq_dispatch(s, p, binds, 2, &pc, gx, gy, 1, "dequant_q8_0"));
   }
 cleanup:
@@ -118,7 +118,7 @@ drd_status drd_op_widen_bf16(drd_seq *s, const drd_buffer *b, const drd_buffer *
   const char *shader = NULL;
   uint32_t es = 4;
   DRD_CHECK(widen_shader(drd_seq_context(s), "widen_bf16", out_type, "widen_bf16_f32", "widen_bf16_f16", &shader, &es));
-  return n ? convert(s, shader, "widen_bf16", b, 2, out, es, n) : DRD_OK;
+  return n ? convert(s, shader, "widen_bf16", b, 2, out, es, n, 4) : DRD_OK;
 cleanup:
   return status;
 }
