@@ -168,8 +168,8 @@ static bool gemm_reads_a16(const drd_gpu_session *s, uint32_t n, uint32_t K, drd
 /* whether L's q, k and v projections all read a16, so that the norm before them need not write a */
 static bool qkv_reads_a16(const drd_gpu_session *s, const drd_gpu_layer *L) {
   const uint32_t d = s->gm->hp.d;
-  return gemm_reads_a16(s, d, d, product_type(s, L->wq.type)) && gemm_reads_a16(s, d, d, product_type(s, L->wk.type)) &&
-         gemm_reads_a16(s, d, d, product_type(s, L->wv.type));
+  return gemm_reads_a16(s, d, d, product_type(s, L->wq.type)) &&
+         gemm_reads_a16(s, d, d, product_type(s, L->wk.type)) && gemm_reads_a16(s, d, d, product_type(s, L->wv.type));
 }
 
 /* Whether any norm writes the f32 rows a (or any op reads them): not where every GEMM after a

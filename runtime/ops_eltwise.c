@@ -103,7 +103,8 @@ drd_status drd_op_dequant_q8_0(drd_seq *s, const drd_buffer *q, const drd_buffer
     uint64_t start = first / 32 * 34, in_off = start / align * align;
     uint64_t in_end = (start + len / 32 * 34 + 3) / 4 * 4;
     if (in_end > q->size) in_end = q->size;
-    drd_bind binds[2] = {drd_in_range(q, in_off, in_end - in_off), drd_out_range(out, first * es, (len * es + 3) / 4 * 4)};
+    drd_bind binds[2] = {drd_in_range(q, in_off, in_end - in_off),
+                         drd_out_range(out, first * es, (len * es + 3) / 4 * 4)};
     drd_pc_dequant pc = {.n = (uint32_t)len, .in_byte = (uint32_t)(start - in_off)};
     uint32_t gx, gy;
     drd_grid_1d(ctx, (len / 4 + wg - 1) / wg, &gx, &gy); /* four elements per invocation */

@@ -249,7 +249,8 @@ static void test_fits_f16(void) {
   for (size_t c = 0; c <= sizeof bf_odd / sizeof *bf_odd; c++) {
     for (int i = 0; i < 64; i++) bf[i] = drd_f32_to_bf16((float)(i - 32) * 0.37f);
     if (c < sizeof bf_odd / sizeof *bf_odd) bf[(c * 7) % 64] = bf_odd[c];
-    drd_tensor_view v = {.name = "b", .type = DRD_DTYPE_BF16, .ndim = 1, .shape = {64, 1, 1, 1}, .n_elements = 64, .data = bf};
+    drd_tensor_view v = {.name = "b", .type = DRD_DTYPE_BF16, .ndim = 1, .shape = {64, 1, 1, 1},
+                         .n_elements = 64, .data = bf};
     CHECK(drd_tensor_fits_f16(&v) == fits_by_definition(&v), "fits_f16 bf16 case %zu", c);
   }
   /* scale d, the largest |q| in block 1: 511.75 * 128 = 65504 exactly */
@@ -266,11 +267,13 @@ static void test_fits_f16(void) {
       q[b * 34] = (unsigned char)d, q[b * 34 + 1] = (unsigned char)(d >> 8);
       for (int j = 0; j < 32; j++) q[b * 34 + 2 + j] = (unsigned char)(int8_t)(j == 9 ? top : (j % 7) - 3);
     }
-    drd_tensor_view v = {.name = "q", .type = DRD_DTYPE_Q8_0, .ndim = 1, .shape = {64, 1, 1, 1}, .n_elements = 64, .data = q};
+    drd_tensor_view v = {.name = "q", .type = DRD_DTYPE_Q8_0, .ndim = 1, .shape = {64, 1, 1, 1},
+                         .n_elements = 64, .data = q};
     CHECK(drd_tensor_fits_f16(&v) == fits_by_definition(&v), "fits_f16 q8_0 case %zu", c);
   }
   float f[3] = {1.0f, -65504.0f, 0.5f};
-  drd_tensor_view v = {.name = "f", .type = DRD_DTYPE_F32, .ndim = 1, .shape = {3, 1, 1, 1}, .n_elements = 3, .data = f};
+  drd_tensor_view v = {.name = "f", .type = DRD_DTYPE_F32, .ndim = 1, .shape = {3, 1, 1, 1},
+                       .n_elements = 3, .data = f};
   CHECK(drd_tensor_fits_f16(&v), "fits_f16 f32 -65504");
   f[2] = 65520.0f;
   CHECK(!drd_tensor_fits_f16(&v), "fits_f16 f32 65520");

@@ -145,7 +145,8 @@ static void run_widen(drd_context *ctx, drd_rng *rng, drd_dtype in_type, uint64_
   drd_test_check(drd_buffer_upload(ctx, &bi, 0, in, in_bytes), "upload");
   drd_test_check(drd_buffer_create(ctx, out_bytes, &bo), "buffer");
   drd_test_check(drd_buffer_fill(ctx, &bo, 0xABCDABCDu), "poison");
-  const char *name = q8 ? (es == 2 ? "dequant_q8_0 f16" : "dequant_q8_0 f32") : (es == 2 ? "widen_bf16 f16" : "widen_bf16 f32");
+  const char *name = q8 ? (es == 2 ? "dequant_q8_0 f16" : "dequant_q8_0 f32")
+                        : (es == 2 ? "widen_bf16 f16" : "widen_bf16 f32");
   drd_test_run_seq(ctx, rec_widen, &(unary_args){&bi, &bo, n, in_type, out_type}, name);
   drd_test_check(drd_buffer_download(ctx, &bo, 0, got, out_bytes), "download");
   uint64_t bad = 0;
