@@ -4,11 +4,10 @@
  * stored f16, Q8_0 (34 bytes per 32 weights) or bf16 as stored when every one is of that
  * type, which the session widens into a scratch (f16 for the f16 engine, f16_products below,
  * else f32) at the start of each layer (a quarter or half of the f32 memory), else f32 (f16
- * widened exactly); and so do the layers' routers (f16 or
- * f32): the session picks its kernels and activation buffers from the first layer's, the DES
- * op takes gate, up and down of one type, and its scratch is planned for one router type. A
- * file may mix types (SPEC section 3), as a converter that keeps some tensors at higher
- * precision writes them. */
+ * widened exactly); and so do the layers' routers (f16 or f32): the session picks its kernels
+ * and activation buffers from the first layer's, the DES op takes gate, up and down of one
+ * type, and its scratch is planned for one router type. A file may mix types (SPEC section 3),
+ * as a converter that keeps some tensors at higher precision writes them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,8 +116,8 @@ cleanup:
 }
 
 /* Whether the layers' products run in f16 (the f16 engine): their matrices are f16, or Q8_0 /
- * bf16 on a device whose f16 products run on cooperative matrices, widened to f16 before each
- * product, where every value is finite in f16. Rounding d q to f16 costs at most half an f16
+ * bf16 on a device whose f16 products run on cooperative matrices, widened to f16 at the start
+ * of each layer, where every value is finite in f16. Rounding d q to f16 costs at most half an f16
  * ulp (2^-11 relative), as rounding the activations does; on an H200 the f16 engine's 4K step
  * took 12.3 ms against the f32 engine's 68.2 (docs/performance.md). Elsewhere such files run
  * the f32 engine, token for token the CPU engine's. */
