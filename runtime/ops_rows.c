@@ -32,11 +32,14 @@ uint32_t drd_rows_sg_wg(const drd_context *ctx, uint32_t cols) {
   return row_wg_max(ctx) / c->subgroup_size * c->subgroup_size;
 }
 
-/* Below 2048 rows one subgroup per row leaves too few subgroups in flight: H200 at 1024 rows x
- * 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at 16K
- * rows 0.955 against 1.179 (twenty-fourth session) */
+/* Below 2048 rows one subgroup per row leaves a GPU too few subgroups in flight: H200 at 1024
+ * rows x 1024 (base-220m's 1K step), 24 calls 0.180 ms against 0.164 on a workgroup per row; at
+ * 16K rows 0.955 against 1.179 (twenty-fourth session). A CPU device takes it at any length:
+ * lavapipe runs the workgroup's reduction tree (ten barriers, each a switch between the
+ * workgroup's subgroups, which it runs as coroutines) slowly, and the shipped model's 1K step
+ * spent 140 ms in its 26 norms on Mesa 22.3 against 8 ms on subgroups (2026-12-05). */
 bool drd_rmsnorm_on_subgroups(const drd_context *ctx, uint32_t rows, uint32_t cols) {
-  return rows >= 2048 && drd_rows_sg_wg(ctx, cols);
+  return (rows >= 2048 || ctx->caps.type == DRD_DEVICE_CPU) && drd_rows_sg_wg(ctx, cols);
 }
 
 /* x, out: [rows, cols] f32; w: [cols] f32 or NULL (softmax); out16: [rows, cols] f16 or NULL

@@ -1,5 +1,7 @@
 /* RMSNorm kernels against the host reference: odd row lengths (shorter and longer than a
- * workgroup; 2048 rows or more of whole vec4s go to the subgroup-per-row kernels), in place,
+ * workgroup; rows of whole vec4s go to the subgroup-per-row kernels from 2048 rows on a GPU, at
+ * any count on a CPU device such as lavapipe, whose workgroup-per-row runs are then the rows
+ * of 4n + 1..3 floats), in place,
  * chunking under a 64 KiB binding range, and the clear error for a row longer than one
  * binding. Where the device has 16-bit storage, every case also runs
  * drd_op_rmsnorm_f16: its f32 output must be bit-identical to drd_op_rmsnorm's and its f16
@@ -181,7 +183,8 @@ int main(void) {
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) run_case(ctx, &rng, rows[r], cols[c], false);
   run_case(ctx, &rng, 33, 1000, true);
   /* 2048 rows or more of whole vec4s take the subgroup-per-row kernels where the device has
-   * subgroup arithmetic (a partly filled last workgroup here): rows of 4 .. 256 floats stay in
+   * subgroup arithmetic (a partly filled last workgroup here; a CPU device takes them for the
+   * cases above too): rows of 4 .. 256 floats stay in
    * registers on lavapipe's subgroups of 8, up to 1024 on NVIDIA's 32; 1000 and 4100 are
    * loaded twice on lavapipe */
   static const uint32_t sg_cols[] = {4, 36, 256, 1000, 4100};
