@@ -227,8 +227,13 @@ void drd_caps_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index, bo
 
   if (apply_switches) apply_weak_device_switches(c);
   /* the kernels' SPIR-V uses f16 arithmetic, 16-bit storage and the Vulkan memory model;
-   * they are absent from builds whose glslc predates GL_KHR_cooperative_matrix */
-  if (c->coopmat && c->shader_float16 && c->storage_16bit && c->memory_model && drd_shader_find("gemm_cm"))
+   * they are absent from builds whose glslc predates GL_KHR_cooperative_matrix. A CPU device
+   * emulates cooperative matrices one lane at a time: on Mesa 26.1's lavapipe the shipped
+   * model's 1K step took 1328 ms with them and 577 ms on the scalar kernels (2026-12-05,
+   * docs/performance.md), so a CPU device runs the scalar kernels unless DRDIFF_CPU_COOPMAT=1
+   * asks for these (the tests, which run them on lavapipe) */
+  bool wanted = c->type != DRD_DEVICE_CPU || (apply_switches && drd_env_flag("DRDIFF_CPU_COOPMAT"));
+  if (c->coopmat && wanted && c->shader_float16 && c->storage_16bit && c->memory_model && drd_shader_find("gemm_cm"))
     pick_coopmat_shape(c);
   c->coopmat_convert = c->coopmat_convert && c->coopmat_m && drd_shader_find("attn_hsa_cm2");
 }

@@ -66,6 +66,9 @@ static void print_text(const drd_device_caps *c, int chosen) {
            c->coopmat_convert ? ", VK_NV_cooperative_matrix2 (accumulator-to-A conversion, row reductions, "
                                 "per-element operations)"
                               : "");
+  else if (c->coopmat && c->type == DRD_DEVICE_CPU)
+    printf("    cooperative-matrix kernels: off on a CPU device, slower there than the scalar kernels "
+           "(DRDIFF_CPU_COOPMAT=1 turns them on)\n");
   else
     printf("    cooperative-matrix kernels: off (scalar kernels)\n");
 }

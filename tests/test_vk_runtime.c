@@ -10,6 +10,7 @@
 
 #include "push_constants.h"
 #include "util_gpu.h"
+#include "vk_shaders.h"
 #include "util_expect.h"
 #include "util_rand.h"
 
@@ -219,6 +220,42 @@ static void test_env_switches(void) {
   restore_env("DRDIFF_TIMEOUT_MS", saved[2]);
 }
 
+/* A CPU device runs the scalar kernels even where it offers cooperative matrices (it emulates
+ * them lane by lane, runtime/vk_caps.c), unless DRDIFF_CPU_COOPMAT=1; a GPU's choice does not
+ * depend on that switch. Where a CPU device has everything the kernels need (Mesa 26's
+ * lavapipe), the switch must turn them on. */
+static void test_cpu_coopmat_default(void) {
+  drd_device_caps off[DRD_MAX_DEVICES], on[DRD_MAX_DEVICES];
+  uint32_t n_off = 0, n_on = 0;
+  char *saved = set_env("DRDIFF_CPU_COOPMAT", NULL);
+  drd_status s1 = drd_enumerate_devices(off, DRD_MAX_DEVICES, &n_off, NULL);
+  set_env("DRDIFF_CPU_COOPMAT", "1");
+  drd_status s2 = drd_enumerate_devices(on, DRD_MAX_DEVICES, &n_on, NULL);
+  restore_env("DRDIFF_CPU_COOPMAT", saved);
+  EXPECT(s1 == DRD_OK && s2 == DRD_OK && n_off == n_on, "enumeration: %s / %s, %u / %u devices",
+         drd_status_string(s1), drd_status_string(s2), n_off, n_on);
+  for (uint32_t i = 0; i < n_off && i < n_on; i++) {
+    const drd_device_caps *a = &off[i], *b = &on[i];
+    if (a->type != DRD_DEVICE_CPU) {
+      EXPECT(a->coopmat_m == b->coopmat_m && a->coopmat_convert == b->coopmat_convert,
+             "%s: DRDIFF_CPU_COOPMAT changed a GPU's kernels", a->name);
+      continue;
+    }
+    EXPECT(!a->coopmat_m && !a->coopmat_convert, "%s: a CPU device got cooperative-matrix kernels by default",
+           a->name);
+    bool shape = false; /* f16 x f16 + f32 at subgroup scope (VkComponentTypeKHR 0 / 1, VkScopeKHR 3) */
+    for (uint32_t j = 0; j < b->coopmat_shape_count; j++) {
+      const drd_coopmat_shape *sh = &b->coopmat_shapes[j];
+      shape |= sh->a_type == 0 && sh->b_type == 0 && sh->c_type == 1 && sh->result_type == 1 && sh->scope == 3;
+    }
+    bool able = b->coopmat && shape && b->shader_float16 && b->storage_16bit && b->memory_model &&
+                drd_shader_find("gemm_cm");
+    EXPECT(!able || b->coopmat_m, "%s: DRDIFF_CPU_COOPMAT=1 did not turn the kernels on", b->name);
+    fprintf(stderr, "%s: cooperative-matrix kernels off by default, %s with DRDIFF_CPU_COOPMAT=1\n", b->name,
+            b->coopmat_m ? "on" : "still off (not offered)");
+  }
+}
+
 /* drd_buffer_create_host: mapped, not counted against the device heap, its own block (never
  * handed out to device tensors), given back on destroy; a kernel writes it and the host reads
  * the result by memcpy, again after a second run with new contents written by the host. */
@@ -385,6 +422,7 @@ int main(void) {
   test_pipeline_subgroups(ctx);
   int rc = drd_test_finish(ctx);
   test_env_switches();
+  test_cpu_coopmat_default();
 
   /* a 64 KiB binding limit forces every op above to split into chunks */
   setenv("DRDIFF_MAX_BUFFER_RANGE", "65536", 1);

@@ -136,8 +136,8 @@ typedef struct drd_device_caps {
   drd_coopmat_shape coopmat_shapes[DRD_MAX_COOPMAT_SHAPES];
   /* The f16 x f16 + f32 subgroup shape drdiff's cooperative-matrix kernels run with, all 0
    * when they are not used: no such shape, no f16 arithmetic or 16-bit storage, no Vulkan
-   * memory model, kernels not built in (an old glslc), or a switch (DRDIFF_DISABLE_COOPMAT,
-   * DRDIFF_DISABLE_F16). */
+   * memory model, kernels not built in (an old glslc), a CPU device (slower with them; unless
+   * DRDIFF_CPU_COOPMAT=1), or a switch (DRDIFF_DISABLE_COOPMAT, DRDIFF_DISABLE_F16). */
   uint32_t coopmat_m, coopmat_n, coopmat_k;
   /* VK_NV_cooperative_matrix2's conversion of an accumulator into an A operand, row reductions
    * and per-element operations (with Vulkan 1.3's maintenance4, which that kernel's SPIR-V
