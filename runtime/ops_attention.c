@@ -339,6 +339,35 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
   return DRD_OK;
 }
 
+/* The CPU-device kernel (attn_hsa_sg.comp): workgroups of a subgroup's width, R query rows per
+ * invocation, BC keys per online-softmax step; no shared memory. CPU devices only: a GPU
+ * would run its 4 - 8 invocations per workgroup far from full. ms per layer on
+ * this project's 2-core machine, 2026-12-05, `DRDIFF_ATTN_KERNEL=scalar|subgroup
+ * tool_bench_attention ...`, the shipped model's shape at 1K tokens (`1024 4 64 16 256 512 1024
+ * 3 3 3 2 4 8 3 3 3 1 2 4`, B 16) / base-220m's at 4K (`4096 2 64`, B 64):
+ *   Mesa 22.3: scalar 77 - 78 / 469 - 489; R = 1, BC 8: 61 / -; R = 2, 4: 34 / 140;
+ *              R = 2, 8 with BC 8: - / 86 - 91, BC 16: 39 / 95 - 100, BC 4: 29 - 30 / 79 - 83,
+ *              BC 2: 30 - 31 / 85, BC 1: 27 / 99
+ *   Mesa 26.1: scalar 28 - 30 / 126 - 140; R = 2, 8 with BC 4: 7.5 - 7.7 / 81 - 86
+ * So R = the block's rows, at most 8 (each key load feeds R rows), and BC = 4. */
+static bool sg_config(const drd_context *ctx, uint32_t dh, uint32_t B, drd_attn_kernel *cfg) {
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t sg = c->subgroup_size;
+  if (c->type != DRD_DEVICE_CPU || sg < 1 || sg > 64 || sg > c->max_workgroup_invocations ||
+      sg > c->max_workgroup_size[0] || dh > 128 || !drd_shader_find("attn_hsa_sg"))
+    return false;
+  uint32_t r = (B + sg - 1) / sg;
+  if (r > 8) r = 8;
+  if (r < 1) r = 1;
+  *cfg = (drd_attn_kernel){.kind = DRD_ATTN_SUBGROUP, .wg = sg, .br = sg * r, .bc = 4, .tc = 1, .v4 = (dh + 3) / 4};
+  return true;
+}
+
+drd_attn_kind drd_attention_f32_kind(const drd_context *ctx, uint32_t dh) {
+  drd_attn_kernel k;
+  return sg_config(ctx, dh, 1, &k) ? DRD_ATTN_SUBGROUP : DRD_ATTN_SCALAR;
+}
+
 #define ATTN_CM_SLACK 8u /* log2 units a score may exceed its row's reference max (attn_cm.glsl) */
 
 static uint32_t gcd_u32(uint32_t a, uint32_t b) {
@@ -433,8 +462,12 @@ drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan
   switch (kind) {
   case DRD_ATTN_AUTO:
     k = (drd_attn_kernel){0};
-    if (cm_config(ctx, dp->dh, dp->B, true, &k)) break;
+    if (cm_config(ctx, dp->dh, dp->B, true, &k) || sg_config(ctx, dp->dh, dp->B, &k)) break;
     return scalar_config(ctx, dp->dh, dp->B, out);
+  case DRD_ATTN_SUBGROUP:
+    if (sg_config(ctx, dp->dh, dp->B, &k)) break;
+    return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: the subgroup kernel runs on CPU devices with subgroups of "
+                    "at most 64, head dim <= 128 (dh %u)", dp->dh);
   case DRD_ATTN_COOPMAT:
     if (cm_config(ctx, dp->dh, dp->B, false, &k)) break;
     return drd_fail(DRD_ERROR_UNSUPPORTED,
@@ -506,8 +539,10 @@ static drd_status record_attention(drd_seq *s, const drd_attention_plan *dp, con
     return drd_fail(DRD_ERROR_UNSUPPORTED, "attention: f16 out, q, k and v need the cooperative-matrix kernel");
   } else {
     const uint32_t spec[7] = {cfg.wg, dh, cfg.tc, cfg.v4, cfg.bc, cfg.br, dh % 4 == 0};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){cfg.shuffle ? "attn_hsa_f32" : "attn_hsa_f32_noshuffle",
-                                                         8, sizeof(drd_pc_attn), 7, spec}, &pa));
+    const char *shader = cfg.kind == DRD_ATTN_SUBGROUP ? "attn_hsa_sg"
+                         : cfg.shuffle                 ? "attn_hsa_f32"
+                                                       : "attn_hsa_f32_noshuffle";
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){shader, 8, sizeof(drd_pc_attn), 7, spec}, &pa));
   }
   const uint32_t mwg = 128, mspec[2] = {mwg, dh}, mrows = mwg / dh; /* rows per merge workgroup */
   DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){out16 ? "attn_hsa_merge_f16" : "attn_hsa_merge", 5,

@@ -20,8 +20,9 @@
  *     last round normalises. Memory stays O(N); only the number of dispatches grows.
  * Scratch is O(N): slots for the split rows of one dispatch group plus, when windowed, the
  * stats buffer.
- * Two kernels compute the pieces, with the same work items, bindings and outputs (so the plan
- * and the merge are shared): the scalar one in f32 (attn_hsa_f32*.comp) and, where the device
+ * Several kernels compute the pieces, with the same work items, bindings and outputs (so the
+ * plan and the merge are shared): the scalar one in f32 (attn_hsa_f32*.comp), its CPU-device
+ * form without shared memory (attn_hsa_sg.comp) and, where the device
  * has cooperative matrices and the head dim suits them, attn_hsa_cm.comp or, with
  * VK_NV_cooperative_matrix2's conversions, attn_hsa_cm2.comp (q, k, v and the softmax weights
  * rounded to f16, f32 accumulation); see drd_attention_kernel. */
@@ -58,11 +59,13 @@ drd_status drd_op_rope(drd_seq *s, const drd_rope_table *table, const drd_buffer
 /* ------------------------------------------------------------------ HSA attention */
 typedef struct drd_attn_group drd_attn_group; /* one attention dispatch (+ its merge) */
 
-/* The attention kernel (the merge kernel is the same for both). */
+/* The attention kernel (the merge kernel is the same for all). */
 typedef enum drd_attn_kind {
-  DRD_ATTN_AUTO = 0,    /* request only: cooperative matrices where the device and shape suit them */
+  DRD_ATTN_AUTO = 0,    /* request only: cooperative matrices where the device and shape suit them,
+                         * else drd_attention_f32_kind's */
   DRD_ATTN_SCALAR = 1,  /* shaders/attn_hsa_f32.comp, or _noshuffle without subgroup shuffles */
   DRD_ATTN_COOPMAT = 2, /* shaders/attn_hsa_cm*.comp: f16 q, k, v and p on cooperative matrices */
+  DRD_ATTN_SUBGROUP = 3, /* shaders/attn_hsa_sg.comp: f32, a subgroup's width of invocations, CPU devices only */
 } drd_attn_kind;
 
 /* How the coopmat kernel's P reaches O += P V (attn_cm.glsl). */
@@ -139,9 +142,13 @@ float drd_attention_q_scale(uint32_t dh);
 /* The kernel drd_op_attention_hsa records for dp on this context: dp->request resolved, or the
  * automatic choice (cooperative matrices when caps.coopmat_m != 0, the subgroup supports
  * shuffles and votes, the head dim padded to the matrix shape wastes at most a quarter of it,
- * and the tile fits shared memory; else the scalar kernel). UNSUPPORTED when the request
+ * and the tile fits shared memory; else drd_attention_f32_kind's). UNSUPPORTED when the request
  * cannot run here. */
 drd_status drd_attention_kernel(const drd_context *ctx, const drd_attention_plan *dp, drd_attn_kernel *out);
+
+/* The f32 kernel for this device: DRD_ATTN_SUBGROUP on a CPU device (subgroups of 64 or fewer),
+ * else DRD_ATTN_SCALAR. */
+drd_attn_kind drd_attention_f32_kind(const drd_context *ctx, uint32_t dh);
 
 /* Number of attention + merge dispatches drd_op_attention_hsa records (for tests / benches). */
 uint32_t drd_attention_dispatch_count(const drd_attention_plan *dp);

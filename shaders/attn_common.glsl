@@ -20,7 +20,6 @@
 #ifdef ATTN_SHUFFLE
 #extension GL_KHR_shader_subgroup_shuffle : require
 #endif
-#include "pc_attention.h"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;        // BR * TC invocations
@@ -34,55 +33,13 @@ layout(constant_id = 6) const bool ALIGNED4 = false; // DH % 4 == 0: rows may be
 const uint DP4 = TC * V4;  // head dim in vec4, padded with zeros to the threads' slices
 const float NEG = -1.0e30; // "minus infinity" that keeps exp2(NEG - m) == 0 and never makes NaN
 
-layout(std430, binding = 0) readonly buffer Q { float q[]; };     // [rows, H*DH] f32 (q window)
-layout(std430, binding = 0) readonly buffer Q4 { vec4 q4[]; };
-layout(std430, binding = 1) readonly buffer K { float k[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
-layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
-layout(std430, binding = 3) writeonly buffer O { float o_out[]; }; // [rows, H*DH] f32 (q window)
-layout(std430, binding = 3) writeonly buffer O4 { vec4 o4_out[]; };
-layout(std430, binding = 4) readonly buffer Items { uvec4 items[]; }; // (a, c0, c1, slot or ~0)
-layout(std430, binding = 5) readonly buffer Col { uint col[]; };       // CSR key blocks (from col_base)
-layout(std430, binding = 6) writeonly buffer SO { float slot_o[]; };   // [slots, B, H, DH] f32
-layout(std430, binding = 6) writeonly buffer SO4 { vec4 slot_o4[]; };
-layout(std430, binding = 7) writeonly buffer SML { vec2 slot_ml[]; };  // [slots, B, H] (m, l) f32
-layout(push_constant) uniform Push { drd_pc_attn pc; };
+#include "attn_io.glsl"
 
 shared vec4 ks[BC * DP4]; // [BC, DP4] K tile
 shared vec4 vs[BC * DP4]; // [BC, DP4] V tile
 #ifndef ATTN_SHUFFLE
 shared float sp[TC > 1u ? WG * BC : 1u]; // [WG, BC] partial dot products of a tile
 #endif
-
-// Column group c4 (4 columns) of head h in token row `row` of a window whose first row is row0
-// at element offset off; zeros past DH (the padding of the slices).
-vec4 load_q(uint row, uint h, uint c4) {
-  uint base = pc.q_off + (row - pc.q_row0) * pc.H * DH + h * DH;
-  if (ALIGNED4) return c4 * 4u < DH ? q4[base / 4u + c4] : vec4(0.0);
-  vec4 r = vec4(0.0);
-  for (uint e = 0; e < 4u; e++)
-    if (c4 * 4u + e < DH) r[e] = q[base + c4 * 4u + e];
-  return r;
-}
-
-void load_kv(uint row, uint h, uint c4, out vec4 kk, out vec4 vv) {
-  uint base = pc.kv_off + (row - pc.kv_row0) * pc.H * DH + h * DH;
-  kk = vec4(0.0);
-  vv = vec4(0.0);
-  if (ALIGNED4) {
-    if (c4 * 4u < DH) {
-      kk = k4[base / 4u + c4];
-      vv = v4[base / 4u + c4];
-    }
-    return;
-  }
-  for (uint e = 0; e < 4u; e++)
-    if (c4 * 4u + e < DH) {
-      kk[e] = k[base + c4 * 4u + e];
-      vv[e] = v[base + c4 * 4u + e];
-    }
-}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -111,7 +68,10 @@ void main() {
       for (uint e = lid; e < BC * DP4; e += WG) {
         uint j = e / DP4, c4 = e % DP4;
         vec4 kk = vec4(0.0), vv = vec4(0.0);
-        if (t0 + j < nk) load_kv(kb + t0 + j, h, c4, kk, vv);
+        if (t0 + j < nk) {
+          kk = load_k(kb + t0 + j, h, c4);
+          vv = load_v(kb + t0 + j, h, c4);
+        }
         ks[e] = kk;
         vs[e] = vv;
       }
@@ -159,30 +119,6 @@ void main() {
   }
 
   if (!row_ok) return;
-  if (dst == 0xffffffffu) {
-    float inv = 1.0 / l;
-    uint base = pc.o_off + (i - pc.q_row0) * pc.H * DH + h * DH;
-    for (uint x = 0; x < V4; x++) {
-      uint c4 = t + TC * x;
-      if (ALIGNED4) {
-        if (c4 * 4u < DH) o4_out[base / 4u + c4] = acc[x] * inv;
-      } else {
-        for (uint e = 0; e < 4u; e++)
-          if (c4 * 4u + e < DH) o_out[base + c4 * 4u + e] = acc[x][e] * inv;
-      }
-    }
-  } else {
-    uint srow = (dst * pc.B + rb) * pc.H + h;
-    uint base = srow * DH;
-    for (uint x = 0; x < V4; x++) {
-      uint c4 = t + TC * x;
-      if (ALIGNED4) {
-        if (c4 * 4u < DH) slot_o4[base / 4u + c4] = acc[x];
-      } else {
-        for (uint e = 0; e < 4u; e++)
-          if (c4 * 4u + e < DH) slot_o[base + c4 * 4u + e] = acc[x][e];
-      }
-    }
-    if (t == 0u) slot_ml[srow] = vec2(m, l);
-  }
+  for (uint x = 0; x < V4; x++) store_o(i, rb, h, dst, t + TC * x, acc[x], l);
+  if (dst != 0xffffffffu && t == 0u) slot_ml[(dst * pc.B + rb) * pc.H + h] = vec2(m, l);
 }

@@ -1,11 +1,12 @@
 /* HSA attention on the GPU against the f64-accumulating CPU reference (host/ref_ops.c):
  * tiny-config parameters at N in every regime (dense, modes 1-3, partial last block, N = 1),
- * base-220m parameters at two larger N, odd head counts and dims (dh % 4 != 0 takes the
+ * base-220m parameters at two larger N, blocks of 20 rows, odd head counts and dims (dh % 4 != 0 takes the
  * scalar-load path), split-K (global query blocks), a recorded sequence replayed with new
  * inputs, and the binding-window path forced by a tiny binding range (many key windows, rows
  * folded across rounds). Outputs are NaN-poisoned first, so an unwritten row fails.
  *
- * Every case runs the scalar kernel (f32 throughout, checked against ATTN_TOL) and, where the
+ * Every case runs the scalar kernel (f32 throughout, checked against ATTN_TOL), on a CPU device
+ * the subgroup kernel as well (attn_hsa_sg.comp, the same check) and, where the
  * device has cooperative matrices and picks that kernel for the shape, the coopmat kernel too,
  * on the same inputs; its f16 roundings are checked per element against the bound of
  * cm_bound (plus the same f32 tolerance). Further cases force coopmat tiles the automatic
@@ -35,6 +36,7 @@ static int coopmat_runs; /* cases the coopmat kernel ran */
 static int convert_runs; /* ... with P in registers (attn_hsa_cm2.comp) */
 static int f16_out_runs; /* coopmat cases also run with f16 out (drd_op_attention_hsa_f16) */
 static int in16_runs;    /* ... and with f16 q (scaled), k and v as well */
+static int subgroup_runs; /* cases the CPU-device kernel (attn_hsa_sg.comp) ran */
 
 /* max|gpu - ref| / max|ref|: f32 dot products and online-softmax sums over up to a few
  * thousand keys stay near 1e-6; a wrong mask, block or merge is off by 1e-2 or more. */
@@ -53,6 +55,14 @@ static drd_hparams base_hp(void) { /* SPEC section 10, "base-220m" */
 static drd_hparams small_hp(void) { /* the shipped model (models/drdiff/configs.py SMALL): dh = 256 / 4 */
   return (drd_hparams){.B = 16, .N1 = 256, .N2 = 512, .N3 = 1024, .window = {3, 3, 3}, .dilation = {2, 4, 8},
                        .hops = {3, 3, 3}, .global = {1, 2, 4}};
+}
+
+/* Blocks of 20 rows: no subgroup size divides them, so the last row tile of every kernel,
+ * the subgroup kernel's rows per invocation (3 of 8-wide subgroups) included, is partly past
+ * the block. */
+static drd_hparams odd_hp(void) {
+  return (drd_hparams){.B = 20, .N1 = 80, .N2 = 160, .N3 = 320, .window = {1, 2, 2}, .dilation = {2, 3, 4},
+                       .hops = {1, 2, 2}, .global = {1, 1, 2}};
 }
 
 /* ------------------------------------------------------------------ the coopmat error bound */
@@ -156,6 +166,8 @@ static void describe(const drd_context *ctx, const drd_attn_kernel *k, char *buf
     snprintf(buf, n, "coopmat %ux%ux%u: %u rows = %u sg x %u x %u, bc %u, dhp %u%s%s", c->coopmat_m, c->coopmat_n,
              c->coopmat_k, k->br, k->ns, k->tms, c->coopmat_m, k->bc, k->dhp, k->eager ? ", eager" : "",
              k->convert == DRD_ATTN_CONVERT_ON ? ", P in registers" : "");
+  } else if (k->kind == DRD_ATTN_SUBGROUP) {
+    snprintf(buf, n, "subgroup: %u rows, %u keys a step", k->br, k->bc);
   } else {
     snprintf(buf, n, "scalar%s: %u rows, bc %u, tc %u", k->shuffle ? "" : " (no shuffle)", k->br, k->bc, k->tc);
   }
@@ -173,8 +185,9 @@ typedef struct run {
 } run;
 
 /* One configuration; `rounds` > 1 replays the same recorded sequences with fresh inputs.
- * scalar: run the scalar kernel; cm: the coopmat kernel to request (NULL: the automatic
- * choice, run only where it is the coopmat kernel). */
+ * scalar: run the scalar kernel, and the subgroup kernel where the device runs it; cm: the
+ * coopmat kernel to request (NULL: the automatic choice, run only where it is the coopmat
+ * kernel). */
 /* q_amp: q and k uniform in [-q_amp, q_amp], so that scores q.k/sqrt(dh) have a standard deviation
  * near q_amp^2 / 3 */
 static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const drd_hparams *hp, uint32_t N,
@@ -204,9 +217,11 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     exit(1);
   }
 
-  run runs[2];
+  run runs[3];
   int nr = 0;
   if (scalar) runs[nr++] = (run){.request = {.kind = DRD_ATTN_SCALAR}};
+  if (scalar && drd_attention_f32_kind(ctx, dh) == DRD_ATTN_SUBGROUP)
+    runs[nr++] = (run){.request = {.kind = DRD_ATTN_SUBGROUP}};
   runs[nr] = (run){.request = cm ? *cm : (drd_attn_kernel){.kind = DRD_ATTN_AUTO}};
   dp.request = runs[nr].request;
   if (drd_attention_kernel(ctx, &dp, &runs[nr].k) == DRD_OK && runs[nr].k.kind == DRD_ATTN_COOPMAT) nr++;
@@ -303,6 +318,7 @@ static void check_kernels(drd_context *ctx, drd_rng *rng, const char *cfg, const
     describe(ctx, &x->k, what, sizeof what);
     const bool cmk = x->k.kind == DRD_ATTN_COOPMAT;
     coopmat_runs += cmk;
+    subgroup_runs += x->k.kind == DRD_ATTN_SUBGROUP;
     convert_runs += cmk && x->k.convert == DRD_ATTN_CONVERT_ON;
     f16_out_runs += x->s16 != NULL;
     in16_runs += x->s16in != NULL;
@@ -415,6 +431,12 @@ static void check_errors(drd_context *ctx) {
     fprintf(stderr, "FAIL: convert 7 accepted\n");
     failures++;
   }
+  /* the subgroup kernel off CPU devices */
+  dp.request = (drd_attn_kernel){.kind = DRD_ATTN_SUBGROUP};
+  if (drd_context_caps(ctx)->type != DRD_DEVICE_CPU && drd_attention_kernel(ctx, &dp, &k) != DRD_ERROR_UNSUPPORTED) {
+    fprintf(stderr, "FAIL: the subgroup kernel accepted off CPU devices\n");
+    failures++;
+  }
   dp.request = (drd_attn_kernel){0};
   check_alias(ctx, &dp);
   drd_attention_plan_free(ctx, &dp);
@@ -425,7 +447,7 @@ int main(void) {
   drd_context *ctx = drd_test_context();
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
-  drd_hparams tiny = tiny_hp(), base = base_hp(), small = small_hp();
+  drd_hparams tiny = tiny_hp(), base = base_hp(), small = small_hp(), odd = odd_hp();
   const drd_device_caps *caps = drd_context_caps(ctx);
   fprintf(stderr, "cooperative-matrix attention: %s\n",
           caps->coopmat_m ? "where the shape suits it (each case says)" : "off (no usable cooperative matrices)");
@@ -446,6 +468,10 @@ int main(void) {
   /* the shipped small model's shape (dh 64, B 16): mode 2 and mode 3 with split rows */
   check(ctx, &rng, "small", &small, 700, 4, 64, 1);
   check(ctx, &rng, "small", &small, 1501, 2, 64, 1);
+  /* blocks of 20 rows: dense, mode 2 and mode 3 */
+  check(ctx, &rng, "odd", &odd, 71, 3, 24, 1);
+  check(ctx, &rng, "odd", &odd, 250, 2, 64, 1);
+  check(ctx, &rng, "odd", &odd, 1000, 3, 10, 1);
 
   /* Binding windows forced on any device: a binding range of a few blocks, so q/k/v/out are
    * bound in many windows and most rows are folded across several key rounds. */
@@ -537,6 +563,11 @@ int main(void) {
     }
   }
   check_errors(ctx);
+  fprintf(stderr, "subgroup kernel (CPU devices): %d cases\n", subgroup_runs);
+  if (caps->type == DRD_DEVICE_CPU && drd_attention_f32_kind(ctx, 64) == DRD_ATTN_SUBGROUP && !subgroup_runs) {
+    fprintf(stderr, "FAIL: the device runs the subgroup kernel but no case ran it\n");
+    failures++;
+  }
   if (caps->coopmat_m && !coopmat_runs) {
     fprintf(stderr, "FAIL: the device has cooperative matrices but no case ran the coopmat kernel\n");
     failures++;

@@ -4,7 +4,7 @@
  * visited (query, key) pair and head (q.k and p.v, 2 each); the merge of split rows is
  * included in the time but not in the FLOPs. Time is wall clock per recorded-sequence run
  * (submit + wait), the median of the runs after one warm-up.
- * The kernel is the automatic choice unless DRDIFF_ATTN_KERNEL says "scalar", "coopmat" or
+ * The kernel is the automatic choice unless DRDIFF_ATTN_KERNEL says "scalar", "subgroup", "coopmat" or
  * "coopmat:ns,tms,bc[,eager[,convert]]" (a cooperative-matrix tile, 0 = automatic; convert 1
  * = P in registers, 2 = through shared memory; see
  * drd_attn_kernel in runtime/ops_attention.h); DRDIFF_DISABLE_COOPMAT=1 also forces the
@@ -27,8 +27,8 @@ static bool parse_request(drd_attn_kernel *req) {
   const char *e = getenv("DRDIFF_ATTN_KERNEL");
   *req = (drd_attn_kernel){.kind = DRD_ATTN_AUTO};
   if (!e || !*e || !strcmp(e, "auto")) return true;
-  if (!strcmp(e, "scalar")) {
-    req->kind = DRD_ATTN_SCALAR;
+  if (!strcmp(e, "scalar") || !strcmp(e, "subgroup")) {
+    req->kind = e[1] == 'c' ? DRD_ATTN_SCALAR : DRD_ATTN_SUBGROUP;
     return true;
   }
   if (strncmp(e, "coopmat", 7)) return false;
@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
              kern.eager, kern.convert == DRD_ATTN_CONVERT_ON ? "true" : "false", kern.shared);
   else
     snprintf(kdesc, sizeof kdesc, "\"kernel\":\"%s\",\"br\":%u,\"bc\":%u,\"tc\":%u,\"shared\":%u",
-             kern.shuffle ? "scalar" : "scalar_noshuffle", kern.br, kern.bc, kern.tc, kern.shared);
+             kern.kind == DRD_ATTN_SUBGROUP ? "subgroup" : kern.shuffle ? "scalar" : "scalar_noshuffle", kern.br,
+             kern.bc, kern.tc, kern.shared);
 
   const size_t n = (size_t)N * H * dh;
   float *x = malloc(n * 4);
