@@ -7,8 +7,13 @@
 
 #include "pc_des.h"
 #include "push_constants.h"
+#include "vk_shaders.h"
 
 #define DES_MAX_E 256u /* shared-memory histograms in des_route / des_scan */
+/* the subgroup kernels' tile on CPU devices (des_sg.glsl): SG_TM groups of a subgroup's width
+ * of rows, SG_TN columns per lane */
+#define SG_TM 2u
+#define SG_TN 4u
 
 static uint32_t elem_size(uint32_t type) { return type == DRD_DES_F16 ? 2u : 4u; }
 
@@ -85,14 +90,32 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
   return m;
 }
 
-/* Whether tile t = {bm, bn, bk, tm, tn} of the scalar kernels (cm = 0) or the cooperative-
- * matrix kernels (cm = 1: tm x tn subgroups) fits the device, and one token's padded
- * activations fit a binding; if so it becomes s's tile. */
-static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_des_scratch *s) {
+/* The subgroup kernels (des_sg.glsl) for tile {bm, bn, -, tm, tn}: a CPU device whose
+ * subgroups broadcast, one subgroup of tm x tn lanes' rows and columns, weights the kernels
+ * read (f32, or f16 through 16-bit storage). */
+static bool sg_tile_ok(const drd_context *ctx, const drd_des_scratch *s, const uint32_t t[5]) {
+  const drd_device_caps *c = &ctx->caps;
+  const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT, sg = c->subgroup_size;
+  return c->type == DRD_DEVICE_CPU && (c->subgroup_ops & need) == need &&
+         (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && sg >= 1 && sg <= 64 &&
+         sg <= c->max_workgroup_invocations && sg <= c->max_workgroup_size[0] && t[0] == t[3] * sg &&
+         t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
+         (s->expert_type == DRD_DES_F32 || c->storage_16bit) && drd_shader_find("des_gemm1_sg_f32");
+}
+
+/* Whether tile t = {bm, bn, bk, tm, tn} of the scalar kernels (kind 0), the cooperative-
+ * matrix kernels (kind 1: tm x tn subgroups) or the subgroup kernels (kind 2, sg_tile_ok)
+ * fits the device, and one token's padded activations fit a binding; if so it becomes s's
+ * tile. */
+enum { TILE_SCALAR, TILE_CM, TILE_SG };
+static bool try_tile(const drd_context *ctx, const uint32_t t[5], int kind, drd_des_scratch *s) {
   const drd_device_caps *c = &ctx->caps;
   uint32_t bm = t[0], bn = t[1], bk = t[2], tm = t[3], tn = t[4];
+  const int cm = kind == TILE_CM;
   if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
-  if (cm) {
+  if (kind == TILE_SG) {
+    if (!sg_tile_ok(ctx, s, t)) return false;
+  } else if (cm) {
     /* gate/up: two weight slices and accumulators, and the row tokens */
     if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 1, 4ull * bm))
       return false;
@@ -107,7 +130,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int cm, drd_de
   uint64_t rows;
   s->bm = bm;
   if (pass_bytes(s, ctx->alloc.alignment, 1, &rows) > drd_max_bind_range(ctx)) return false; /* padding alone overflows */
-  s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn, s->cm = cm;
+  s->bn = bn, s->bk = bk, s->tm = tm, s->tn = tn, s->cm = cm, s->sg = kind == TILE_SG;
   s->tm2 = tm, s->tn2 = tn;
   if (cm) {
     /* The down GEMM has one weight operand, so each subgroup can hold twice the matrices: the
@@ -150,16 +173,18 @@ static drd_status choose_tile(const drd_context *ctx, const drd_des_scratch_desc
                                     {8, 32, 8, 2, 4},   {4, 32, 8, 1, 4}};
   if (desc->bm) {
     uint32_t want[5] = {desc->bm, desc->bn, desc->bk, desc->tm, desc->tn};
-    if (try_tile(ctx, want, desc->cm != 0, s)) return DRD_OK;
+    if (try_tile(ctx, want, desc->sg ? TILE_SG : desc->cm ? TILE_CM : TILE_SCALAR, s)) return DRD_OK;
   } else {
     const uint64_t rows = (uint64_t)desc->max_T * s->kmax;
     const bool big = rows >= 8ull * 128 * s->E || rows / 128 * ((s->dff + 127) / 128) >= 128;
     for (size_t i = 0; c->coopmat_m && i < sizeof coop / sizeof coop[0]; i++)
-      if ((coop[i][0] < 128 || big) && try_tile(ctx, coop[i], 1, s)) return DRD_OK;
+      if ((coop[i][0] < 128 || big) && try_tile(ctx, coop[i], TILE_CM, s)) return DRD_OK;
+    const uint32_t sgs = c->subgroup_size, sg_tile[5] = {SG_TM * sgs, SG_TN * sgs, 4, SG_TM, SG_TN};
+    if (try_tile(ctx, sg_tile, TILE_SG, s)) return DRD_OK;
     const uint32_t(*list)[5] = c->type == DRD_DEVICE_CPU ? cpu : gpu;
     size_t n = c->type == DRD_DEVICE_CPU ? sizeof cpu / sizeof cpu[0] : sizeof gpu / sizeof gpu[0];
     for (size_t i = 0; i < n; i++)
-      if (try_tile(ctx, list[i], 0, s)) return DRD_OK;
+      if (try_tile(ctx, list[i], TILE_SCALAR, s)) return DRD_OK;
   }
   return drd_fail(DRD_ERROR_UNSUPPORTED,
                   "des: no grouped-GEMM tile fits %u bytes of shared memory, %u invocations and a %llu-byte "
@@ -323,6 +348,10 @@ static drd_status gemm_pipeline(drd_context *ctx, const char *name, const drd_de
     spec[n++] = a16; /* des_cm.glsl A16_SPEC */
     return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), n, spec}, p);
   }
+  if (s->sg) {
+    const uint32_t spec[4] = {ctx->caps.subgroup_size, s->tm, s->tn, vec4};
+    return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), 4, spec}, p);
+  }
   uint32_t spec[7] = {(s->bm / s->tm) * (s->bn / s->tn), s->bm, s->bn, s->bk, s->tm, s->tn, vec4};
   return drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 7, sizeof(drd_pc_des_gemm), 7, spec}, p);
 }
@@ -336,7 +365,7 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
-  snprintf(name, sizeof name, "des_gemm%d_%s", mode, s->cm ? "cm" : wvariant(ctx, w->expert_type));
+  snprintf(name, sizeof name, "des_gemm%d_%s%s", mode, s->sg ? "sg_" : "", s->cm ? "cm" : wvariant(ctx, w->expert_type));
   const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
   const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
   const drd_buffer *o = mode == 1 ? &s->h : &s->y;

@@ -59,6 +59,8 @@ typedef struct drd_des_scratch_desc {
                           * per-expert / chunked weight paths on small shapes */
   uint32_t bm, bn, bk, tm, tn; /* grouped-GEMM tile (all five, or none) */
   int cm;                      /* with a tile: the cooperative-matrix kernels, tm x tn subgroups */
+  int sg;                      /* with a tile: the CPU devices' subgroup kernels (des_gemm*_sg): bm =
+                                * tm x the subgroup size, bn = tn x the subgroup size, bk unused */
 } drd_des_scratch_desc;
 
 /* Buffers of one pass, sized once for chunk_T tokens, and the plan that goes with the
@@ -68,6 +70,7 @@ typedef struct drd_des_scratch {
   uint32_t max_T, chunk_T;
   uint32_t bm, bn, bk, tm, tn;  /* grouped-GEMM tile */
   int cm;                       /* cooperative-matrix kernels (des_gemm*_cm): tm x tn subgroups */
+  int sg;                       /* CPU devices' subgroup kernels (des_gemm*_sg): tm x tn per lane */
   uint32_t tm2, tn2;            /* the down GEMM's subgroups (cm: one weight operand, fewer may do) */
   uint32_t tb;                  /* tokens per route/scatter block */
   uint32_t wg_logits, wg_scan, wg_combine;

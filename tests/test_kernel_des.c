@@ -545,7 +545,7 @@ static void test_ffn(drd_context *ctx, drd_rng *rng, const ffn_case *c) {
     EXPECT(err2 <= OUT_TOL, "%s: replay with new b: relative error %.3g", what, err2);
   }
   fprintf(stderr, "  %-72s err %.2e  ambiguous %u/%u (gpu logits %u)  tile %ux%ux%u/%ux%u%s", what, err, n_skip, T,
-          amb_gpu, s.bm, s.bn, s.bk, s.tm, s.tn, s.cm ? " coopmat" : "");
+          amb_gpu, s.bm, s.bn, s.bk, s.tm, s.tn, s.cm ? " coopmat" : s.sg ? " subgroup" : "");
   if (s.cm) fprintf(stderr, " (down %ux%u; error / bound %.2f)", s.tm2, s.tn2, cm_worst);
   fprintf(stderr, "\n");
 
@@ -770,6 +770,8 @@ static void test_combine_y16(drd_context *ctx, drd_rng *rng, uint32_t T, uint32_
 static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
   const uint32_t T = 100, d = 64, dff = 96, E = 4, km = 2;
   const size_t nr = (size_t)E * d, nw = (size_t)E * dff * d;
+  const drd_device_caps *caps = drd_context_caps(ctx);
+  const uint32_t sgs = caps->subgroup_size;
   float *b = malloc(sizeof(float) * T * d), *router = malloc(sizeof(float) * nr);
   float *gate = malloc(sizeof(float) * nw), *up = malloc(sizeof(float) * nw), *down = malloc(sizeof(float) * nw);
   float *base = malloc(sizeof(float) * T * d), *got = malloc(sizeof(float) * T * d);
@@ -802,7 +804,15 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
       {"coopmat tile 32x32x16/2x2", 0, T, {.max_T = T, .bm = 32, .bn = 32, .bk = 16, .tm = 2, .tn = 2, .cm = 1}},
       {"coopmat tile 64x64x32/2x2", 0, T, {.max_T = T, .bm = 64, .bn = 64, .bk = 32, .tm = 2, .tn = 2, .cm = 1}},
       {"coopmat tile 64x64x48/2x2", 0, T, {.max_T = T, .bm = 64, .bn = 64, .bk = 48, .tm = 2, .tn = 2, .cm = 1}},
+      {"subgroup tile 1 x 8", 0, T, {.max_T = T, .bm = sgs, .bn = 8 * sgs, .bk = 4, .tm = 1, .tn = 8, .sg = 1}},
+      {"weights in row chunks, subgroup tile 4 x 2", 0, T,
+       {.max_T = T, .weight_bind = 16384, .bm = 4 * sgs, .bn = 2 * sgs, .bk = 4, .tm = 4, .tn = 2, .sg = 1}},
   };
+  /* the subgroup kernels run on CPU devices, for f32 weights or f16 ones through 16-bit storage;
+   * there the automatic choice is theirs too */
+  const bool sg_device = caps->type == DRD_DEVICE_CPU && (!f16 || caps->storage_16bit) &&
+                         (caps->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT) && !caps->coopmat_m;
+  size_t sg_ran = 0;
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
    * themselves, the scalar kernels' among themselves (runs of the other family are skipped) */
   int family = -1;
@@ -813,9 +823,13 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
     const drd_des_scratch_desc *sd = &runs[r].sd;
     if (sd->bm && sd->cm != family) continue;
     if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 1, 4ull * sd->bm)) continue;
+    if (sd->sg && !sg_device) continue;
     drd_test_check(drd_des_scratch_create(ctx, &w, &runs[r].sd, &s), "scratch");
     if (r == 0) family = s.cm;
+    if (r == 0) EXPECT(s.sg == sg_device, "automatic tile: subgroup kernels %d on a device where they %s", s.sg,
+                       sg_device ? "run" : "do not");
     checked += r > 0;
+    sg_ran += sd->sg && s.sg;
     drd_buffer bb = drd_test_buffer_f32(ctx, b + (size_t)runs[r].first * d, (size_t)n * d);
     drd_buffer bo = drd_test_buffer_f32(ctx, NULL, (size_t)n * d);
     drd_seq *q;
@@ -832,8 +846,9 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
     drd_buffer_destroy(ctx, &bb);
     drd_buffer_destroy(ctx, &bo);
   }
-  fprintf(stderr, "  batch invariance (%s, %s kernels): %zu variants checked bit for bit\n", f16 ? "f16" : "f32",
-          family ? "cooperative-matrix" : "scalar", checked);
+  fprintf(stderr, "  batch invariance (%s, %s kernels): %zu variants checked bit for bit, %zu of them subgroup tiles\n",
+          f16 ? "f16" : "f32", family ? "cooperative-matrix" : "scalar", checked, sg_ran);
+  EXPECT(!sg_device || sg_ran == 2, "%zu of 2 subgroup tiles ran", sg_ran);
   drd_buffer *bufs[] = {&wr, &wg, &wu, &wd};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
   free(b), free(router), free(gate), free(up), free(down), free(base), free(got);

@@ -5,8 +5,9 @@
  * wall-clock milliseconds per FFN around drd_seq_run, the (token, slot) pairs the router
  * produced, and GFLOP/s counting 6 d dff per pair (gate, up and down products);
  * with DRDIFF_PROFILE=1 also the GPU time per dispatch kind from timestamps.
- * DRDIFF_DES_TILE=bm,bn,bk,tm,tn (scalar kernels) or cm,bm,bn,bk,wm,wn (cooperative-matrix
- * kernels, wm x wn subgroups) overrides the grouped-GEMM tile, for tuning. */
+ * DRDIFF_DES_TILE=bm,bn,bk,tm,tn (scalar kernels), cm,bm,bn,bk,wm,wn (cooperative-matrix
+ * kernels, wm x wn subgroups) or sg,bm,bn,4,tm,tn (CPU devices' subgroup kernels: bm = tm x
+ * the subgroup size, bn = tn x it) overrides the grouped-GEMM tile, for tuning. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,9 @@ int main(int argc, char **argv) {
   drd_des_scratch_desc sd = {.max_T = T};
   const char *tile = getenv("DRDIFF_DES_TILE");
   if (tile && !strncmp(tile, "cm,", 3)) sd.cm = 1, tile += 3;
+  if (tile && !strncmp(tile, "sg,", 3)) sd.sg = 1, tile += 3;
   if (tile && *tile && sscanf(tile, "%u,%u,%u,%u,%u", &sd.bm, &sd.bn, &sd.bk, &sd.tm, &sd.tn) != 5) {
-    fprintf(stderr, "DRDIFF_DES_TILE: want bm,bn,bk,tm,tn or cm,bm,bn,bk,wm,wn\n");
+    fprintf(stderr, "DRDIFF_DES_TILE: want bm,bn,bk,tm,tn, cm,bm,bn,bk,wm,wn or sg,bm,bn,4,tm,tn\n");
     return 2;
   }
   drd_context *ctx = drd_bench_context();
@@ -144,7 +146,7 @@ int main(int argc, char **argv) {
          "\"pairs\": %llu, "
          "\"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
          T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name,
-         s.cm ? "cm " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2, s.fused1 && s.fused2 ? "whole" : "per-expert",
+         s.cm ? "cm " : s.sg ? "sg " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2, s.fused1 && s.fused2 ? "whole" : "per-expert",
          (T + s.chunk_T - 1) / s.chunk_T,
          (unsigned long long)pairs, reps, warm_ms, ms, flop / (ms * 1e6));
   if (ctx->n_profile) {

@@ -1,0 +1,8 @@
+#version 450
+// DES grouped GEMM 2 on CPU devices (down into y; f32 weights). See des_sg.glsl.
+#define DES_WTYPE 0
+#define DES_GEMM_MODE 2
+#define DES_SG 1
+#extension GL_GOOGLE_include_directive : require
+#include "des_common.glsl"
+#include "des_sg.glsl"
