@@ -333,7 +333,8 @@ drd_status drd_gpu_session_create(drd_gpu_model *gm, const drd_gpu_shape *shape,
   const bool f16_model = s->f16_model = gm->f16_products;
   if (!f16_model) {
     s->attn.request.kind = drd_attention_f32_kind(ctx, hp->d / hp->H);
-    if (drd_sas_pick_kind(ctx, DRD_SAS_SCALAR, N - shape->P, hp->de, &s->sas_cfg)) s->sas = &s->sas_cfg;
+    s->sas_cfg = drd_sas_pick_f32(ctx, N - shape->P, hp->de);
+    s->sas = &s->sas_cfg;
   }
   DRD_CHECK(drd_solver_plan_make(hp->schedule, shape->grid, shape->steps, shape->order, shape->sas_gamma,
                                  shape->sas_start, &s->solver));

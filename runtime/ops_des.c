@@ -365,7 +365,8 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
-  snprintf(name, sizeof name, "des_gemm%d_%s%s", mode, s->sg ? "sg_" : "", s->cm ? "cm" : wvariant(ctx, w->expert_type));
+  snprintf(name, sizeof name, "des_gemm%d_%s%s", mode, s->sg ? "sg_" : "",
+           s->cm ? "cm" : wvariant(ctx, w->expert_type));
   const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
   const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
   const drd_buffer *o = mode == 1 ? &s->h : &s->y;

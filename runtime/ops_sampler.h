@@ -11,19 +11,22 @@
 #include "ops.h"
 
 /* ------------------------------------------------------------------ SAS and rounding */
-/* The two kernel families: scalar f32 (shaders/sas_absorb_f32, round_argmax_f32 over
- * sas_tile.glsl) and cooperative matrices (sas_absorb_cm, round_argmax_cm over sas_cm.glsl:
+/* The kernel families: scalar f32 (shaders/sas_absorb_f32, round_argmax_f32 over
+ * sas_tile.glsl), cooperative matrices (sas_absorb_cm, round_argmax_cm over sas_cm.glsl:
  * logits and weighted sum on f16 * f16 + f32 matrices, the query rows and E rounded to f16;
- * only where caps.coopmat_m != 0). Both share the merge kernels and the scratch layout. */
+ * only where caps.coopmat_m != 0) and, for absorption on CPU devices, f32 without shared
+ * memory (sas_absorb_sg). All share the merge kernels and the scratch layout. */
 typedef enum drd_sas_kind {
   DRD_SAS_SCALAR = 0,
   DRD_SAS_COOPMAT = 1,
+  DRD_SAS_SUBGROUP = 2, /* absorption on CPU devices only (sas_absorb_sg); rounding takes the scalar kernel */
 } drd_sas_kind;
 
 /* Tile shape of the vocabulary-streaming kernels. Scalar: a workgroup of rg * ct invocations
  * handles rg * tr query rows; each invocation tr rows x (vt / ct) vocabulary entries of every
  * tile of vt entries, and tr rows x ceil(de / ct) columns of the weighted sum. Coopmat: rg
- * subgroups of caps.coopmat_m query rows each, tiles of vt entries (ct and tr unused, 0). The
+ * subgroups of caps.coopmat_m query rows each, tiles of vt entries (ct and tr unused, 0).
+ * Subgroup: caps.subgroup_size invocations of tr rows each, vt entries per step (rg = 1, ct 0). The
  * vocabulary is cut into `splits` ranges handled by different workgroups and merged exactly
  * afterwards (needs the scratch buffer); splits = 0 lets the op choose. */
 typedef struct drd_sas_config {
@@ -33,8 +36,10 @@ typedef struct drd_sas_config {
 } drd_sas_config;
 
 /* The configuration the ops use for `rows` active rows (splits left 0: chosen per call):
- * cooperative matrices where the device has them and de suits them, else scalar. */
+ * cooperative matrices where the device has them and de suits them, else drd_sas_pick_f32's. */
 drd_sas_config drd_sas_pick(const drd_context *ctx, uint32_t rows, uint32_t de);
+/* The f32 configuration: the subgroup kernel on CPU devices where it fits, else scalar. */
+drd_sas_config drd_sas_pick_f32(const drd_context *ctx, uint32_t rows, uint32_t de);
 /* The best configuration of one kind; false when that kind cannot run here (for tests and
  * benchmarks that compare the kernels). */
 bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows, uint32_t de, drd_sas_config *out);

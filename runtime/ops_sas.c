@@ -56,11 +56,13 @@ static bool sas_cm_geom_get(const drd_context *ctx, uint32_t de, sas_cm_geom *g)
 }
 
 static uint32_t sas_wg(const drd_context *ctx, const drd_sas_config *c) {
+  if (c->kind == DRD_SAS_SUBGROUP) return ctx->caps.subgroup_size;
   return c->kind == DRD_SAS_COOPMAT ? c->rg * ctx->caps.subgroup_size : c->rg * c->ct;
 }
 
 /* rows per workgroup */
 static uint32_t sas_rows(const drd_context *ctx, const drd_sas_config *c) {
+  if (c->kind == DRD_SAS_SUBGROUP) return ctx->caps.subgroup_size * c->tr;
   return c->kind == DRD_SAS_COOPMAT ? c->rg * ctx->caps.coopmat_m : c->rg * c->tr;
 }
 
@@ -70,6 +72,7 @@ static uint32_t sas_rows(const drd_context *ctx, const drd_sas_config *c) {
  * f16 P slots of CM x (CN + 8) and an f32 CM x CN scratch per subgroup, or round's f32 logits
  * [rows, VT + 4]. */
 static uint64_t sas_shared(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
+  if (c->kind == DRD_SAS_SUBGROUP) return 0;
   uint64_t rb = sas_rows(ctx, c);
   if (c->kind == DRD_SAS_COOPMAT) {
     sas_cm_geom g;
@@ -91,8 +94,19 @@ static bool sas_cm_config_ok(const drd_context *ctx, const drd_sas_config *c, ui
   return vt % g.cm == 0 && vt % g.cn == 0 && vt % (4 * g.t) == 0;
 }
 
+/* The subgroup kernel (sas_absorb_sg.comp): a CPU device, 1 - 16 rows and 1 - 8 entries per
+ * step per invocation, and at most 256 vec4s of rows and running sums per invocation. */
+static bool sas_sg_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
+  const drd_device_caps *caps = &ctx->caps;
+  const uint32_t sg = caps->subgroup_size;
+  return c->kind == DRD_SAS_SUBGROUP && caps->type == DRD_DEVICE_CPU && sg >= 1 && sg <= 64 &&
+         sg <= caps->max_workgroup_invocations && sg <= caps->max_workgroup_size[0] && c->tr >= 1 && c->tr <= 16 &&
+         c->vt >= 1 && c->vt <= 8 && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
+}
+
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
   const drd_device_caps *caps = &ctx->caps;
+  if (c->kind == DRD_SAS_SUBGROUP) return sas_sg_config_ok(ctx, c, de);
   if (c->kind == DRD_SAS_COOPMAT) {
     if (!sas_cm_config_ok(ctx, c, de)) return false;
   } else {
@@ -164,11 +178,36 @@ static bool sas_pick_cm(const drd_context *ctx, uint32_t rows, uint32_t de, drd_
   return false;
 }
 
+/* The subgroup kernel's shape: rows per invocation as many as the rows fill (at most 8, fewer
+ * where the rows and running sums would pass 256 vec4s: de > 64), 4 entries per step, as the
+ * attention kernel for CPU devices (attn_hsa_sg.comp) measured best. The shipped model's
+ * absorption at 1K tokens (V 4096, de 64) on Mesa 22.3's lavapipe: 210 ms per step on the
+ * scalar kernel, 47 on this one (2026-12-05, docs/performance.md). */
+static bool sas_pick_sg(const drd_context *ctx, uint32_t rows, uint32_t de, drd_sas_config *out) {
+  const uint32_t sg = ctx->caps.subgroup_size ? ctx->caps.subgroup_size : 1;
+  uint32_t tr = (uint32_t)min64(8, max64(1, cdiv(rows, sg)));
+  for (; tr >= 1; tr--) {
+    drd_sas_config c = {.rg = 1, .tr = tr, .vt = 4, .kind = DRD_SAS_SUBGROUP};
+    if (sas_sg_config_ok(ctx, &c, de)) {
+      *out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows, uint32_t de, drd_sas_config *out) {
   if (kind == DRD_SAS_COOPMAT) return sas_pick_cm(ctx, rows, de, out);
+  if (kind == DRD_SAS_SUBGROUP) return sas_pick_sg(ctx, rows, de, out);
   if (kind != DRD_SAS_SCALAR) return false;
   *out = sas_pick_scalar(ctx, rows, de);
   return true;
+}
+
+drd_sas_config drd_sas_pick_f32(const drd_context *ctx, uint32_t rows, uint32_t de) {
+  drd_sas_config c;
+  if (sas_pick_sg(ctx, rows, de, &c)) return c;
+  return sas_pick_scalar(ctx, rows, de);
 }
 
 /* The ops' own choice: the cooperative-matrix kernels where the device has them (at N = 16384
@@ -176,7 +215,7 @@ bool drd_sas_pick_kind(const drd_context *ctx, drd_sas_kind kind, uint32_t rows,
 drd_sas_config drd_sas_pick(const drd_context *ctx, uint32_t rows, uint32_t de) {
   drd_sas_config c;
   if (sas_pick_cm(ctx, rows, de, &c)) return c;
-  return sas_pick_scalar(ctx, rows, de);
+  return drd_sas_pick_f32(ctx, rows, de);
 }
 
 typedef struct sas_plan {
@@ -208,6 +247,15 @@ static bool is_llvmpipe(const drd_context *ctx) {
  * outside the tile loop, without unrolling. */
 static uint64_t sas_loop_cost(const drd_context *ctx, const drd_sas_config *c, uint32_t de, uint64_t *fixed) {
   const uint64_t wg = sas_wg(ctx, c), rb = sas_rows(ctx, c);
+  if (c->kind == DRD_SAS_SUBGROUP) {
+    /* sas_absorb_sg.comp: one loop iteration per step of vt entries; its other loops have
+     * constant trip counts and are unrolled. On Mesa 22.3 and 26.1 a forced single split of
+     * 32768 entries (8192 steps, vt 4, de 128) gave the right rows, which it could not have if
+     * the inner loops counted (2026-12-05). Counted here as 2 + vt per step, for a driver that
+     * unrolls less. */
+    *fixed = 16;
+    return 2 + c->vt;
+  }
   sas_cm_geom g;
   if (c->kind == DRD_SAS_COOPMAT && sas_cm_geom_get(ctx, de, &g)) {
     /* sas_cm.glsl: staging (5 per group: the loop and an element loop); per block of CN
@@ -238,10 +286,19 @@ static drd_status sas_plan_make(const drd_context *ctx, const drd_sas_config *cf
                                 uint32_t active, uint32_t V, uint32_t de, bool absorb, uint64_t scratch_bytes,
                                 sas_plan *p) {
   p->cfg = cfg_in ? *cfg_in : drd_sas_pick(ctx, active, de);
+  /* rounding has no subgroup kernel: the scalar one, with its own splits */
+  if (!absorb && p->cfg.kind == DRD_SAS_SUBGROUP) {
+    const uint32_t splits = p->cfg.splits;
+    p->cfg = sas_pick_scalar(ctx, active, de);
+    p->cfg.splits = splits;
+  }
   const drd_sas_config *c = &p->cfg;
   if (!drd_sas_config_ok(ctx, c, de))
     return drd_fail(DRD_ERROR_UNSUPPORTED, "sas: %s tile %u x %u x %u / %u does not fit this device for de = %u",
-                    c->kind == DRD_SAS_COOPMAT ? "cooperative-matrix" : "scalar", c->ct, c->rg, c->tr, c->vt, de);
+                    c->kind == DRD_SAS_COOPMAT    ? "cooperative-matrix"
+                    : c->kind == DRD_SAS_SUBGROUP ? "subgroup"
+                                                  : "scalar",
+                    c->ct, c->rg, c->tr, c->vt, de);
   p->rb = sas_rows(ctx, c);
   p->state = absorb ? de + 2 : 2;
   const uint64_t esize = etype == DRD_DTYPE_F16 ? 2 : 4;
@@ -298,9 +355,14 @@ static drd_status sas_plan_make(const drd_context *ctx, const drd_sas_config *cf
 uint64_t drd_sas_scratch_bytes_config(const drd_context *ctx, const drd_sas_config *cfg, drd_dtype etype,
                                       uint32_t row_first, uint32_t rows, uint32_t V, uint32_t de) {
   if (rows <= row_first || V == 0 || drd_sampler_check_etype(etype, "sas") != DRD_OK) return 0;
-  sas_plan p = {0};
-  if (sas_plan_make(ctx, cfg, etype, rows - row_first, V, de, true, UINT64_MAX, &p) != DRD_OK) return 0;
-  return p.splits > 1 ? (uint64_t)(rows - row_first) * p.splits * p.state * 4 : 0;
+  /* both ops' plans: with the subgroup kernel, rounding runs the scalar one, split its own way */
+  uint64_t most = 0;
+  for (int absorb = 1; absorb >= 0; absorb--) {
+    sas_plan p = {0};
+    if (sas_plan_make(ctx, cfg, etype, rows - row_first, V, de, absorb, UINT64_MAX, &p) != DRD_OK) return 0;
+    most = max64(most, p.splits > 1 ? (uint64_t)(rows - row_first) * p.splits * p.state * 4 : 0);
+  }
+  return most;
 }
 
 uint64_t drd_sas_scratch_bytes(const drd_context *ctx, drd_dtype etype, uint32_t row_first, uint32_t rows,
@@ -342,8 +404,8 @@ static drd_status sas_run(drd_seq *s, const drd_sas_config *cfg, const drd_buffe
                                                          sizeof(drd_pc_sas), absorb ? 11 : 10, spec}, &main_p));
   } else {
     uint32_t spec[6] = {sas_wg(ctx, c), c->ct, c->tr, c->vt, de, et};
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){absorb ? "sas_absorb_f32" : "round_argmax_f32", absorb ? 3 : 4,
-                                                         sizeof(drd_pc_sas), 6, spec}, &main_p));
+    const char *name = c->kind == DRD_SAS_SUBGROUP ? "sas_absorb_sg" : absorb ? "sas_absorb_f32" : "round_argmax_f32";
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, absorb ? 3 : 4, sizeof(drd_pc_sas), 6, spec}, &main_p));
   }
   const uint32_t mwg = elt_wg(ctx);
   uint32_t mspec[2] = {mwg, de};

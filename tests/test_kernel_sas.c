@@ -4,7 +4,8 @@
  * small binding ranges that cut E, the rows and the scratch into several bindings; both
  * kernel families: scalar f32 and, where the device has them, cooperative matrices (the
  * op's own choice for most cases, forced shapes besides; DRDIFF_DISABLE_COOPMAT=1 runs all
- * of it on the scalar kernels).
+ * of it on the scalar kernels), and on CPU devices the subgroup absorption kernel (the op's
+ * own choice there, forced shapes besides).
  *
  * Absorption tolerance, per output element (r, c), from the kernel's f32 error model
  * (u = 2^-24; p_v the f64 softmax weights, y = sum_v p_v E_v the f64 weighted mean):
@@ -16,7 +17,8 @@
  *   the final blend a few u of its operands.
  *   tol = K [gamma (sum_v p_v eps_v |E_vc - y_c| + sqrt(L) u sum_v p_v |E_vc|)
  *            + 4 u ((1 - gamma) |D_rc| + gamma |y_c|)],  K = 4.
- * Measured errors stay below ~0.15 of it (the "worst" figure printed at the end); a dropped
+ * Measured errors stay below ~0.15 of it (the "worst" figure printed at the end), ~0.2 for
+ * the subgroup kernel, whose running sums take every entry of a split in turn; a dropped
  * vocabulary tile or a wrong rescale breaks it by orders of magnitude.
  *
  * The cooperative-matrix kernel adds the f16 roundings (h = 2^-11; f16(x) is within
@@ -67,19 +69,23 @@
 static int failures;
 /* per kernel kind (scalar, coopmat): absorb cases and the max of error / tolerance over them,
  * round cases and their near-ties */
-static double worst_ratio[2];
-static uint64_t absorb_cases[2], round_cases[2], near_ties[2], planted_ties, near_rows;
+static double worst_ratio[3];
+static uint64_t absorb_cases[3], round_cases[3], near_ties[3], planted_ties, near_rows;
 
 #define U32 (1.0 / 16777216.0)
 #define U16 (1.0 / 2048.0)
 #define F16_MIN_NORMAL (1.0 / 16384.0)
 #define K_TOL 4.0
 
-static const char *kind_name(drd_sas_kind k) { return k == DRD_SAS_COOPMAT ? "coopmat" : "scalar"; }
+static const char *kind_name(drd_sas_kind k) {
+  return k == DRD_SAS_COOPMAT ? "coopmat" : k == DRD_SAS_SUBGROUP ? "subgroup" : "scalar";
+}
 
-/* The kernel the op runs for this call (cfg NULL: its own choice). */
-static drd_sas_kind case_kind(drd_context *ctx, const drd_sas_config *cfg, uint32_t active, uint32_t de) {
-  return cfg ? cfg->kind : drd_sas_pick(ctx, active, de).kind;
+/* The kernel the op runs for this call (cfg NULL: its own choice); rounding has no subgroup
+ * kernel and runs the scalar one instead. */
+static drd_sas_kind case_kind(drd_context *ctx, const drd_sas_config *cfg, uint32_t active, uint32_t de, bool absorb) {
+  drd_sas_kind k = cfg ? cfg->kind : drd_sas_pick(ctx, active, de).kind;
+  return !absorb && k == DRD_SAS_SUBGROUP ? DRD_SAS_SCALAR : k;
 }
 
 /* How far f16(x) may be from x (see the top of the file). */
@@ -187,7 +193,7 @@ static void absorb_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de,
   size_t changed = 0;
   if (memcmp(got, D, (size_t)row_first * de * 4)) changed++;
   /* active rows: against the tolerance model (see the top of the file) */
-  const drd_sas_kind kind = case_kind(ctx, cfg, active, de);
+  const drd_sas_kind kind = case_kind(ctx, cfg, active, de, true);
   const bool cm = kind == DRD_SAS_COOPMAT, e16 = etype == DRD_DTYPE_F16;
   uint32_t split_len = V; /* the longest running sum (one split at most the whole vocabulary) */
   double worst = 0, num = 0, den = 1e-30;
@@ -401,7 +407,7 @@ static void round_case(drd_context *ctx, drd_rng *rng, uint32_t V, uint32_t de, 
   drd_test_run_seq(ctx, rec_round, &a, "round");
   drd_test_check(drd_buffer_download(ctx, &bt, 0, got, rows * 4), "download tokens");
 
-  const drd_sas_kind kind = case_kind(ctx, cfg, active, de);
+  const drd_sas_kind kind = case_kind(ctx, cfg, active, de, false);
   round_cases[kind]++;
   size_t wrong = 0, prompt_touched = 0, ties_bad = 0;
   for (uint32_t r = 0; r < rows; r++) {
@@ -480,7 +486,7 @@ static void bench(drd_context *ctx, drd_rng *rng) {
     make_queries(rng, &p, D);
     drd_buffer bE = upload_e(ctx, &p), bD = drd_test_buffer_f32(ctx, D, (size_t)rows * de),
                bt = drd_test_buffer_f32(ctx, NULL, rows);
-    for (int kind = DRD_SAS_SCALAR; kind <= DRD_SAS_COOPMAT; kind++) {
+    for (int kind = DRD_SAS_SCALAR; kind <= DRD_SAS_SUBGROUP; kind++) {
       drd_sas_config c0;
       if (!drd_sas_pick_kind(ctx, (drd_sas_kind)kind, rows, de, &c0)) {
         fprintf(stderr, "bench N=%u: no %s kernel on this device\n", rows, kind_name((drd_sas_kind)kind));
@@ -543,6 +549,7 @@ int main(void) {
   uint64_t seed = drd_test_seed();
   drd_rng rng = {seed};
   drd_context *ctx = drd_test_context();
+  const bool cpu_device = drd_context_caps(ctx)->type == DRD_DEVICE_CPU;
   if (getenv("DRDIFF_TEST_BENCH")) bench(ctx, &rng);
 
   /* The matrix: V x de x rows, with (gamma, tau, E type) cycling through all 8 combinations. */
@@ -602,6 +609,27 @@ int main(void) {
                 i % 4 < 2 ? 0.1f : 1.0f, &cm_shapes[i], 2);
     round_case(ctx, &rng, V, cm_des[i], 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &cm_shapes[i], 2);
   }
+  /* the subgroup kernel (CPU devices): 1 - 16 rows per invocation, 1 - 8 entries per step,
+   * widths with a partial last vec4, forced splits (a ragged last), one split (blended in the
+   * kernel), row blocks partly past the rows (37 - 4 active rows) */
+  static const drd_sas_config sg_shapes[] = {
+      {0, 1, 1, 1, 3, DRD_SAS_SUBGROUP}, {0, 1, 3, 4, 2, DRD_SAS_SUBGROUP}, {0, 1, 8, 8, 7, DRD_SAS_SUBGROUP},
+      {0, 1, 16, 3, 1, DRD_SAS_SUBGROUP}, {0, 1, 2, 4, 0, DRD_SAS_SUBGROUP},
+  };
+  static const uint32_t sg_des[] = {17, 128, 64, 16, 100};
+  int sg_ran = 0;
+  for (size_t i = 0; i < sizeof sg_shapes / sizeof *sg_shapes; i++) {
+    if (!drd_sas_config_ok(ctx, &sg_shapes[i], sg_des[i])) continue;
+    sg_ran++;
+    uint32_t V = i % 2 ? 999 : 1000;
+    absorb_case(ctx, &rng, V, sg_des[i], 37, 4, i % 3 ? DRD_DTYPE_F32 : DRD_DTYPE_F16, i % 2 ? 1.0f : 0.5f,
+                i % 4 < 2 ? 0.1f : 1.0f, &sg_shapes[i], 2);
+    round_case(ctx, &rng, V, sg_des[i], 37, 4, i % 3 ? DRD_DTYPE_F16 : DRD_DTYPE_F32, &sg_shapes[i], 2);
+  }
+  if (cpu_device && sg_ran != 5) {
+    fprintf(stderr, "FAIL: %d of 5 subgroup shapes ran on a CPU device\n", sg_ran);
+    failures++;
+  }
   /* the first shape's hard case (f16 E, de 128, tau 0.1) in one split: blended in the kernel,
    * no merge */
   static const drd_sas_config cm_direct = {0, 4, 0, 64, 1, DRD_SAS_COOPMAT};
@@ -635,11 +663,16 @@ int main(void) {
   if (prev) setenv("DRDIFF_MAX_BUFFER_RANGE", prev, 1);
   else unsetenv("DRDIFF_MAX_BUFFER_RANGE");
 
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < 3; k++)
     fprintf(stderr, "%s kernels: absorb %llu cases, worst error / tolerance %.3g; round %llu cases, %llu rows with an "
                     "id other than the host's within the kernel's logit error (near-ties)\n",
             kind_name((drd_sas_kind)k), (unsigned long long)absorb_cases[k], worst_ratio[k],
             (unsigned long long)round_cases[k], (unsigned long long)near_ties[k]);
+  /* a CPU device's own choice for absorption is the subgroup kernel: more cases than the forced ones */
+  if (cpu_device && absorb_cases[DRD_SAS_SUBGROUP] <= 5) {
+    fprintf(stderr, "FAIL: a CPU device absorbed with the subgroup kernel only where it was forced\n");
+    failures++;
+  }
   fprintf(stderr, "round: %llu rows planted on one-ulp pairs, %llu planted exact ties resolved\n",
           (unsigned long long)near_rows, (unsigned long long)planted_ties);
   if (failures || rc)

@@ -146,7 +146,8 @@ int main(int argc, char **argv) {
          "\"pairs\": %llu, "
          "\"reps\": %d, \"warmup_ms\": %.3f, \"ms\": %.3f, \"gflops\": %.2f",
          T, d, dff, E, kmax, p, f16 ? (ctx->caps.storage_16bit ? "f16" : "f16-packed") : "f32", ctx->caps.name,
-         s.cm ? "cm " : s.sg ? "sg " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2, s.fused1 && s.fused2 ? "whole" : "per-expert",
+         s.cm ? "cm " : s.sg ? "sg " : "", s.bm, s.bn, s.bk, s.tm, s.tn, s.tm2, s.tn2,
+         s.fused1 && s.fused2 ? "whole" : "per-expert",
          (T + s.chunk_T - 1) / s.chunk_T,
          (unsigned long long)pairs, reps, warm_ms, ms, flop / (ms * 1e6));
   if (ctx->n_profile) {

@@ -1,0 +1,121 @@
+#version 450
+// SAS soft absorption (SPEC 8) for CPU Vulkan implementations (lavapipe): what
+// sas_absorb_f32.comp computes, D_r <- (1 - gamma) D_r + gamma * sum_v softmax_v(D_r . E_v / tau)
+// E_v, with the same bindings, splits and outputs (runtime/ops_sas.c), without shared memory
+// or barriers, as attn_hsa_sg.comp does attention (see there why): workgroups of SG
+// invocations (the subgroup size), each owning R query rows, all reading the same vocabulary
+// entry at a time straight from E, so one load feeds R rows' products. An online softmax
+// (natural exp, as sas_absorb_f32.comp) over steps of BC entries keeps m, l and the running
+// sum per row; each logit is the same fma chain over the columns in ascending order as there.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "pc_sampler.h"
+
+// ids as sas_tile.glsl's where they mean the same (id 1, its CT, is not used)
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint SG = 8;  // invocations per workgroup
+layout(constant_id = 2) const uint R = 8;   // rows per invocation: row0 + i * SG + lane
+layout(constant_id = 3) const uint BC = 4;  // vocabulary entries per online-softmax step
+layout(constant_id = 4) const uint DE = 16; // embedding width
+layout(constant_id = 5) const uint ETYPE = DRD_SAMPLER_E_F32;
+
+const uint DE4 = (DE + 3) / 4; // vec4s per row, the last zero-padded
+
+layout(std430, binding = 0) readonly buffer Emb { uint e_words[]; }; // [V, DE] f32, or f16 pairs
+// D [rows, DE] f32 from d_off, updated in place when direct; the splits' states [rows, n_splits,
+// DE + 2] f32 from s_off (unused when direct)
+layout(std430, binding = 1) buffer Dbuf { float d[]; };
+layout(std430, binding = 2) writeonly buffer St { float st[]; };
+layout(push_constant) uniform Push { drd_pc_sas pc; };
+
+#define NEG_BIG (-3.40282347e38) // as sas_absorb_f32.comp
+
+float e_load(uint i) { // element i of E's binding
+  if (ETYPE == DRD_SAMPLER_E_F32) return uintBitsToFloat(e_words[i]);
+  return unpackHalf2x16(e_words[i >> 1])[i & 1u];
+}
+
+// columns 4q .. 4q + 3 of vocabulary entry v of this binding (zeros past DE)
+vec4 e_row4(uint v, uint q) {
+  vec4 e = vec4(0.0);
+  const uint base = pc.e_off + v * DE + 4 * q;
+  [[unroll]] for (uint u = 0; u < 4; u++)
+    if (4 * q + u < DE) e[u] = e_load(base + u);
+  return e;
+}
+
+void main() {
+  const uint lane = gl_LocalInvocationID.x;
+  const uint row0 = gl_WorkGroupID.x * (SG * R);
+  const uint split = gl_WorkGroupID.y;
+  const uint vb = split * pc.split_len;
+  const uint ve = min(vb + pc.split_len, pc.v_count);
+
+  vec4 dv[R][DE4], acc[R][DE4];
+  float m[R], l[R];
+  [[unroll]] for (uint i = 0; i < R; i++) {
+    const uint r = row0 + i * SG + lane;
+    [[unroll]] for (uint q = 0; q < DE4; q++) {
+      vec4 v = vec4(0.0);
+      [[unroll]] for (uint u = 0; u < 4; u++)
+        if (r < pc.rows && 4 * q + u < DE) v[u] = d[pc.d_off + r * DE + 4 * q + u];
+      dv[i][q] = v;
+      acc[i][q] = vec4(0.0);
+    }
+    m[i] = NEG_BIG;
+    l[i] = 0.0;
+  }
+
+  for (uint v0 = vb; v0 < ve; v0 += BC) {
+    vec4 ev[BC][DE4];
+    float z[R][BC];
+    [[unroll]] for (uint j = 0; j < BC; j++) {
+      const bool real = v0 + j < ve;
+      const uint v = real ? v0 + j : vb; // past the split: a real entry, masked
+      [[unroll]] for (uint q = 0; q < DE4; q++) ev[j][q] = e_row4(v, q);
+      [[unroll]] for (uint i = 0; i < R; i++) {
+        float t = 0.0;
+        [[unroll]] for (uint q = 0; q < DE4; q++) {
+          t = fma(dv[i][q].x, ev[j][q].x, t);
+          t = fma(dv[i][q].y, ev[j][q].y, t);
+          t = fma(dv[i][q].z, ev[j][q].z, t);
+          t = fma(dv[i][q].w, ev[j][q].w, t);
+        }
+        z[i][j] = real ? t * pc.inv_tau : NEG_BIG;
+      }
+    }
+    [[unroll]] for (uint i = 0; i < R; i++) {
+      float tm = NEG_BIG;
+      [[unroll]] for (uint j = 0; j < BC; j++) tm = max(tm, z[i][j]);
+      const float mn = max(m[i], tm); // a real logit: the step's first entry is in the split
+      const float scale = exp(m[i] - mn); // 0 on the first step (m = -FLT_MAX)
+      m[i] = mn;
+      l[i] *= scale;
+      [[unroll]] for (uint q = 0; q < DE4; q++) acc[i][q] *= scale;
+      [[unroll]] for (uint j = 0; j < BC; j++) {
+        const float p = exp(z[i][j] - mn); // masked entries: 0
+        l[i] += p;
+        [[unroll]] for (uint q = 0; q < DE4; q++) acc[i][q] = fma(vec4(p), ev[j][q], acc[i][q]);
+      }
+    }
+  }
+
+  [[unroll]] for (uint i = 0; i < R; i++) {
+    const uint r = row0 + i * SG + lane;
+    if (r >= pc.rows) continue;
+    if (pc.direct != 0) {
+      const float inv = 1.0 / l[i];
+      [[unroll]] for (uint q = 0; q < DE4; q++)
+        [[unroll]] for (uint u = 0; u < 4; u++)
+          if (4 * q + u < DE)
+            d[pc.d_off + r * DE + 4 * q + u] = (1.0 - pc.gamma) * dv[i][q][u] + pc.gamma * (acc[i][q][u] * inv);
+    } else {
+      const uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * (DE + 2);
+      st[base] = m[i];
+      st[base + 1] = l[i];
+      [[unroll]] for (uint q = 0; q < DE4; q++)
+        [[unroll]] for (uint u = 0; u < 4; u++)
+          if (4 * q + u < DE) st[base + 2 + 4 * q + u] = acc[i][q][u];
+    }
+  }
+}
