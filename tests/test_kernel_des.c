@@ -809,9 +809,9 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
        {.max_T = T, .weight_bind = 16384, .bm = 4 * sgs, .bn = 2 * sgs, .bk = 4, .tm = 4, .tn = 2, .sg = 1}},
   };
   /* the subgroup kernels run on CPU devices, for f32 weights or f16 ones through 16-bit storage;
-   * there the automatic choice is theirs too */
-  const bool sg_device = caps->type == DRD_DEVICE_CPU && (!f16 || caps->storage_16bit) &&
-                         (caps->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT) && !caps->coopmat_m;
+   * there the automatic choice is theirs too, unless f16 weights go to cooperative matrices */
+  const bool sg_device = caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
+                         (!f16 || (caps->storage_16bit && !caps->coopmat_m));
   size_t sg_ran = 0;
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
    * themselves, the scalar kernels' among themselves (runs of the other family are skipped) */
