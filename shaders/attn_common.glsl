@@ -69,8 +69,8 @@ void main() {
         uint j = e / DP4, c4 = e % DP4;
         vec4 kk = vec4(0.0), vv = vec4(0.0);
         if (t0 + j < nk) {
-          kk = load_k(kb + t0 + j, h, c4);
-          vv = load_v(kb + t0 + j, h, c4);
+          kk = load_kv(false, kb + t0 + j, h, c4);
+          vv = load_kv(true, kb + t0 + j, h, c4);
         }
         ks[e] = kk;
         vs[e] = vv;

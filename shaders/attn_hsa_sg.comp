@@ -65,7 +65,7 @@ void main() {
         float d[R];
         [[unroll]] for (uint r = 0; r < R; r++) d[r] = 0.0;
         [[unroll]] for (uint x = 0; x < DP4; x++) {
-          const vec4 kv = load_k(key, h, x);
+          const vec4 kv = load_kv(false, key, h, x);
           [[unroll]] for (uint r = 0; r < R; r++) d[r] += dot(qv[r][x], kv);
         }
         [[unroll]] for (uint r = 0; r < R; r++) {
@@ -85,7 +85,7 @@ void main() {
         const uint key = t0 + j < nk ? kb + t0 + j : kb; // its weight is 0
         [[unroll]] for (uint r = 0; r < R; r++) l[r] += s[r][j];
         [[unroll]] for (uint x = 0; x < DP4; x++) {
-          const vec4 vv = load_v(key, h, x);
+          const vec4 vv = load_kv(true, key, h, x);
           [[unroll]] for (uint r = 0; r < R; r++) acc[r][x] += s[r][j] * vv;
         }
       }

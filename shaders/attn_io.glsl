@@ -30,22 +30,13 @@ vec4 load_q(uint row, uint h, uint c4) {
   return r;
 }
 
-// Column group c4 of head h in key row `row` of K (of V): zeros past DH
-vec4 load_k(uint row, uint h, uint c4) {
+// Column group c4 of head h in key row `row` of V (value) or K: zeros past DH
+vec4 load_kv(bool value, uint row, uint h, uint c4) {
   const uint base = pc.kv_off + (row - pc.kv_row0) * pc.H * DH + h * DH;
-  if (ALIGNED4) return c4 * 4u < DH ? k4[base / 4u + c4] : vec4(0.0);
+  if (ALIGNED4) return c4 * 4u < DH ? (value ? v4[base / 4u + c4] : k4[base / 4u + c4]) : vec4(0.0);
   vec4 r = vec4(0.0);
   for (uint e = 0; e < 4u; e++)
-    if (c4 * 4u + e < DH) r[e] = k[base + c4 * 4u + e];
-  return r;
-}
-
-vec4 load_v(uint row, uint h, uint c4) {
-  const uint base = pc.kv_off + (row - pc.kv_row0) * pc.H * DH + h * DH;
-  if (ALIGNED4) return c4 * 4u < DH ? v4[base / 4u + c4] : vec4(0.0);
-  vec4 r = vec4(0.0);
-  for (uint e = 0; e < 4u; e++)
-    if (c4 * 4u + e < DH) r[e] = v[base + c4 * 4u + e];
+    if (c4 * 4u + e < DH) r[e] = value ? v[base + c4 * 4u + e] : k[base + c4 * 4u + e];
   return r;
 }
 
