@@ -351,14 +351,10 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
  *   Mesa 26.1: scalar 28 - 30 / 126 - 140; R = 2, 8 with BC 4: 7.5 - 7.7 / 81 - 86
  * So R = the block's rows, at most 8 (each key load feeds R rows), and BC = 4. */
 static bool sg_config(const drd_context *ctx, uint32_t dh, uint32_t B, drd_attn_kernel *cfg) {
-  const drd_device_caps *c = &ctx->caps;
-  const uint32_t sg = c->subgroup_size;
-  if (c->type != DRD_DEVICE_CPU || sg < 1 || sg > 64 || sg > c->max_workgroup_invocations ||
-      sg > c->max_workgroup_size[0] || dh > 128 || !drd_shader_find("attn_hsa_sg"))
-    return false;
-  uint32_t r = (B + sg - 1) / sg;
+  const uint32_t sg = drd_cpu_sg_wg(ctx, 0);
+  if (!sg || dh > 128 || !drd_shader_find("attn_hsa_sg")) return false;
+  uint32_t r = (B + sg - 1) / sg; /* >= 1: B >= 1 */
   if (r > 8) r = 8;
-  if (r < 1) r = 1;
   *cfg = (drd_attn_kernel){.kind = DRD_ATTN_SUBGROUP, .wg = sg, .br = sg * r, .bc = 4, .tc = 1, .v4 = (dh + 3) / 4};
   return true;
 }

@@ -95,11 +95,8 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
  * read (f32, or f16 through 16-bit storage). */
 static bool sg_tile_ok(const drd_context *ctx, const drd_des_scratch *s, const uint32_t t[5]) {
   const drd_device_caps *c = &ctx->caps;
-  const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT, sg = c->subgroup_size;
-  return c->type == DRD_DEVICE_CPU && (c->subgroup_ops & need) == need &&
-         (c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && sg >= 1 && sg <= 64 &&
-         sg <= c->max_workgroup_invocations && sg <= c->max_workgroup_size[0] && t[0] == t[3] * sg &&
-         t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
+  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT);
+  return sg && t[0] == t[3] * sg && t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
          (s->expert_type == DRD_DES_F32 || c->storage_16bit) && drd_shader_find("des_gemm1_sg_f32");
 }
 

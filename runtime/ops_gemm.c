@@ -56,11 +56,8 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
     /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
      * size; GPUs may pick another size per pipeline, and they are better served by the tiled
      * kernel anyway. */
-    uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT;
-    uint32_t sg = caps->subgroup_size;
-    return caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & need) == need &&
-           (caps->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT) && sg >= 1 && sg <= 64 &&
-           sg <= caps->max_workgroup_invocations && sg <= caps->max_workgroup_size[0] && c->tm * c->tn * sg <= 256;
+    uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT);
+    return sg && c->tm * c->tn * sg <= 256;
   }
   /* micro-tiles are read from shared memory as vec4s */
   if (c->kind != DRD_GEMM_TILED || !c->bm || !c->bn || !c->bk || c->bm % c->tm || c->bn % c->tn || c->tm % 4 ||

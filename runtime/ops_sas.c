@@ -97,11 +97,8 @@ static bool sas_cm_config_ok(const drd_context *ctx, const drd_sas_config *c, ui
 /* The subgroup kernel (sas_absorb_sg.comp): a CPU device, 1 - 16 rows and 1 - 8 entries per
  * step per invocation, and at most 256 vec4s of rows and running sums per invocation. */
 static bool sas_sg_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
-  const drd_device_caps *caps = &ctx->caps;
-  const uint32_t sg = caps->subgroup_size;
-  return c->kind == DRD_SAS_SUBGROUP && caps->type == DRD_DEVICE_CPU && sg >= 1 && sg <= 64 &&
-         sg <= caps->max_workgroup_invocations && sg <= caps->max_workgroup_size[0] && c->tr >= 1 && c->tr <= 16 &&
-         c->vt >= 1 && c->vt <= 8 && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
+  return c->kind == DRD_SAS_SUBGROUP && drd_cpu_sg_wg(ctx, 0) && c->tr >= 1 && c->tr <= 16 && c->vt >= 1 &&
+         c->vt <= 8 && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
 }
 
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
