@@ -466,6 +466,20 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
  * a little less still, but a cancel waits for the running group and the queued one. */
 #define GROUP_S 0.2
 
+/* Sleeps until t, or until `last` has finished if that comes first. t comes from the last
+ * steps' times, which can be far too long for the next ones: a step that compiled shaders on
+ * first use (llvmpipe does so: one step of the README's main command took 26 s on a cold
+ * shader cache), or a progress callback that stalled. Sleeping it out left the device idle, the
+ * idle time entered the next estimate, and the run went on sleeping 3/4 of the last sleep at a
+ * time (171 s instead of 35 for that command, 2026-12-05). Looking at the fence every
+ * PACE_SLICE_S bounds the idle time to one slice, for a few wake-ups per group. */
+#define PACE_SLICE_S 0.02
+
+static void sleep_until_or_done(const drd_seq *last, double t) {
+  for (double now = drd_now_s(); now < t && !drd_seq_finished(last); now = drd_now_s())
+    drd_sleep_until_s(now + PACE_SLICE_S < t ? now + PACE_SLICE_S : t);
+}
+
 static uint32_t first_part(const drd_gpu_session *s, uint32_t step) { return step ? s->step_end[step - 1] : 0; }
 
 /* Submits steps [a, b) (0-based): one vkQueueSubmit, or each part alone when the caller
@@ -533,7 +547,7 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       group_end[n_groups++] = queued;
     }
     uint32_t a = done, b = group_end[0];
-    if (s->step_s * (b - a) > 2e-3) drd_sleep_until_s(seen + 0.75 * s->step_s * (b - a));
+    if (s->step_s * (b - a) > 2e-3) sleep_until_or_done(s->parts[s->step_end[b - 1] - 1], seen + 0.75 * s->step_s * (b - a));
     DRD_CHECK(wait_steps(s, a, b));
     double now = drd_now_s();
     group_end[0] = group_end[1];

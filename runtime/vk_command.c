@@ -368,6 +368,11 @@ cleanup:
   return status;
 }
 
+bool drd_seq_finished(const drd_seq *s) {
+  if (!s->in_flight || s->ctx->lost || (s->signal != s && !s->signal->in_flight)) return true;
+  return vkGetFenceStatus(s->ctx->device, s->signal->fence) != VK_NOT_READY;
+}
+
 void drd_seq_destroy(drd_seq *s) {
   if (!s) return;
   drd_context *ctx = s->ctx;

@@ -248,6 +248,9 @@ drd_status drd_seq_submit(drd_seq *s);
  * first and the others cost nothing). */
 drd_status drd_seq_submit_group(drd_seq *const *seqs, uint32_t n);
 drd_status drd_seq_wait(drd_seq *s);
+/* Whether drd_seq_wait would return at once: s is not in flight, its group's fence has
+ * signalled, or the device is lost (the wait then reports it). Never blocks. */
+bool drd_seq_finished(const drd_seq *s);
 /* Records a device timestamp into query `query` of pool (a VK_QUERY_TYPE_TIMESTAMP pool, where
  * caps.timestamps) once all the work queued before it has finished. */
 void drd_seq_stamp(drd_seq *s, VkQueryPool pool, uint32_t query);
