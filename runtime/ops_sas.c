@@ -399,10 +399,10 @@ static drd_status sas_run(drd_seq *s, const drd_sas_config *cfg, const drd_buffe
                          caps->coopmat_m, caps->coopmat_n, caps->coopmat_k, et, SAS_CM_SLACK};
     DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){absorb ? "sas_absorb_cm" : "round_argmax_cm", absorb ? 3 : 4,
                                                          sizeof(drd_pc_sas), absorb ? 11 : 10, spec}, &main_p));
-  } else {
+  } else if (c->kind != DRD_SAS_SUBGROUP) { /* the subgroup kernel's is chosen per dispatch, below */
     uint32_t spec[6] = {sas_wg(ctx, c), c->ct, c->tr, c->vt, de, et};
-    const char *name = c->kind == DRD_SAS_SUBGROUP ? "sas_absorb_sg" : absorb ? "sas_absorb_f32" : "round_argmax_f32";
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, absorb ? 3 : 4, sizeof(drd_pc_sas), 6, spec}, &main_p));
+    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){absorb ? "sas_absorb_f32" : "round_argmax_f32", absorb ? 3 : 4,
+                                                         sizeof(drd_pc_sas), 6, spec}, &main_p));
   }
   const uint32_t mwg = elt_wg(ctx);
   uint32_t mspec[2] = {mwg, de};
@@ -430,6 +430,13 @@ static drd_status sas_run(drd_seq *s, const drd_sas_config *cfg, const drd_buffe
           .n_splits = p.splits, .e_off = e_off, .d_off = d_skip / 4, .s_off = s_skip / 4, .t_off = t_skip / 4,
           .direct = direct, .inv_tau = absorb ? 1.0f / tau : 0.0f, .gamma = gamma,
       };
+      if (c->kind == DRD_SAS_SUBGROUP) {
+        /* its vector loads and stores where every offset allows them (they do wherever de % 4
+         * == 0 and the buffers are 16-byte aligned), and only its own output path */
+        const bool aligned = de % 4 == 0 && pc.e_off % 4 == 0 && pc.d_off % 4 == 0 && pc.s_off % 4 == 0;
+        uint32_t spec[8] = {sas_wg(ctx, c), 0, c->tr, c->vt, de, et, direct, aligned};
+        DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){"sas_absorb_sg", 3, sizeof(drd_pc_sas), 8, spec}, &main_p));
+      }
       drd_bind binds[4] = {eb, qb, sb, tb};
       DRD_CHECK(drd_seq_dispatch(s, main_p, binds, absorb ? 3 : 4, &pc, (uint32_t)cdiv(rn, p.rb), ns, 1, op));
     }

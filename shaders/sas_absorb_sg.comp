@@ -7,6 +7,14 @@
 // entry at a time straight from E, so one load feeds R rows' products. An online softmax
 // (natural exp, as sas_absorb_f32.comp) over steps of BC entries keeps m, l and the running
 // sum per row; each logit is the same fma chain over the columns in ascending order as there.
+//
+// Compile time counts as much as run time here: llvmpipe compiles a kernel on its first use
+// (then caches it on disk), and Mesa 22.3's turns every load or store instruction whose address
+// may differ between lanes into a loop over the lanes with branches per component. With R = 8
+// rows of 64 columns, one scalar access per column compiled for 25 s (2026-12-05). So: one
+// vector access per 4 columns where the offsets allow (ALIGNED), the entry's columns loaded
+// where they are used (as attention loads K and V), and only the output path this dispatch
+// takes (DIRECT).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "pc_sampler.h"
@@ -18,14 +26,20 @@ layout(constant_id = 2) const uint R = 8;   // rows per invocation: row0 + i * S
 layout(constant_id = 3) const uint BC = 4;  // vocabulary entries per online-softmax step
 layout(constant_id = 4) const uint DE = 16; // embedding width
 layout(constant_id = 5) const uint ETYPE = DRD_SAMPLER_E_F32;
+layout(constant_id = 6) const bool DIRECT = false;  // one split: D updated in place, no states
+layout(constant_id = 7) const bool ALIGNED = false; // DE % 4 == 0, e_off, d_off, s_off % 4 == 0
 
 const uint DE4 = (DE + 3) / 4; // vec4s per row, the last zero-padded
 
 layout(std430, binding = 0) readonly buffer Emb { uint e_words[]; }; // [V, DE] f32, or f16 pairs
+layout(std430, binding = 0) readonly buffer Emb4 { uvec4 e_f32x4[]; }; // the same, as 4 f32 (ALIGNED)
+layout(std430, binding = 0) readonly buffer Emb2 { uvec2 e_f16x4[]; }; // the same, as 4 f16 (ALIGNED)
 // D [rows, DE] f32 from d_off, updated in place when direct; the splits' states [rows, n_splits,
 // DE + 2] f32 from s_off (unused when direct)
 layout(std430, binding = 1) buffer Dbuf { float d[]; };
+layout(std430, binding = 1) buffer Dbuf4 { vec4 d4[]; };
 layout(std430, binding = 2) writeonly buffer St { float st[]; };
+layout(std430, binding = 2) writeonly buffer St2 { vec2 st2[]; }; // (DE + 2 is even when ALIGNED)
 layout(push_constant) uniform Push { drd_pc_sas pc; };
 
 #define NEG_BIG (-3.40282347e38) // as sas_absorb_f32.comp
@@ -39,6 +53,11 @@ float e_load(uint i) { // element i of E's binding
 vec4 e_row4(uint v, uint q) {
   vec4 e = vec4(0.0);
   const uint base = pc.e_off + v * DE + 4 * q;
+  if (ALIGNED) {
+    if (ETYPE == DRD_SAMPLER_E_F32) return uintBitsToFloat(e_f32x4[base >> 2]);
+    const uvec2 w = e_f16x4[base >> 2];
+    return vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
+  }
   [[unroll]] for (uint u = 0; u < 4; u++)
     if (4 * q + u < DE) e[u] = e_load(base + u);
   return e;
@@ -57,8 +76,12 @@ void main() {
     const uint r = row0 + i * SG + lane;
     [[unroll]] for (uint q = 0; q < DE4; q++) {
       vec4 v = vec4(0.0);
-      [[unroll]] for (uint u = 0; u < 4; u++)
-        if (r < pc.rows && 4 * q + u < DE) v[u] = d[pc.d_off + r * DE + 4 * q + u];
+      if (ALIGNED) {
+        if (r < pc.rows) v = d4[(pc.d_off + r * DE) / 4 + q];
+      } else {
+        [[unroll]] for (uint u = 0; u < 4; u++)
+          if (r < pc.rows && 4 * q + u < DE) v[u] = d[pc.d_off + r * DE + 4 * q + u];
+      }
       dv[i][q] = v;
       acc[i][q] = vec4(0.0);
     }
@@ -67,22 +90,22 @@ void main() {
   }
 
   for (uint v0 = vb; v0 < ve; v0 += BC) {
-    vec4 ev[BC][DE4];
     float z[R][BC];
     [[unroll]] for (uint j = 0; j < BC; j++) {
       const bool real = v0 + j < ve;
       const uint v = real ? v0 + j : vb; // past the split: a real entry, masked
-      [[unroll]] for (uint q = 0; q < DE4; q++) ev[j][q] = e_row4(v, q);
-      [[unroll]] for (uint i = 0; i < R; i++) {
-        float t = 0.0;
-        [[unroll]] for (uint q = 0; q < DE4; q++) {
-          t = fma(dv[i][q].x, ev[j][q].x, t);
-          t = fma(dv[i][q].y, ev[j][q].y, t);
-          t = fma(dv[i][q].z, ev[j][q].z, t);
-          t = fma(dv[i][q].w, ev[j][q].w, t);
+      float t[R];
+      [[unroll]] for (uint i = 0; i < R; i++) t[i] = 0.0;
+      [[unroll]] for (uint q = 0; q < DE4; q++) {
+        const vec4 e = e_row4(v, q); // used at once: kept, BC entries would be BC * DE more live values
+        [[unroll]] for (uint i = 0; i < R; i++) {
+          t[i] = fma(dv[i][q].x, e.x, t[i]);
+          t[i] = fma(dv[i][q].y, e.y, t[i]);
+          t[i] = fma(dv[i][q].z, e.z, t[i]);
+          t[i] = fma(dv[i][q].w, e.w, t[i]);
         }
-        z[i][j] = real ? t * pc.inv_tau : NEG_BIG;
       }
+      [[unroll]] for (uint i = 0; i < R; i++) z[i][j] = real ? t[i] * pc.inv_tau : NEG_BIG;
     }
     [[unroll]] for (uint i = 0; i < R; i++) {
       float tm = NEG_BIG;
@@ -93,9 +116,15 @@ void main() {
       l[i] *= scale;
       [[unroll]] for (uint q = 0; q < DE4; q++) acc[i][q] *= scale;
       [[unroll]] for (uint j = 0; j < BC; j++) {
-        const float p = exp(z[i][j] - mn); // masked entries: 0
-        l[i] += p;
-        [[unroll]] for (uint q = 0; q < DE4; q++) acc[i][q] = fma(vec4(p), ev[j][q], acc[i][q]);
+        z[i][j] = exp(z[i][j] - mn); // masked entries: 0
+        l[i] += z[i][j];
+      }
+    }
+    [[unroll]] for (uint j = 0; j < BC; j++) {
+      const uint v = v0 + j < ve ? v0 + j : vb; // its weight is 0
+      [[unroll]] for (uint q = 0; q < DE4; q++) {
+        const vec4 e = e_row4(v, q);
+        [[unroll]] for (uint i = 0; i < R; i++) acc[i][q] = fma(vec4(z[i][j]), e, acc[i][q]);
       }
     }
   }
@@ -103,19 +132,32 @@ void main() {
   [[unroll]] for (uint i = 0; i < R; i++) {
     const uint r = row0 + i * SG + lane;
     if (r >= pc.rows) continue;
-    if (pc.direct != 0) {
+    if (DIRECT) {
       const float inv = 1.0 / l[i];
-      [[unroll]] for (uint q = 0; q < DE4; q++)
-        [[unroll]] for (uint u = 0; u < 4; u++)
-          if (4 * q + u < DE)
-            d[pc.d_off + r * DE + 4 * q + u] = (1.0 - pc.gamma) * dv[i][q][u] + pc.gamma * (acc[i][q][u] * inv);
+      [[unroll]] for (uint q = 0; q < DE4; q++) {
+        const vec4 o = (1.0 - pc.gamma) * dv[i][q] + pc.gamma * (acc[i][q] * inv);
+        if (ALIGNED) {
+          d4[(pc.d_off + r * DE) / 4 + q] = o;
+        } else {
+          [[unroll]] for (uint u = 0; u < 4; u++)
+            if (4 * q + u < DE) d[pc.d_off + r * DE + 4 * q + u] = o[u];
+        }
+      }
     } else {
       const uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * (DE + 2);
-      st[base] = m[i];
-      st[base + 1] = l[i];
-      [[unroll]] for (uint q = 0; q < DE4; q++)
-        [[unroll]] for (uint u = 0; u < 4; u++)
-          if (4 * q + u < DE) st[base + 2 + 4 * q + u] = acc[i][q][u];
+      if (ALIGNED) {
+        st2[base / 2] = vec2(m[i], l[i]);
+        [[unroll]] for (uint q = 0; q < DE4; q++) {
+          st2[base / 2 + 1 + 2 * q] = acc[i][q].xy;
+          st2[base / 2 + 2 + 2 * q] = acc[i][q].zw;
+        }
+      } else {
+        st[base] = m[i];
+        st[base + 1] = l[i];
+        [[unroll]] for (uint q = 0; q < DE4; q++)
+          [[unroll]] for (uint u = 0; u < 4; u++)
+            if (4 * q + u < DE) st[base + 2 + 4 * q + u] = acc[i][q][u];
+      }
     }
   }
 }
