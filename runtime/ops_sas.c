@@ -222,7 +222,7 @@ typedef struct sas_plan {
   uint32_t split_len;       /* entries per split, a multiple of vt */
   uint32_t per_dispatch;    /* splits per dispatch (one E binding) */
   uint32_t row_chunk;       /* rows per dispatch */
-  uint32_t state;           /* floats per (row, split) state: absorb de + 2, round 2 */
+  uint32_t state;           /* floats per (row, split) state: absorb DRD_SAS_STATE_FLOATS(de), round 2 */
 } sas_plan;
 
 #define SAS_TARGET_GROUPS 256  /* split the vocabulary until this many workgroups run... */
@@ -297,7 +297,7 @@ static drd_status sas_plan_make(const drd_context *ctx, const drd_sas_config *cf
                                                   : "scalar",
                     c->ct, c->rg, c->tr, c->vt, de);
   p->rb = sas_rows(ctx, c);
-  p->state = absorb ? de + 2 : 2;
+  p->state = absorb ? DRD_SAS_STATE_FLOATS(de) : 2;
   const uint64_t esize = etype == DRD_DTYPE_F16 ? 2 : 4;
   const uint64_t range = drd_max_bind_range(ctx), align = ctx->alloc.alignment;
   if (range < align + 64) return drd_fail(DRD_ERROR_UNSUPPORTED, "sas: binding range %llu too small", (unsigned long long)range);

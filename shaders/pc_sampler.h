@@ -39,6 +39,13 @@ DRD_PCS_STRUCT(drd_pc_sas) {
   float gamma;      /* absorb */
 };
 
+/* One (row, split) state of SAS absorption in the scratch: m, l, two unused floats, then the
+ * de accumulators padded to a multiple of 4, so that with 16-byte aligned offsets every state
+ * and its accumulators start on a vec4 (the CPU-device kernel stores them 4 at a time: each
+ * scalar store costs Mesa 22.3's lavapipe a loop over the lanes, in run and compile time). */
+#define DRD_SAS_STATE_FLOATS(de) (4u + ((de) + 3u) / 4u * 4u)
+#define DRD_SAS_STATE_ACC 4u /* the accumulators' offset inside a state */
+
 /* The merge of per-split states (sas_merge, round_merge) for a chunk of rows. */
 DRD_PCS_STRUCT(drd_pc_sas_merge) {
   uint rows;

@@ -30,7 +30,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
 layout(std430, binding = 1) buffer Dbuf { float d[]; };          // [rows, DE] f32 from d_off, updated in place when direct
-layout(std430, binding = 2) writeonly buffer St { float st[]; }; // [rows, n_splits, DE + 2] f32 from s_off (unused when direct)
+layout(std430, binding = 2) writeonly buffer St { float st[]; }; // [rows, n_splits, DRD_SAS_STATE_FLOATS(DE)] f32 from s_off (unused when direct)
 
 #include "sas_cm.glsl"
 
@@ -101,7 +101,7 @@ void emit(CM_C x, uint n, uint sc, uint lane, uint row0, uint split) {
       uint di = pc.d_off + row * DE + col;
       d[di] = (1.0 - pc.gamma) * d[di] + pc.gamma * cs[sc + e];
     } else {
-      st[pc.s_off + (row * pc.n_splits + pc.split_first + split) * (DE + 2) + 2 + col] = cs[sc + e];
+      st[pc.s_off + (row * pc.n_splits + pc.split_first + split) * DRD_SAS_STATE_FLOATS(DE) + DRD_SAS_STATE_ACC + col] = cs[sc + e];
     }
   }
   sync_subgroup(); // read before the next store
@@ -202,7 +202,7 @@ void main() {
     const float mv = row_value(m, sc, lane), lv = row_value(l, sc, lane);
     const uint row = row0 + sr0 + lane;
     if (lane < CM && row < pc.rows) {
-      uint base = pc.s_off + (row * pc.n_splits + pc.split_first + split) * (DE + 2);
+      uint base = pc.s_off + (row * pc.n_splits + pc.split_first + split) * DRD_SAS_STATE_FLOATS(DE);
       st[base] = mv;
       st[base + 1] = lv;
     }

@@ -10,7 +10,7 @@
 #extension GL_GOOGLE_include_directive : require
 
 layout(std430, binding = 1) buffer Dbuf { float d[]; };       // [rows, DE] f32 from d_off, updated in place when direct
-layout(std430, binding = 2) writeonly buffer St { float st[]; }; // [rows, n_splits, DE + 2] f32 from s_off (unused when direct)
+layout(std430, binding = 2) writeonly buffer St { float st[]; }; // [rows, n_splits, DRD_SAS_STATE_FLOATS(DE)] f32 from s_off (unused when direct)
 #define Q_LOAD(i) d[i]
 
 #include "sas_tile.glsl"
@@ -115,7 +115,7 @@ void main() {
           if (4 * q + u < DE) d[pc.d_off + r * DE + 4 * q + u] = (1.0 - pc.gamma) * dv[u] + pc.gamma * (a[u] * inv);
       }
     } else {
-      uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * (DE + 2);
+      uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * DRD_SAS_STATE_FLOATS(DE);
       if (c == 0) {
         st[base] = m[i];
         st[base + 1] = l[i];
@@ -125,7 +125,7 @@ void main() {
         if (q >= DE4) break;
         vec4 a = acc[i * NC4 + k];
         for (uint u = 0; u < 4; u++)
-          if (4 * q + u < DE) st[base + 2 + 4 * q + u] = a[u];
+          if (4 * q + u < DE) st[base + DRD_SAS_STATE_ACC + 4 * q + u] = a[u];
       }
     }
   }

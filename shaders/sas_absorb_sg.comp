@@ -35,11 +35,11 @@ layout(std430, binding = 0) readonly buffer Emb { uint e_words[]; }; // [V, DE] 
 layout(std430, binding = 0) readonly buffer Emb4 { uvec4 e_f32x4[]; }; // the same, as 4 f32 (ALIGNED)
 layout(std430, binding = 0) readonly buffer Emb2 { uvec2 e_f16x4[]; }; // the same, as 4 f16 (ALIGNED)
 // D [rows, DE] f32 from d_off, updated in place when direct; the splits' states [rows, n_splits,
-// DE + 2] f32 from s_off (unused when direct)
+// DRD_SAS_STATE_FLOATS(DE)] f32 from s_off (unused when direct)
 layout(std430, binding = 1) buffer Dbuf { float d[]; };
 layout(std430, binding = 1) buffer Dbuf4 { vec4 d4[]; };
 layout(std430, binding = 2) writeonly buffer St { float st[]; };
-layout(std430, binding = 2) writeonly buffer St2 { vec2 st2[]; }; // (DE + 2 is even when ALIGNED)
+layout(std430, binding = 2) writeonly buffer St4 { vec4 st4[]; }; // states start on a vec4 when ALIGNED
 layout(push_constant) uniform Push { drd_pc_sas pc; };
 
 #define NEG_BIG (-3.40282347e38) // as sas_absorb_f32.comp
@@ -144,19 +144,16 @@ void main() {
         }
       }
     } else {
-      const uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * (DE + 2);
+      const uint base = pc.s_off + (r * pc.n_splits + pc.split_first + split) * DRD_SAS_STATE_FLOATS(DE);
       if (ALIGNED) {
-        st2[base / 2] = vec2(m[i], l[i]);
-        [[unroll]] for (uint q = 0; q < DE4; q++) {
-          st2[base / 2 + 1 + 2 * q] = acc[i][q].xy;
-          st2[base / 2 + 2 + 2 * q] = acc[i][q].zw;
-        }
+        st4[base / 4] = vec4(m[i], l[i], 0.0, 0.0);
+        [[unroll]] for (uint q = 0; q < DE4; q++) st4[(base + DRD_SAS_STATE_ACC) / 4 + q] = acc[i][q];
       } else {
         st[base] = m[i];
         st[base + 1] = l[i];
         [[unroll]] for (uint q = 0; q < DE4; q++)
           [[unroll]] for (uint u = 0; u < 4; u++)
-            if (4 * q + u < DE) st[base + 2 + 4 * q + u] = acc[i][q][u];
+            if (4 * q + u < DE) st[base + DRD_SAS_STATE_ACC + 4 * q + u] = acc[i][q][u];
       }
     }
   }

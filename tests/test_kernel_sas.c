@@ -62,6 +62,7 @@
 
 #include "dtype.h"
 #include "ops_sampler.h"
+#include "pc_sampler.h"
 #include "sas.h"
 #include "util_gpu.h"
 #include "util_rand.h"
@@ -530,7 +531,7 @@ static void bench(drd_context *ctx, drd_rng *rng) {
           fprintf(stderr, "bench %s %s N=%u V=%u de=%u f16 (tile %s, splits %s%u, scratch %llu B): "
                           "%.3f ms per run (submit + wait), %.1f GFLOP/s\n",
                   op == 0 ? "sas_absorb" : "round", kind_name(c.kind), rows, V, de, tile, splits[is] ? "" : "auto ",
-                  splits[is] ? splits[is] : (unsigned)(sb / ((uint64_t)rows * (de + 2) * 4)), (unsigned long long)sb,
+                  splits[is] ? splits[is] : (unsigned)(sb / ((uint64_t)rows * DRD_SAS_STATE_FLOATS(de) * 4)), (unsigned long long)sb,
                   ms, flop / ms * 1e-6);
           drd_seq_destroy(s);
         }
