@@ -524,7 +524,8 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
   /* The host sleeps through most of each group before it waits on its fence, so that a
    * driver that polls in the wait polls briefly: a step takes about as long as the last ones
    * did (the same work; SAS steps ~5 % longer), so it sleeps until 3/4 of the group's
-   * expected time past the previous group's end, while the GPU runs the queued group. */
+   * expected time past the previous group's end, while the GPU runs the queued group, or
+   * until the group is done if that comes first (sleep_until_or_done). */
   /* a group must stay well inside the context's wait limit, or a short timeout_ms would call
    * a healthy device hung */
   double group_s = ctx->timeout_ns * 0.25e-9 < GROUP_S ? ctx->timeout_ns * 0.25e-9 : GROUP_S;
@@ -547,7 +548,8 @@ drd_status drd_gpu_session_run(drd_gpu_session *s, const int32_t *prompt, uint64
       group_end[n_groups++] = queued;
     }
     uint32_t a = done, b = group_end[0];
-    if (s->step_s * (b - a) > 2e-3) sleep_until_or_done(s->parts[s->step_end[b - 1] - 1], seen + 0.75 * s->step_s * (b - a));
+    if (s->step_s * (b - a) > 2e-3)
+      sleep_until_or_done(s->parts[s->step_end[b - 1] - 1], seen + 0.75 * s->step_s * (b - a));
     DRD_CHECK(wait_steps(s, a, b));
     double now = drd_now_s();
     group_end[0] = group_end[1];
