@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "push_constants.h"
 #include "util_gpu.h"
 #include "vk_shaders.h"
@@ -68,7 +69,8 @@ static void test_replay_and_barriers(drd_context *ctx, drd_rng *rng, uint64_t n)
 /* (a+b)*c*0.5 again, as three sequences submitted as one group: each waits for the others'
  * writes through the queue's order, a member may be waited for before or after the group's
  * last one, a member in flight cannot be submitted again, members may be destroyed while in
- * flight, and timestamps written at each sequence's end come back in order */
+ * flight, timestamps written at each sequence's end come back in order, and drd_seq_finished
+ * says a sequence is finished before it is submitted and, for every member, once the group is */
 static void test_group_submit(drd_context *ctx, drd_rng *rng, uint64_t n) {
   float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4), *r = malloc(n * 4);
   drd_buffer ba = drd_test_buffer_f32(ctx, NULL, n), bb = drd_test_buffer_f32(ctx, NULL, n);
@@ -93,8 +95,15 @@ static void test_group_submit(drd_context *ctx, drd_rng *rng, uint64_t n) {
   static const int order[2][3] = {{0, 2, 1}, {2, 1, 0}}; /* a member first; the last one first */
   for (int round = 0; round < 2; round++) {
     new_inputs(ctx, rng, (float *const[3]){a, b, c}, (const drd_buffer *const[3]){&ba, &bb, &bc}, n);
+    for (int i = 0; i < 3; i++) EXPECT(drd_seq_finished(s[i]), "sequence %d not in flight is not finished", i);
     drd_test_check(drd_seq_submit_group(s, 3), "submit_group");
     EXPECT(drd_seq_submit(s[1]) == DRD_ERROR_INVALID_ARGUMENT, "a member in flight was submitted again");
+    if (round == 0) { /* the pacing's poll (never blocks): a member is finished when the group is */
+      const double give_up = drd_now_s() + 60.0;
+      while (!drd_seq_finished(s[0]) && drd_now_s() < give_up) drd_sleep_until_s(drd_now_s() + 1e-3);
+      EXPECT(drd_seq_finished(s[0]) && drd_seq_finished(s[1]) && drd_seq_finished(s[2]),
+             "the group's members are not all finished once the first member is");
+    }
     for (int i = 0; i < 3; i++) drd_test_check(drd_seq_wait(s[order[round][i]]), "wait");
     drd_test_download_f32(ctx, &o, r, n);
     uint64_t bad = count_wrong(a, b, c, r, n);
