@@ -45,18 +45,29 @@ void main() {
     vec4 av[TM], wv1[TN], wv2[TN];
     [[unroll]] for (uint i = 0; i < TM; i++) av[i] = load_a(i * SG + l, k);
     [[unroll]] for (uint j = 0; j < TN; j++) load_w(j * SG + l, k, wv1[j], wv2[j]);
-    [[unroll]] for (uint kk = 0; kk < 4; kk++)
-      [[unroll]] for (uint i = 0; i < TM; i++)
-        [[unroll]] for (uint r = 0; r < SG; r++) {
-          const float x = subgroupBroadcast(av[i][kk], r); // A[row i * SG + r][k + kk]
-          [[unroll]] for (uint j = 0; j < TN; j++) {
-            const uint a = (i * SG + r) * TN + j;
-            acc1[a] = fma(x, wv1[j][kk], acc1[a]);
+    // the 4 k of a step innermost, as gemm_sg_common.glsl (why there); same sum order
+    [[unroll]] for (uint i = 0; i < TM; i++)
+      [[unroll]] for (uint r = 0; r < SG; r++) {
+        const vec4 x = vec4(subgroupBroadcast(av[i].x, r), subgroupBroadcast(av[i].y, r),
+                            subgroupBroadcast(av[i].z, r), subgroupBroadcast(av[i].w, r)); // A[row i * SG + r][k ..]
+        [[unroll]] for (uint j = 0; j < TN; j++) {
+          const uint a = (i * SG + r) * TN + j;
+          float t1 = acc1[a];
 #if DES_GEMM_MODE == 1
-            acc2[a] = fma(x, wv2[j][kk], acc2[a]);
+          float t2 = acc2[a];
+#endif
+          [[unroll]] for (uint kk = 0; kk < 4; kk++) {
+            t1 = fma(x[kk], wv1[j][kk], t1);
+#if DES_GEMM_MODE == 1
+            t2 = fma(x[kk], wv2[j][kk], t2);
 #endif
           }
+          acc1[a] = t1;
+#if DES_GEMM_MODE == 1
+          acc2[a] = t2;
+#endif
         }
+      }
   }
 
   [[unroll]] for (uint j = 0; j < TN; j++) {

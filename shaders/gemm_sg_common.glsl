@@ -70,13 +70,18 @@ void main() {
     vec4 av[TM], wv[TN];
     [[unroll]] for (uint i = 0; i < TM; i++) av[i] = load_a(abase[i], k);
     [[unroll]] for (uint j = 0; j < TN; j++) wv[j] = load_w(wbase[j], k);
-    [[unroll]] for (uint kk = 0; kk < 4; kk++)
-      [[unroll]] for (uint i = 0; i < TM; i++)
-        [[unroll]] for (uint r = 0; r < SG; r++) {
-          float x = subgroupBroadcast(av[i][kk], r); // A[m0 + i*SG + r][k + kk]
-          [[unroll]] for (uint j = 0; j < TN; j++)
-            acc[(i * SG + r) * TN + j] = fma(x, wv[j][kk], acc[(i * SG + r) * TN + j]);
+    // the 4 k of a step innermost: each accumulator (they outnumber the CPU's registers and
+    // live on its stack) is loaded and stored once per step, not once per k; same sum order
+    [[unroll]] for (uint i = 0; i < TM; i++)
+      [[unroll]] for (uint r = 0; r < SG; r++) {
+        vec4 x = vec4(subgroupBroadcast(av[i].x, r), subgroupBroadcast(av[i].y, r), subgroupBroadcast(av[i].z, r),
+                      subgroupBroadcast(av[i].w, r)); // A[m0 + i*SG + r][k .. k + 3]
+        [[unroll]] for (uint j = 0; j < TN; j++) {
+          float t = acc[(i * SG + r) * TN + j];
+          [[unroll]] for (uint kk = 0; kk < 4; kk++) t = fma(x[kk], wv[j][kk], t);
+          acc[(i * SG + r) * TN + j] = t;
         }
+      }
   }
 
   bool add_bias = (pc.flags & DRD_GEMM_BIAS) != 0, accumulate = (pc.flags & DRD_GEMM_ACCUMULATE) != 0;
