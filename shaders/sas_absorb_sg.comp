@@ -120,11 +120,15 @@ void main() {
         l[i] += z[i][j];
       }
     }
-    [[unroll]] for (uint j = 0; j < BC; j++) {
-      const uint v = v0 + j < ve ? v0 + j : vb; // its weight is 0
-      [[unroll]] for (uint q = 0; q < DE4; q++) {
-        const vec4 e = e_row4(v, q);
-        [[unroll]] for (uint i = 0; i < R; i++) acc[i][q] = fma(vec4(z[i][j]), e, acc[i][q]);
+    // the step's BC entries innermost: each accumulator (on the CPU's stack, as in
+    // gemm_sg_common.glsl) is loaded and stored once per step; the same fmas in the same order
+    [[unroll]] for (uint q = 0; q < DE4; q++) {
+      vec4 e[BC];
+      [[unroll]] for (uint j = 0; j < BC; j++) e[j] = e_row4(v0 + j < ve ? v0 + j : vb, q); // masked: weight 0
+      [[unroll]] for (uint i = 0; i < R; i++) {
+        vec4 a = acc[i][q];
+        [[unroll]] for (uint j = 0; j < BC; j++) a = fma(vec4(z[i][j]), e[j], a);
+        acc[i][q] = a;
       }
     }
   }
