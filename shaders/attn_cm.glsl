@@ -51,7 +51,6 @@
 #ifdef ATTN_CONVERT
 #extension GL_NV_cooperative_matrix2 : require
 #endif
-#include "pc_attention.h"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;   // NS * SG
@@ -102,25 +101,14 @@ const float NEG = -1.0e30;               // as in attn_common.glsl: exp2(NEG - m
 #define EACH_TK(X) EACH_K(X, 0) EACH_K(X, 1)
 #define EACH_JK(X) EACH_K(X, 0) EACH_K(X, 1) EACH_K(X, 2) EACH_K(X, 3) EACH_K(X, 4) EACH_K(X, 5) EACH_K(X, 6) EACH_K(X, 7)
 
-layout(std430, binding = 0) readonly buffer Q { float q[]; };     // [rows, H*DH] f32 (q window)
-layout(std430, binding = 0) readonly buffer Q4 { vec4 q4[]; };
-layout(std430, binding = 1) readonly buffer K { float k[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
-layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
+#include "attn_bindings.glsl"
 layout(std430, binding = 0) readonly buffer Qh { float16_t q16[]; };  // the same, f16, scaled (IN16)
 layout(std430, binding = 0) readonly buffer Qh4 { f16vec4 q16x4[]; };
 layout(std430, binding = 1) readonly buffer Kh { float16_t k16[]; };  // the same, f16 (IN16)
 layout(std430, binding = 1) readonly buffer Kh4 { f16vec4 k16x4[]; };
 layout(std430, binding = 2) readonly buffer Vh { float16_t v16[]; };
 layout(std430, binding = 2) readonly buffer Vh4 { f16vec4 v16x4[]; };
-layout(std430, binding = 3) writeonly buffer O { float o_out[]; }; // [rows, H*DH] f32 (q window)
-layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // the same, f16 (OUT16)
-layout(std430, binding = 4) readonly buffer Items { uvec4 items[]; }; // (a, c0, c1, slot or ~0)
-layout(std430, binding = 5) readonly buffer Col { uint col[]; };       // CSR key blocks (from col_base)
-layout(std430, binding = 6) writeonly buffer SO { float slot_o[]; };   // [slots, B, H, DH] f32
-layout(std430, binding = 7) writeonly buffer SML { vec2 slot_ml[]; };  // [slots, B, H] (m, l) f32
-layout(push_constant) uniform Push { drd_pc_attn pc; };
+layout(std430, binding = 3) writeonly buffer O16 { float16_t o16[]; }; // the output, f16 (OUT16)
 
 // Shared memory. coopMatLoad and coopMatStore need 16-byte-aligned addresses (Vulkan: the
 // lesser of 16 bytes and a row's natural alignment; rows here are 16 halves or more). The row

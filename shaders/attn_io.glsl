@@ -1,23 +1,11 @@
-// The HSA attention kernels' bindings, push constants, loads and stores, shared by the scalar
+// The HSA attention kernels' vec4 output views, loads and stores, shared by the scalar
 // kernel (attn_common.glsl) and the CPU-device one (attn_hsa_sg.comp), which take the same
 // work items and write the same outputs (runtime/ops_attention.c). The includer declares the
 // constants DH (head dim) and ALIGNED4 (DH % 4 == 0: rows may be read as vec4).
-#include "pc_attention.h"
+#include "attn_bindings.glsl"
 
-layout(std430, binding = 0) readonly buffer Q { float q[]; };     // [rows, H*DH] f32 (q window)
-layout(std430, binding = 0) readonly buffer Q4 { vec4 q4[]; };
-layout(std430, binding = 1) readonly buffer K { float k[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 1) readonly buffer K4 { vec4 k4[]; };
-layout(std430, binding = 2) readonly buffer V { float v[]; };     // [rows, H*DH] f32 (k/v window)
-layout(std430, binding = 2) readonly buffer V4B { vec4 v4[]; };
-layout(std430, binding = 3) writeonly buffer O { float o_out[]; }; // [rows, H*DH] f32 (q window)
-layout(std430, binding = 3) writeonly buffer O4 { vec4 o4_out[]; };
-layout(std430, binding = 4) readonly buffer Items { uvec4 items[]; }; // (a, c0, c1, slot or ~0)
-layout(std430, binding = 5) readonly buffer Col { uint col[]; };       // CSR key blocks (from col_base)
-layout(std430, binding = 6) writeonly buffer SO { float slot_o[]; };   // [slots, B, H, DH] f32
-layout(std430, binding = 6) writeonly buffer SO4 { vec4 slot_o4[]; };
-layout(std430, binding = 7) writeonly buffer SML { vec2 slot_ml[]; };  // [slots, B, H] (m, l) f32
-layout(push_constant) uniform Push { drd_pc_attn pc; };
+layout(std430, binding = 3) writeonly buffer O4 { vec4 o4_out[]; };  // the output, 4 at a time
+layout(std430, binding = 6) writeonly buffer SO4 { vec4 slot_o4[]; }; // the slots, 4 at a time
 
 // Column group c4 (4 columns) of head h in token row `row` of a window whose first row is row0
 // at element offset off; zeros past DH (the padding of the slices).
