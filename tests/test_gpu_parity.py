@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 
 from engine_cmd import engine_cmd
-from parity_util import embeddings, explain_differences, explain_forward_error, trajectory_routing_ties
+from parity_util import explain_forward_error, explain_token_differences
 
 BIN = os.environ["DRDIFF_BIN"]
 TOOLS = os.environ["DRDIFF_TOOLS"]
@@ -72,27 +72,11 @@ def f32_tokens(model, label, cases, tmp):
     """The f32 engine's token identity with the CPU engine, but for explained near-ties."""
     state, steps_dir = os.path.join(tmp, "cpu-state.f32"), os.path.join(tmp, f"cpu-steps-{label}")
     os.makedirs(steps_dir)
-    E = embeddings(model)
     for args in cases:
         a, b = generate(model, "cpu", args, state, steps_dir), generate(model, "vulkan", args)
         if a is not None and b is not None and a != b:
             prompt_len = len(args[args.index("--prompt-ids") + 1].split(",")) if "--prompt-ids" in args else 0
-            ok, why = explain_differences(state, E, prompt_len, a, b)
-            if not ok:
-                # a token may also part where its expert choice was within f32 rounding of
-                # flipping at some step (CI seed 580992847: margin 9e-8 at step 5, then one
-                # token of 200 far apart); allowed for at most 1 % of the tokens, as above
-                diff = [prompt_len + i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-                ties = trajectory_routing_ties(model, steps_dir, diff, 1e-5)
-                if len(ties) < len(diff):
-                    # or in another row: a flipped choice there reaches every row through the
-                    # attention of the following layers and steps (seed 484934317 on Mesa 26:
-                    # row 19's margin 1.9e-8 at step 4, and the token of row 20 differed)
-                    ties = trajectory_routing_ties(model, steps_dir, range(prompt_len + len(a)), 1e-5)
-                ok = len(ties) > 0 and len(diff) <= max(1, len(a) // 100)
-                why += "; routing near-ties on the way: " + (", ".join(
-                    f"row {r} margin {m:.1e} at step {st}" for r, (m, st) in sorted(ties.items())) or "none") + \
-                    (" (accepted)" if ok else "")
+            ok, why = explain_token_differences(model, state, steps_dir, prompt_len, a, b)
             print(f"{label} {' '.join(args)}: {why}")
             if not ok:
                 failures.append(f"{label} {' '.join(args)}: {why}")
