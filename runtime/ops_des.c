@@ -91,11 +91,11 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
 }
 
 /* The subgroup kernels (des_sg.glsl) for tile {bm, bn, -, tm, tn}: a CPU device whose
- * subgroups broadcast, one subgroup of tm x tn lanes' rows and columns, weights the kernels
+ * subgroups shuffle, one subgroup of tm x tn lanes' rows and columns, weights the kernels
  * read (f32, or f16 through 16-bit storage). */
 static bool sg_tile_ok(const drd_context *ctx, const drd_des_scratch *s, const uint32_t t[5]) {
   const drd_device_caps *c = &ctx->caps;
-  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT);
+  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   return sg && t[0] == t[3] * sg && t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
          (s->expert_type == DRD_DES_F32 || c->storage_16bit) && drd_shader_find("des_gemm1_sg_f32");
 }

@@ -7,12 +7,12 @@
 // The workgroup is one subgroup. A tile is BM = TM * SG rows (token, slot pairs of one expert)
 // by BN = TN * SG output columns: lane l loads 4 consecutive k of rows i * SG + l and of weight
 // rows j * SG + l straight from the buffers, the A values reach the other lanes through
-// subgroupBroadcast with a constant lane, and lane l accumulates rows (i * SG + r) x columns
-// j * SG + l. The sum over k runs in ascending order with one fma per term, as in the tiled
+// subgroupShuffle with a constant lane (not subgroupBroadcast: gemm_sg_common.glsl says why),
+// and lane l accumulates rows (i * SG + r) x columns j * SG + l. The sum over k runs in ascending order with one fma per term, as in the tiled
 // kernels, so both give the same bits (test_kernel_des compares them). Loops over constants
 // are [[unroll]]ed so that the accumulators stay in registers.
 #extension GL_EXT_control_flow_attributes : require
-#extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint SG = 8;       // the subgroup size: the workgroup is one subgroup
@@ -48,8 +48,7 @@ void main() {
     // the 4 k of a step innermost, as gemm_sg_common.glsl (why there); same sum order
     [[unroll]] for (uint i = 0; i < TM; i++)
       [[unroll]] for (uint r = 0; r < SG; r++) {
-        const vec4 x = vec4(subgroupBroadcast(av[i].x, r), subgroupBroadcast(av[i].y, r),
-                            subgroupBroadcast(av[i].z, r), subgroupBroadcast(av[i].w, r)); // A[row i * SG + r][k ..]
+        const vec4 x = subgroupShuffle(av[i], r); // A[row i * SG + r][k ..]
         [[unroll]] for (uint j = 0; j < TN; j++) {
           const uint a = (i * SG + r) * TN + j;
           float t1 = acc1[a];

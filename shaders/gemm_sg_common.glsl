@@ -7,8 +7,11 @@
 // cost of the FMAs it feeds. Here the workgroup is one subgroup and shared memory is not
 // used: lane l loads 4 consecutive k of A row (i*SG + l) and of W columns (j*SG + l) straight
 // from the buffers (one lane loop per 4 values, vec4 loads where K allows), and the A values
-// reach the other lanes through subgroupBroadcast with a constant lane, which is a register
-// shuffle. Each invocation accumulates (TM*SG) x TN outputs: SG*TM rows, its TN columns
+// reach the other lanes through subgroupShuffle with a constant lane. Not subgroupBroadcast:
+// Mesa 22's lavapipe turns each broadcast into a loop over the lanes' execution mask (it
+// reads the lane from the first active invocation), a third of this kernel's time, while a
+// shuffle by a constant index folds into one register splat (docs/performance.md,
+// thirty-third session). Each invocation accumulates (TM*SG) x TN outputs: SG*TM rows, its TN columns
 // j*SG + l. Loops over constants are [[unroll]]ed: without it lavapipe keeps the arrays in
 // per-lane memory and runs four times slower.
 // Edge tiles: rows and columns past M and N are clamped to the last one for loading and not
@@ -17,7 +20,7 @@
 // The includer declares W's buffer at binding 1 twice (element and 4-element views) and
 // defines W_LOAD(e) -> float and W_LOAD4(e) -> vec4 (e a multiple of 4).
 
-#extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 #include "push_constants.h"
 
@@ -74,8 +77,7 @@ void main() {
     // live on its stack) is loaded and stored once per step, not once per k; same sum order
     [[unroll]] for (uint i = 0; i < TM; i++)
       [[unroll]] for (uint r = 0; r < SG; r++) {
-        vec4 x = vec4(subgroupBroadcast(av[i].x, r), subgroupBroadcast(av[i].y, r), subgroupBroadcast(av[i].z, r),
-                      subgroupBroadcast(av[i].w, r)); // A[m0 + i*SG + r][k .. k + 3]
+        vec4 x = subgroupShuffle(av[i], r); // A[m0 + i*SG + r][k .. k + 3]
         [[unroll]] for (uint j = 0; j < TN; j++) {
           float t = acc[(i * SG + r) * TN + j];
           [[unroll]] for (uint kk = 0; kk < 4; kk++) t = fma(x[kk], wv[j][kk], t);

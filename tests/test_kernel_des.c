@@ -810,7 +810,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
   };
   /* the subgroup kernels run on CPU devices, for f32 weights or f16 ones through 16-bit storage;
    * there the automatic choice is theirs too, unless f16 weights go to cooperative matrices */
-  const bool sg_device = caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
+  const bool sg_device = caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
                          (!f16 || (caps->storage_16bit && !caps->coopmat_m));
   size_t sg_ran = 0;
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
