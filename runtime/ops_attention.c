@@ -340,22 +340,25 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
 }
 
 /* The CPU-device kernel (attn_hsa_sg.comp): workgroups of a subgroup's width, R query rows per
- * invocation, BC keys per online-softmax step; no shared memory. CPU devices only: a GPU
- * would run its 4 - 8 invocations per workgroup far from full. ms per layer on
- * this project's 2-core machine, 2026-12-05, `DRDIFF_ATTN_KERNEL=scalar|subgroup
+ * invocation, BC keys per online-softmax step, one per lane, passed on by shuffles; no shared
+ * memory. CPU devices only: a GPU would run its 4 - 8 invocations per workgroup far from full.
+ * ms per layer on this project's 2-core machine, `DRDIFF_ATTN_KERNEL=scalar|subgroup
  * tool_bench_attention ...`, the shipped model's shape at 1K tokens (`1024 4 64 16 256 512 1024
  * 3 3 3 2 4 8 3 3 3 1 2 4`, B 16) / base-220m's at 4K (`4096 2 64`, B 64):
+ *   2026-12-05, every lane loading the same key, BC keys per step:
  *   Mesa 22.3: scalar 77 - 78 / 469 - 489; R = 1, BC 8: 61 / -; R = 2, 4: 34 / 140;
  *              R = 2, 8 with BC 8: - / 86 - 91, BC 16: 39 / 95 - 100, BC 4: 29 - 30 / 79 - 83,
  *              BC 2: 30 - 31 / 85, BC 1: 27 / 99
  *   Mesa 26.1: scalar 28 - 30 / 126 - 140; R = 2, 8 with BC 4: 7.5 - 7.7 / 81 - 86
- * So R = the block's rows, at most 8 (each key load feeds R rows), and BC = 4. */
+ *   thirty-third session, a key per lane and shuffles (BC = SG = 8) against BC 4 above:
+ *   Mesa 22.3: 28.1 - 28.3 -> 11.3 - 11.7 / 84 -> 61; Mesa 26.1: 7.3 - 7.6 -> 6.2 - 6.3 / -
+ * So R = the block's rows, at most 8 (each key load feeds R rows), and BC = SG. */
 static bool sg_config(const drd_context *ctx, uint32_t dh, uint32_t B, drd_attn_kernel *cfg) {
-  const uint32_t sg = drd_cpu_sg_wg(ctx, 0);
+  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   if (!sg || dh > 128 || !drd_shader_find("attn_hsa_sg")) return false;
   uint32_t r = (B + sg - 1) / sg; /* >= 1: B >= 1 */
   if (r > 8) r = 8;
-  *cfg = (drd_attn_kernel){.kind = DRD_ATTN_SUBGROUP, .wg = sg, .br = sg * r, .bc = 4, .tc = 1, .v4 = (dh + 3) / 4};
+  *cfg = (drd_attn_kernel){.kind = DRD_ATTN_SUBGROUP, .wg = sg, .br = sg * r, .bc = sg, .tc = 1, .v4 = (dh + 3) / 4};
   return true;
 }
 
