@@ -94,11 +94,13 @@ static bool sas_cm_config_ok(const drd_context *ctx, const drd_sas_config *c, ui
   return vt % g.cm == 0 && vt % g.cn == 0 && vt % (4 * g.t) == 0;
 }
 
-/* The subgroup kernel (sas_absorb_sg.comp): a CPU device, 1 - 16 rows and 1 - 8 entries per
- * step per invocation, and at most 256 vec4s of rows and running sums per invocation. */
+/* The subgroup kernel (sas_absorb_sg.comp): a CPU device whose subgroups shuffle, 1 - 16 rows
+ * per invocation, 1 - 8 entries per step (one per lane: at most the subgroup size), and at most
+ * 256 vec4s of rows and running sums per invocation. */
 static bool sas_sg_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
-  return c->kind == DRD_SAS_SUBGROUP && drd_cpu_sg_wg(ctx, 0) && c->tr >= 1 && c->tr <= 16 && c->vt >= 1 &&
-         c->vt <= 8 && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
+  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  return c->kind == DRD_SAS_SUBGROUP && sg && c->tr >= 1 && c->tr <= 16 && c->vt >= 1 && c->vt <= 8 &&
+         c->vt <= sg && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
 }
 
 bool drd_sas_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
@@ -175,14 +177,15 @@ static bool sas_pick_cm(const drd_context *ctx, uint32_t rows, uint32_t de, drd_
   return false;
 }
 
-/* The subgroup kernel's shape: rows per invocation as many as the rows fill (at most 8, fewer
- * where the rows and running sums would pass 256 vec4s: de > 64), 4 entries per step, as the
- * attention kernel for CPU devices (attn_hsa_sg.comp) measured best. The shipped model's
- * absorption at 1K tokens (V 4096, de 64) on Mesa 22.3's lavapipe: 210 ms per step on the
- * scalar kernel, 47 on this one (2026-12-05, docs/performance.md). */
+/* The subgroup kernel's shape: rows per invocation as many as the rows fill, at most 4, and 4
+ * entries per step. Compile time counts (lavapipe compiles on first use): the shipped model's
+ * README command with an empty shader cache, Mesa 22.3, sas_absorb compile / 1K-step time
+ * (`drdiff bench -m models/drdiff-small-f16.gguf -n 1024 --steps 3`), 2026-12-05, entries
+ * passed on by shuffles: R 8 with 4 entries 5.4 s / 23 ms, with 8 entries 8.1 s / 22 ms; R 4 1.5
+ * s / 19.8 ms; R 2 0.5 s / 24.2 ms (every lane loading the same entry, R 8: 4.1 s / 25.7 ms). */
 static bool sas_pick_sg(const drd_context *ctx, uint32_t rows, uint32_t de, drd_sas_config *out) {
   const uint32_t sg = ctx->caps.subgroup_size ? ctx->caps.subgroup_size : 1;
-  uint32_t tr = (uint32_t)min64(8, max64(1, cdiv(rows, sg)));
+  uint32_t tr = (uint32_t)min64(4, max64(1, cdiv(rows, sg)));
   for (; tr >= 1; tr--) {
     drd_sas_config c = {.rg = 1, .tr = tr, .vt = 4, .kind = DRD_SAS_SUBGROUP};
     if (sas_sg_config_ok(ctx, &c, de)) {

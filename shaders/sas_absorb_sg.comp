@@ -3,27 +3,30 @@
 // sas_absorb_f32.comp computes, D_r <- (1 - gamma) D_r + gamma * sum_v softmax_v(D_r . E_v / tau)
 // E_v, with the same bindings, splits and outputs (runtime/ops_sas.c), without shared memory
 // or barriers, as attn_hsa_sg.comp does attention (see there why): workgroups of SG
-// invocations (the subgroup size), each owning R query rows, all reading the same vocabulary
-// entry at a time straight from E, so one load feeds R rows' products. An online softmax
-// (natural exp, as sas_absorb_f32.comp) over steps of BC entries keeps m, l and the running
-// sum per row; each logit is the same fma chain over the columns in ascending order as there.
+// invocations (the subgroup size), each owning R query rows. A step takes BC <= SG vocabulary
+// entries: lane j loads entry j straight from E (one loop over the lanes per vec4 for the
+// step's BC entries), and every lane gets each entry by subgroupShuffle with a constant index
+// (a register splat on lavapipe), for its logits and again for the weighted sum. An online
+// softmax (natural exp, as sas_absorb_f32.comp) over the steps keeps m, l and the running sum
+// per row; each logit is the same fma chain over the columns in ascending order as there.
 //
 // Compile time counts as much as run time here: llvmpipe compiles a kernel on its first use
 // (then caches it on disk), and Mesa 22.3's turns every load or store instruction whose address
 // may differ between lanes into a loop over the lanes with branches per component. With R = 8
 // rows of 64 columns, one scalar access per column compiled for 25 s (2026-12-05). So: one
-// vector access per 4 columns where the offsets allow (ALIGNED), the entry's columns loaded
-// where they are used (as attention loads K and V), and only the output path this dispatch
-// takes (DIRECT).
+// vector access per 4 columns where the offsets allow (ALIGNED), E loaded once per step (every
+// lane reading the same entry, twice per step, compiled for 4 s), and only the output path this
+// dispatch takes (DIRECT).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #include "pc_sampler.h"
 
 // ids as sas_tile.glsl's where they mean the same (id 1, its CT, is not used)
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint SG = 8;  // invocations per workgroup
 layout(constant_id = 2) const uint R = 8;   // rows per invocation: row0 + i * SG + lane
-layout(constant_id = 3) const uint BC = 4;  // vocabulary entries per online-softmax step
+layout(constant_id = 3) const uint BC = 4;  // vocabulary entries per online-softmax step, <= SG
 layout(constant_id = 4) const uint DE = 16; // embedding width
 layout(constant_id = 5) const uint ETYPE = DRD_SAMPLER_E_F32;
 layout(constant_id = 6) const bool DIRECT = false;  // one split: D updated in place, no states
@@ -90,14 +93,16 @@ void main() {
   }
 
   for (uint v0 = vb; v0 < ve; v0 += BC) {
+    // lane j < BC loads entry v0 + j (past the split, or past BC: a real entry, masked or unread)
+    const uint own = min(v0 + min(lane, BC - 1u), ve - 1u);
+    vec4 el[DE4];
+    [[unroll]] for (uint q = 0; q < DE4; q++) el[q] = e_row4(own, q);
     float z[R][BC];
     [[unroll]] for (uint j = 0; j < BC; j++) {
-      const bool real = v0 + j < ve;
-      const uint v = real ? v0 + j : vb; // past the split: a real entry, masked
       float t[R];
       [[unroll]] for (uint i = 0; i < R; i++) t[i] = 0.0;
       [[unroll]] for (uint q = 0; q < DE4; q++) {
-        const vec4 e = e_row4(v, q); // used at once: kept, BC entries would be BC * DE more live values
+        const vec4 e = subgroupShuffle(el[q], j);
         [[unroll]] for (uint i = 0; i < R; i++) {
           t[i] = fma(dv[i][q].x, e.x, t[i]);
           t[i] = fma(dv[i][q].y, e.y, t[i]);
@@ -105,7 +110,7 @@ void main() {
           t[i] = fma(dv[i][q].w, e.w, t[i]);
         }
       }
-      [[unroll]] for (uint i = 0; i < R; i++) z[i][j] = real ? t[i] * pc.inv_tau : NEG_BIG;
+      [[unroll]] for (uint i = 0; i < R; i++) z[i][j] = v0 + j < ve ? t[i] * pc.inv_tau : NEG_BIG;
     }
     [[unroll]] for (uint i = 0; i < R; i++) {
       float tm = NEG_BIG;
@@ -124,7 +129,7 @@ void main() {
     // gemm_sg_common.glsl) is loaded and stored once per step; the same fmas in the same order
     [[unroll]] for (uint q = 0; q < DE4; q++) {
       vec4 e[BC];
-      [[unroll]] for (uint j = 0; j < BC; j++) e[j] = e_row4(v0 + j < ve ? v0 + j : vb, q); // masked: weight 0
+      [[unroll]] for (uint j = 0; j < BC; j++) e[j] = subgroupShuffle(el[q], j); // masked: weight 0
       [[unroll]] for (uint i = 0; i < R; i++) {
         vec4 a = acc[i][q];
         [[unroll]] for (uint j = 0; j < BC; j++) a = fma(vec4(z[i][j]), e[j], a);
