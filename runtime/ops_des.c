@@ -91,13 +91,13 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
 }
 
 /* The subgroup kernels (des_sg.glsl) for tile {bm, bn, -, tm, tn}: a CPU device whose
- * subgroups shuffle, one subgroup of tm x tn lanes' rows and columns, weights the kernels
- * read (f32, or f16 through 16-bit storage). */
-static bool sg_tile_ok(const drd_context *ctx, const drd_des_scratch *s, const uint32_t t[5]) {
+ * subgroups shuffle, one subgroup of tm x tn lanes' rows and columns (f32 weights, or f16 ones
+ * read as 32-bit words: no 16-bit storage needed). */
+static bool sg_tile_ok(const drd_context *ctx, const uint32_t t[5]) {
   const drd_device_caps *c = &ctx->caps;
   const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
   return sg && t[0] == t[3] * sg && t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
-         (s->expert_type == DRD_DES_F32 || c->storage_16bit) && drd_shader_find("des_gemm1_sg_f32");
+         drd_shader_find("des_gemm1_sg_f32");
 }
 
 /* Whether tile t = {bm, bn, bk, tm, tn} of the scalar kernels (kind 0), the cooperative-
@@ -111,7 +111,7 @@ static bool try_tile(const drd_context *ctx, const uint32_t t[5], int kind, drd_
   const int cm = kind == TILE_CM;
   if (!bm || !bn || !bk || !tm || !tn || bm % 4 || bn % 4 || bk % 4) return false;
   if (kind == TILE_SG) {
-    if (!sg_tile_ok(ctx, s, t)) return false;
+    if (!sg_tile_ok(ctx, t)) return false;
   } else if (cm) {
     /* gate/up: two weight slices and accumulators, and the row tokens */
     if (s->expert_type != DRD_DES_F16 || !c->storage_16bit || !drd_cm_tile_ok(ctx, bm, bn, bk, tm, tn, 2, 1, 4ull * bm))
@@ -362,8 +362,11 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
+  /* the subgroup kernels read f16 weights as words only (des_gemm1_sg_f16p.comp says why) */
   snprintf(name, sizeof name, "des_gemm%d_%s%s", mode, s->sg ? "sg_" : "",
-           s->cm ? "cm" : wvariant(ctx, w->expert_type));
+           s->cm                                      ? "cm"
+           : s->sg && w->expert_type == DRD_DES_F16 ? "f16p"
+                                                      : wvariant(ctx, w->expert_type));
   const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
   const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
   const drd_buffer *o = mode == 1 ? &s->h : &s->y;

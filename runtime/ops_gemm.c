@@ -216,9 +216,10 @@ drd_status drd_op_gemm_ex(drd_seq *s, const drd_gemm_config *cfg_in, const drd_g
   }
 
   /* f16 weights: float16_t loads where 16-bit storage exists, else 32-bit words unpacked in
-   * the shader (core GLSL), for devices or runs (DRDIFF_DISABLE_F16) without it */
+   * the shader (core GLSL), for devices or runs (DRDIFF_DISABLE_F16) without it; the CPU
+   * devices' kernel always takes words (gemm_sg_f16pack.comp says why) */
   static const char *shaders[2][3] = {{"gemm_f32", "gemm_f16", "gemm_f16pack"},
-                                      {"gemm_sg_f32", "gemm_sg_f16", "gemm_sg_f16pack"}};
+                                      {"gemm_sg_f32", "gemm_sg_f16pack", "gemm_sg_f16pack"}};
   const char *shader = cm ? "gemm_cm" : shaders[sg][wtype == DRD_DTYPE_F32 ? 0 : ctx->caps.storage_16bit ? 1 : 2];
 
   /* Chunk sizes. A binding starts up to align - 4 bytes before its data (drd_bind_span), so

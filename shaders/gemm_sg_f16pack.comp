@@ -1,6 +1,8 @@
 #version 450
-// Subgroup-broadcast GEMM (for CPU devices) with f16 weights read as 32-bit words and unpacked
-// with unpackHalf2x16 (no 16-bit storage needed): see gemm_sg_common.glsl and gemm_f16pack.comp.
+// The CPU devices' GEMM with f16 weights read as 32-bit words and unpacked with unpackHalf2x16:
+// see gemm_sg_common.glsl and gemm_f16pack.comp. Their only f16 variant, 16-bit storage or not:
+// lavapipe loads each 16-bit element on its own, so float16_t loads took 9 - 12 % longer here
+// (Mesa 22.3) and 40 % longer on Mesa 26.1 (docs/performance.md, thirty-third session).
 #extension GL_GOOGLE_include_directive : require
 
 layout(std430, binding = 1) readonly buffer W { uint w[]; };    // [N, ldw] f16 pairs from w_off (in halves)

@@ -808,10 +808,10 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
       {"weights in row chunks, subgroup tile 4 x 2", 0, T,
        {.max_T = T, .weight_bind = 16384, .bm = 4 * sgs, .bn = 2 * sgs, .bk = 4, .tm = 4, .tn = 2, .sg = 1}},
   };
-  /* the subgroup kernels run on CPU devices, for f32 weights or f16 ones through 16-bit storage;
-   * there the automatic choice is theirs too, unless f16 weights go to cooperative matrices */
+  /* the subgroup kernels run on CPU devices, for f32 or f16 weights; there the automatic choice
+   * is theirs too, unless f16 weights go to cooperative matrices */
   const bool sg_device = caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
-                         (!f16 || (caps->storage_16bit && !caps->coopmat_m));
+                         (!f16 || !caps->coopmat_m);
   size_t sg_ran = 0;
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
    * themselves, the scalar kernels' among themselves (runs of the other family are skipped) */
