@@ -26,6 +26,8 @@ static const char *wvariant(const drd_context *ctx, uint32_t type) {
 /* des_logits.glsl's shape (its LN, TOK, EC): groups of 32 invocations, 2 tokens per group, 8
  * experts at a time; each (group, token, expert) has a shared row of 32 partial sums + 1 pad */
 enum { LOGITS_LN = 32, LOGITS_TOK = 2, LOGITS_EC = 8 };
+/* des_logits_sg.glsl's tokens per lane */
+enum { LOGITS_SG_TOKS = 4 };
 static uint32_t logits_shared(uint32_t wg) { return wg / LOGITS_LN * LOGITS_TOK * LOGITS_EC * (LOGITS_LN + 1) * 4; }
 
 static uint32_t pow2_floor(uint32_t x) {
@@ -503,9 +505,20 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
   if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_pipeline *p_logits = NULL;
   char name[32];
-  snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
+  /* a CPU device whose subgroups shuffle takes its own logits kernel, whatever the tile (so that
+   * a token's bits do not depend on the tile): des_logits_sg.glsl, LOGITS_SG_TOKS tokens per lane,
+   * f16 routers read as words */
+  const bool logits_sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  const uint32_t logits_spec[2] = {ctx->caps.subgroup_size, LOGITS_SG_TOKS};
+  const uint32_t logits_tokens = logits_sg ? logits_spec[0] * LOGITS_SG_TOKS : s->wg_logits / LOGITS_LN * LOGITS_TOK;
+  if (logits_sg)
+    snprintf(name, sizeof name, "des_logits_sg_%s", w->router_type == DRD_DES_F16 ? "f16p" : "f32");
+  else
+    snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
   if (b) /* else the logits are given */
-    DRD_CHECK(drd_pipeline_get(ctx, &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), 1, &s->wg_logits},
+    DRD_CHECK(drd_pipeline_get(ctx,
+                               &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), logits_sg ? 2 : 1,
+                                                    logits_sg ? logits_spec : &s->wg_logits},
                                &p_logits));
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {
@@ -517,7 +530,7 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
       bb = bind_bytes(ctx, b, t0 * d4, (t0 + tc) * d4, false, &b_lead);
       drd_pc_des_logits pl = {.T = tc, .d = w->d, .E = w->E, .b_off = (uint32_t)(b_lead / 4), .r_off = 0};
       drd_bind bl[3] = {bb, drd_in_range(w->router, 0, (rsize + 3) / 4 * 4), drd_out(&s->logits)};
-      drd_grid_1d(ctx, ceil_div(tc, s->wg_logits / LOGITS_LN * LOGITS_TOK), &gx, &gy);
+      drd_grid_1d(ctx, ceil_div(tc, logits_tokens), &gx, &gy);
       DRD_CHECK(drd_seq_dispatch(q, p_logits, bl, 3, &pl, gx, gy, 1, "des_logits"));
     }
 
