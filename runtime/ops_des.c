@@ -218,7 +218,11 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   uint32_t inv = c->max_workgroup_invocations < c->max_workgroup_size[0] ? c->max_workgroup_invocations
                                                                         : c->max_workgroup_size[0];
   s->tb = 64;
-  /* the router kernel: 128 invocations unless the device allows fewer */
+  /* a CPU device whose subgroups shuffle takes its own router kernel, whatever the tile (so that
+   * a token's bits do not depend on the tile): des_logits_sg.glsl */
+  s->logits_sg = !desc->gpu_logits &&
+                 drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  /* des_logits.glsl: 128 invocations unless the device allows fewer */
   s->wg_logits = pow2_floor(inv < 128 ? inv : 128);
   while (s->wg_logits > LOGITS_LN && logits_shared(s->wg_logits) > c->max_shared_memory) s->wg_logits /= 2;
   if (s->wg_logits < LOGITS_LN || logits_shared(s->wg_logits) > c->max_shared_memory)
@@ -505,10 +509,8 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
   if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_pipeline *p_logits = NULL;
   char name[32];
-  /* a CPU device whose subgroups shuffle takes its own logits kernel, whatever the tile (so that
-   * a token's bits do not depend on the tile): des_logits_sg.glsl, LOGITS_SG_TOKS tokens per lane,
-   * f16 routers read as words */
-  const bool logits_sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  /* des_logits_sg.glsl: LOGITS_SG_TOKS tokens per lane, f16 routers read as words */
+  const bool logits_sg = s->logits_sg;
   const uint32_t logits_spec[2] = {ctx->caps.subgroup_size, LOGITS_SG_TOKS};
   const uint32_t logits_tokens = logits_sg ? logits_spec[0] * LOGITS_SG_TOKS : s->wg_logits / LOGITS_LN * LOGITS_TOK;
   if (logits_sg)

@@ -61,6 +61,7 @@ typedef struct drd_des_scratch_desc {
   int cm;                      /* with a tile: the cooperative-matrix kernels, tm x tn subgroups */
   int sg;                      /* with a tile: the CPU devices' subgroup kernels (des_gemm*_sg): bm =
                                 * tm x the subgroup size, bn = tn x the subgroup size, bk unused */
+  int gpu_logits;              /* the router logits by des_logits.glsl even on a CPU device */
 } drd_des_scratch_desc;
 
 /* Buffers of one pass, sized once for chunk_T tokens, and the plan that goes with the
@@ -73,6 +74,7 @@ typedef struct drd_des_scratch {
   int sg;                       /* CPU devices' subgroup kernels (des_gemm*_sg): tm x tn per lane */
   uint32_t tm2, tn2;            /* the down GEMM's subgroups (cm: one weight operand, fewer may do) */
   uint32_t tb;                  /* tokens per route/scatter block */
+  int logits_sg;                /* router logits by des_logits_sg.glsl (a CPU device), else des_logits.glsl */
   uint32_t wg_logits, wg_scan, wg_combine;
   uint32_t max_rows, max_tiles, max_blocks;
   uint64_t weight_bind;

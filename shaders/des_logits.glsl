@@ -27,12 +27,7 @@ const uint NG = WG / LN;                     // groups per workgroup
 const uint ROWS = NG * TOK * EC;             // (group, token, expert) partial-sum rows
 const uint RS = LN + 1;                      // row stride: the final sums read along a row
 
-layout(std430, binding = 0) readonly buffer B_ { float b[]; };  // [T, d] f32 from b_off
-layout(std430, binding = 0) readonly buffer B4_ { vec4 b4[]; };
-DES_WDECL(1, R_, rw)                                             // [E, d] from r_off
-DES_WDECL4(1, R4_, rw4)
-layout(std430, binding = 2) writeonly buffer L_ { float logits[]; };  // [T, E] f32
-layout(push_constant) uniform Push { drd_pc_des_logits pc; };
+#include "des_logits_bindings.glsl"
 
 shared float part[ROWS * RS];
 

@@ -18,12 +18,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint SG = 8;   // the subgroup size: the workgroup is one subgroup
 layout(constant_id = 1) const uint TOKS = 4; // tokens per lane
 
-layout(std430, binding = 0) readonly buffer B_ { float b[]; };  // [T, d] f32 from b_off
-layout(std430, binding = 0) readonly buffer B4_ { vec4 b4[]; };
-DES_WDECL(1, R_, rw)                                             // [E, d] from r_off
-DES_WDECL4(1, R4_, rw4)
-layout(std430, binding = 2) writeonly buffer L_ { float logits[]; };  // [T, E] f32
-layout(push_constant) uniform Push { drd_pc_des_logits pc; };
+#include "des_logits_bindings.glsl"
 
 // columns c .. c + 3 of token t's row and of expert e's router row: zeros past d (vec: whole
 // vec4s, d and both offsets multiples of 4)
