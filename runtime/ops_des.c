@@ -17,10 +17,12 @@
 
 static uint32_t elem_size(uint32_t type) { return type == DRD_DES_F16 ? 2u : 4u; }
 
-/* f16 weights go through 16-bit storage where the device has it, else packed words */
-static const char *wvariant(const drd_context *ctx, uint32_t type) {
+/* f16 weights go through 16-bit storage where the device has it, else packed words; the CPU
+ * devices' kernels (sg) read words only: lavapipe loads each 16-bit element on its own
+ * (des_gemm1_sg_f16p.comp) */
+static const char *wvariant(const drd_context *ctx, uint32_t type, bool sg) {
   if (type == DRD_DES_F32) return "f32";
-  return ctx->caps.storage_16bit ? "f16" : "f16p";
+  return ctx->caps.storage_16bit && !sg ? "f16" : "f16p";
 }
 
 /* des_logits.glsl's shape (its LN, TOK, EC): groups of 32 invocations, 2 tokens per group, 8
@@ -368,11 +370,8 @@ static drd_status record_gemm(drd_seq *q, const drd_des_weights *w, drd_des_scra
   drd_status status = DRD_OK;
   drd_context *ctx = drd_seq_context(q);
   char name[32];
-  /* the subgroup kernels read f16 weights as words only (des_gemm1_sg_f16p.comp says why) */
   snprintf(name, sizeof name, "des_gemm%d_%s%s", mode, s->sg ? "sg_" : "",
-           s->cm                                      ? "cm"
-           : s->sg && w->expert_type == DRD_DES_F16 ? "f16p"
-                                                      : wvariant(ctx, w->expert_type));
+           s->cm ? "cm" : wvariant(ctx, w->expert_type, s->sg));
   const uint32_t N = mode == 1 ? w->dff : w->d, K = mode == 1 ? w->d : w->dff;
   const drd_buffer *w1 = mode == 1 ? w->gate : w->down, *w2 = mode == 1 ? w->up : w->down;
   const drd_buffer *o = mode == 1 ? &s->h : &s->y;
@@ -509,18 +508,15 @@ static drd_status record_ffn(drd_seq *q, const drd_des_weights *w, const drd_buf
   if (!s->cm) b16 = NULL; /* the scalar kernels read b */
   drd_pipeline *p_logits = NULL;
   char name[32];
-  /* des_logits_sg.glsl: LOGITS_SG_TOKS tokens per lane, f16 routers read as words */
-  const bool logits_sg = s->logits_sg;
+  /* des_logits_sg.glsl: LOGITS_SG_TOKS tokens per lane */
   const uint32_t logits_spec[2] = {ctx->caps.subgroup_size, LOGITS_SG_TOKS};
-  const uint32_t logits_tokens = logits_sg ? logits_spec[0] * LOGITS_SG_TOKS : s->wg_logits / LOGITS_LN * LOGITS_TOK;
-  if (logits_sg)
-    snprintf(name, sizeof name, "des_logits_sg_%s", w->router_type == DRD_DES_F16 ? "f16p" : "f32");
-  else
-    snprintf(name, sizeof name, "des_logits_%s", wvariant(ctx, w->router_type));
+  const uint32_t logits_tokens = s->logits_sg ? logits_spec[0] * LOGITS_SG_TOKS : s->wg_logits / LOGITS_LN * LOGITS_TOK;
+  snprintf(name, sizeof name, "des_logits_%s%s", s->logits_sg ? "sg_" : "",
+           wvariant(ctx, w->router_type, s->logits_sg));
   if (b) /* else the logits are given */
     DRD_CHECK(drd_pipeline_get(ctx,
-                               &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), logits_sg ? 2 : 1,
-                                                    logits_sg ? logits_spec : &s->wg_logits},
+                               &(drd_pipeline_desc){name, 3, sizeof(drd_pc_des_logits), s->logits_sg ? 2 : 1,
+                                                    s->logits_sg ? logits_spec : &s->wg_logits},
                                &p_logits));
   const uint64_t rsize = (uint64_t)w->E * w->d * elem_size(w->router_type);
   for (uint32_t t0 = 0; t0 < T; t0 += s->chunk_T) {

@@ -2,15 +2,16 @@
 // computed the way gemm_sg_common.glsl computes a dense GEMM (see there why: a CPU device runs
 // a subgroup as the lanes of one SIMD register, so shared-memory reads at per-lane addresses
 // and barriers are what the tiled kernel spends its time on). Included by
-// des_gemm{1,2}_sg_{f32,f16}.comp after des_common.glsl with DES_SG defined.
+// des_gemm{1,2}_sg_{f32,f16p}.comp after des_common.glsl with DES_SG defined.
 //
 // The workgroup is one subgroup. A tile is BM = TM * SG rows (token, slot pairs of one expert)
 // by BN = TN * SG output columns: lane l loads 4 consecutive k of rows i * SG + l and of weight
 // rows j * SG + l straight from the buffers, the A values reach the other lanes through
 // subgroupShuffle with a constant lane (not subgroupBroadcast: gemm_sg_common.glsl says why),
-// and lane l accumulates rows (i * SG + r) x columns j * SG + l. The sum over k runs in ascending order with one fma per term, as in the tiled
-// kernels, so both give the same bits (test_kernel_des compares them). Loops over constants
-// are [[unroll]]ed so that the accumulators stay in registers.
+// and lane l accumulates rows (i * SG + r) x columns j * SG + l. The sum over k runs in
+// ascending order with one fma per term, as in the tiled kernels, so both give the same bits
+// (test_kernel_des compares them). Loops over constants are [[unroll]]ed so that the
+// accumulators stay in registers.
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 

@@ -11,9 +11,9 @@
 // Mesa 22's lavapipe turns each broadcast into a loop over the lanes' execution mask (it
 // reads the lane from the first active invocation), a third of this kernel's time, while a
 // shuffle by a constant index folds into one register splat (docs/performance.md,
-// thirty-third session). Each invocation accumulates (TM*SG) x TN outputs: SG*TM rows, its TN columns
-// j*SG + l. Loops over constants are [[unroll]]ed: without it lavapipe keeps the arrays in
-// per-lane memory and runs four times slower.
+// thirty-third session). Each invocation accumulates (TM*SG) x TN outputs: SG*TM rows, its TN
+// columns j*SG + l. Loops over constants are [[unroll]]ed: without it lavapipe keeps the
+// arrays in per-lane memory and runs four times slower.
 // Edge tiles: rows and columns past M and N are clamped to the last one for loading and not
 // stored; k past K reads 0. The sum over k runs in ascending order, like the tiled kernel.
 //
