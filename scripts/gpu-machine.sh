@@ -44,7 +44,7 @@ if [[ $what == *tests* ]]; then
   for sw in ${TEST_SWITCHES:-NONE=1 DRDIFF_DISABLE_F16=1 DRDIFF_DISABLE_COOPMAT=1 DRDIFF_DISABLE_COOPMAT2=1 DRDIFF_MAX_SHARED_MEMORY=16384 DRDIFF_MAX_BUFFER_RANGE=1048576}; do
     log="$OUT/tests.log"
     echo "=== ctest -L gpu with $sw" >> "$log"
-    (cd $B && env "$sw" DRDIFF_REQUIRE_DEVICE=1 timeout 200 ctest -L gpu -E '^test_gpu_parity$' --output-on-failure) >> "$log" 2>&1
+    (cd $B && env "$sw" DRDIFF_REQUIRE_DEVICE=1 timeout "${GPU_TEST_TIMEOUT:-330}" ctest -L gpu -E '^test_gpu_parity$' --output-on-failure) >> "$log" 2>&1
     summary+=("gpu tests ($sw): $(grep -E 'tests passed' "$log" | tail -1)")
   done
   (cd $B && timeout 100 ctest -L cpu) > "$OUT/tests-cpu.log" 2>&1
