@@ -474,8 +474,9 @@ void drd_gpu_session_destroy(drd_gpu_session *s) {
  * time (171 s instead of 35 for that command, 2026-12-05). Looking at the fence every
  * PACE_SLICE_S bounds the idle time to one slice. The slice is a whole group's sleep (3/4 of
  * GROUP_S), so a group whose time was foreseen still sleeps once: every 20 ms, 7 - 8 wake-ups
- * per group, raised an H100's host CPU per step from 0.92 - 1.18 to 1.10 - 1.40 % at 4K tokens
- * (docs/performance.md, thirty-third session). */
+ * per group, raised an H100's host CPU per step from 0.92 - 1.18 to 1.10 - 1.40 % at 4K tokens;
+ * with this slice the generating thread is back to 0.20 - 0.25 % (docs/performance.md,
+ * thirty-third and thirty-fourth sessions). */
 #define PACE_SLICE_S (0.75 * GROUP_S)
 
 static void sleep_until_or_done(const drd_seq *last, double t) {
