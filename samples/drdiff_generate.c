@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,27 +223,39 @@ int drdiff_cmd_generate(int argc, char **argv) {
     s = DRD_OK;
   }
   if (progress) p.progress = on_progress;
-  /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests */
+  /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests. The
+   * file is opened before generating, so that a path that cannot be written fails at once, not
+   * after a long run; its own failures print their own message (drd_last_error is the
+   * library's). */
   float *state = NULL;
   size_t state_n = 0;
+  FILE *dump = NULL;
+  bool reported = false;
   if (s == DRD_OK && dump_state) {
-    state_n = drd_gen_state_size(model, &p);
+    state_n = drd_gen_state_size(model, &p); /* 0: the prompt does not encode; drd_generate says why */
     state = state_n ? malloc(state_n * sizeof *state) : NULL;
-    if (!state) s = DRD_ERROR_OUT_OF_HOST_MEMORY;
     p.state_out = state;
+    if (!(dump = fopen(dump_state, "wb"))) {
+      fprintf(stderr, "drdiff generate: cannot write %s: %s\n", dump_state, strerror(errno));
+      s = DRD_ERROR_IO, reported = true;
+    } else if (state_n && !state) {
+      fprintf(stderr, "drdiff generate: no host memory for --dump-state's %zu floats\n", state_n);
+      s = DRD_ERROR_OUT_OF_HOST_MEMORY, reported = true;
+    }
   }
   if (s == DRD_OK) s = drd_generate(ctx, model, &p, &res);
-  if (s == DRD_OK && state) {
-    FILE *f = fopen(dump_state, "wb");
-    if (!f || fwrite(state, sizeof *state, state_n, f) != state_n) {
-      fprintf(stderr, "drdiff generate: cannot write %s\n", dump_state);
-      s = DRD_ERROR_IO;
+  if (dump) {
+    bool written = s == DRD_OK && fwrite(state, sizeof *state, state_n, dump) == state_n;
+    if (fclose(dump) != 0) written = false;
+    if (s == DRD_OK && !written) {
+      fprintf(stderr, "drdiff generate: cannot write %s: %s\n", dump_state, strerror(errno));
+      s = DRD_ERROR_IO, reported = true;
     }
-    if (f) fclose(f);
+    if (!written) remove(dump_state); /* no empty or partial state left behind */
   }
   free(state);
   if (s != DRD_OK) {
-    fprintf(stderr, "drdiff generate: %s: %s\n", drd_status_string(s), drd_last_error());
+    if (!reported) fprintf(stderr, "drdiff generate: %s: %s\n", drd_status_string(s), drd_last_error());
   } else if (json) {
     printf("{\"tokens\": [");
     for (uint32_t i = 0; i < res.n_tokens; i++) printf("%s%d", i ? ", " : "", res.tokens[i]);

@@ -69,6 +69,16 @@ def main():
         f.write(head)
     expect_refused(["generate", "-m", cut, "--backend", "cpu"], "truncated file")
     expect_refused(["frobnicate"], "unknown command")
+    # --dump-state: a path that cannot be written is refused with its own message, before the
+    # generation; a failed generation leaves no file behind
+    r = run(base + ["-n", "4", "--dump-state", os.path.join(tmp, "no-dir", "x.bin")])
+    said = [line for line in r.stderr.splitlines() if line.strip()]
+    if r.returncode != 1 or len(said) != 1 or "cannot write" not in said[0] or "no-dir" not in said[0]:
+        failures.append(f"unwritable --dump-state: rc={r.returncode}, want one line saying so: {said!r}")
+    lost = os.path.join(tmp, "lost.bin")
+    expect_refused(base + ["--prompt-ids", "100000", "--dump-state", lost], "--dump-state of a refused run")
+    if os.path.exists(lost):
+        failures.append("a refused run left its --dump-state file behind")
     expect_refused(["info", "-m", junk], "info of a malformed file")
 
     # no Vulkan driver to be found: the default backend falls back to the CPU engine with a note
@@ -102,6 +112,11 @@ def main():
     # legal edge cases
     expect_ok(base + ["-n", "1"], "one token")
     expect_ok(base + ["-n", "3", "--steps", "1", "--order", "3"], "one step at order 3")
+    state = os.path.join(tmp, "state.bin")
+    expect_ok(base + ["-n", "3", "--prompt-ids", "1,2", "--dump-state", state], "--dump-state")
+    if not os.path.exists(state) or os.path.getsize(state) != (2 + 3) * 16 * 4:  # (P + N) x de f32
+        failures.append(f"--dump-state wrote {os.path.getsize(state) if os.path.exists(state) else 'no'} bytes, "
+                        f"want {(2 + 3) * 16 * 4}")
     r = expect_ok(base + ["-n", "5", "-p", "hello world", "--json"], "text prompt")
     if r.returncode == 0 and '"tokens": [' not in r.stdout:
         failures.append(f"--json output lacks tokens: {r.stdout[:200]!r}")
