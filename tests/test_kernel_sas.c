@@ -619,9 +619,12 @@ int main(void) {
       {0, 1, 16, 3, 1, DRD_SAS_SUBGROUP}, {0, 1, 2, 4, 0, DRD_SAS_SUBGROUP}, {0, 1, 3, 4, 1, DRD_SAS_SUBGROUP},
   };
   static const uint32_t sg_des[] = {17, 128, 64, 16, 100, 19};
-  const int n_sg = (int)(sizeof sg_shapes / sizeof *sg_shapes);
-  int sg_ran = 0;
+  /* a step hands one entry to each lane: shapes with more entries per step than the device's
+   * subgroup (lavapipe: 8 lanes on x86's 256-bit vectors, 4 on 128-bit ones) are refused */
+  const uint32_t sg = drd_context_caps(ctx)->subgroup_size;
+  int n_sg = 0, sg_ran = 0;
   for (size_t i = 0; i < sizeof sg_shapes / sizeof *sg_shapes; i++) {
+    n_sg += sg_shapes[i].vt <= sg;
     if (!drd_sas_config_ok(ctx, &sg_shapes[i], sg_des[i])) continue;
     sg_ran++;
     uint32_t V = i % 2 ? 999 : 1000;
@@ -672,7 +675,7 @@ int main(void) {
             kind_name((drd_sas_kind)k), (unsigned long long)absorb_cases[k], worst_ratio[k],
             (unsigned long long)round_cases[k], (unsigned long long)near_ties[k]);
   /* a CPU device's own choice for absorption is the subgroup kernel: more cases than the forced ones */
-  if (cpu_device && absorb_cases[DRD_SAS_SUBGROUP] <= (uint64_t)n_sg) {
+  if (cpu_device && absorb_cases[DRD_SAS_SUBGROUP] <= (uint64_t)sg_ran) {
     fprintf(stderr, "FAIL: a CPU device absorbed with the subgroup kernel only where it was forced\n");
     failures++;
   }
