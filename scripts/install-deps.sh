@@ -17,6 +17,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch
   # fuzzing and sanitizers (clang's libFuzzer and ASan/UBSan runtimes)
   clang libclang-rt-14-dev
+  # the CPU tests built for ARM (aarch64) and run under emulation
+  gcc-aarch64-linux-gnu qemu-user
   # fetch-debian13-tools.sh: signature check (apt accepts gpgv1 instead, so gpgv is not certain;
   # debian-archive-keyring is, as apt depends on it; Packages.xz is read by python3's lzma)
   gpgv
