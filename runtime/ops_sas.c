@@ -187,7 +187,8 @@ static bool sas_pick_sg(const drd_context *ctx, uint32_t rows, uint32_t de, drd_
   const uint32_t sg = ctx->caps.subgroup_size ? ctx->caps.subgroup_size : 1;
   uint32_t tr = (uint32_t)min64(4, max64(1, cdiv(rows, sg)));
   for (; tr >= 1; tr--) {
-    drd_sas_config c = {.rg = 1, .tr = tr, .vt = 4, .kind = DRD_SAS_SUBGROUP};
+    /* an entry per lane and step: 4, or all the lanes of a narrower subgroup */
+    drd_sas_config c = {.rg = 1, .tr = tr, .vt = sg < 4 ? sg : 4, .kind = DRD_SAS_SUBGROUP};
     if (sas_sg_config_ok(ctx, &c, de)) {
       *out = c;
       return true;

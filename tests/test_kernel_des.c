@@ -813,7 +813,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
    * is theirs too, unless f16 weights go to cooperative matrices */
   const bool sg_device = caps->type == DRD_DEVICE_CPU && (caps->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
                          (!f16 || !caps->coopmat_m);
-  size_t sg_ran = 0;
+  size_t sg_ran = 0, sg_want = 0;
   /* the cooperative-matrix kernels round operands to f16: their bits are compared among
    * themselves, the scalar kernels' among themselves (runs of the other family are skipped) */
   int family = -1;
@@ -824,7 +824,10 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
     const drd_des_scratch_desc *sd = &runs[r].sd;
     if (sd->bm && sd->cm != family) continue;
     if (sd->cm && !drd_cm_tile_ok(ctx, sd->bm, sd->bn, sd->bk, sd->tm, sd->tn, 2, 1, 4ull * sd->bm)) continue;
-    if (sd->sg && !sg_device) continue;
+    /* tiles hold whole vec4s of rows and columns: at 2 lanes (lavapipe's LP_NATIVE_VECTOR_WIDTH=64)
+     * the 1 x 8 subgroup tile's 2 rows are refused by design */
+    if (sd->sg && (!sg_device || sd->bm % 4 || sd->bn % 4)) continue;
+    sg_want += sd->sg;
     drd_test_check(drd_des_scratch_create(ctx, &w, &runs[r].sd, &s), "scratch");
     if (r == 0) family = s.cm;
     if (r == 0) EXPECT(s.sg == sg_device, "automatic tile: subgroup kernels %d on a device where they %s", s.sg,
@@ -849,7 +852,7 @@ static void test_batch_invariance(drd_context *ctx, drd_rng *rng, int f16) {
   }
   fprintf(stderr, "  batch invariance (%s, %s kernels): %zu variants checked bit for bit, %zu of them subgroup tiles\n",
           f16 ? "f16" : "f32", family ? "cooperative-matrix" : "scalar", checked, sg_ran);
-  EXPECT(!sg_device || sg_ran == 2, "%zu of 2 subgroup tiles ran", sg_ran);
+  EXPECT(!sg_device || (sg_want && sg_ran == sg_want), "%zu of %zu subgroup tiles ran", sg_ran, sg_want);
   drd_buffer *bufs[] = {&wr, &wg, &wu, &wd};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) drd_buffer_destroy(ctx, bufs[i]);
   free(b), free(router), free(gate), free(up), free(down), free(base), free(got);
