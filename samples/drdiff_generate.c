@@ -223,35 +223,41 @@ int drdiff_cmd_generate(int argc, char **argv) {
     s = DRD_OK;
   }
   if (progress) p.progress = on_progress;
-  /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests. The
-   * file is opened before generating, so that a path that cannot be written fails at once, not
-   * after a long run; its own failures print their own message (drd_last_error is the
-   * library's). */
+  /* --dump-state: the final x before rounding, raw little-endian f32 [N, de], for tests. Whether
+   * the path can be written is checked before generating, so that a bad one fails at once, not
+   * after a long run (opened for appending: a file already there is not truncated by a run that
+   * then fails). Its failures print their own message (drd_last_error is the library's). */
   float *state = NULL;
   size_t state_n = 0;
-  FILE *dump = NULL;
   bool reported = false;
   if (s == DRD_OK && dump_state) {
+    const bool existed = access(dump_state, F_OK) == 0;
+    FILE *probe = fopen(dump_state, "ab");
+    if (!probe) {
+      fprintf(stderr, "drdiff generate: cannot write %s: %s\n", dump_state, strerror(errno));
+      s = DRD_ERROR_IO, reported = true;
+    } else {
+      fclose(probe);
+      if (!existed) remove(dump_state);
+    }
     state_n = drd_gen_state_size(model, &p); /* 0: the prompt does not encode; drd_generate says why */
     state = state_n ? malloc(state_n * sizeof *state) : NULL;
     p.state_out = state;
-    if (!(dump = fopen(dump_state, "wb"))) {
-      fprintf(stderr, "drdiff generate: cannot write %s: %s\n", dump_state, strerror(errno));
-      s = DRD_ERROR_IO, reported = true;
-    } else if (state_n && !state) {
+    if (s == DRD_OK && state_n && !state) {
       fprintf(stderr, "drdiff generate: no host memory for --dump-state's %zu floats\n", state_n);
       s = DRD_ERROR_OUT_OF_HOST_MEMORY, reported = true;
     }
   }
   if (s == DRD_OK) s = drd_generate(ctx, model, &p, &res);
-  if (dump) {
-    bool written = s == DRD_OK && fwrite(state, sizeof *state, state_n, dump) == state_n;
-    if (fclose(dump) != 0) written = false;
-    if (s == DRD_OK && !written) {
+  if (s == DRD_OK && state) {
+    FILE *f = fopen(dump_state, "wb");
+    bool written = f && fwrite(state, sizeof *state, state_n, f) == state_n;
+    if (f && fclose(f) != 0) written = false;
+    if (!written) {
       fprintf(stderr, "drdiff generate: cannot write %s: %s\n", dump_state, strerror(errno));
       s = DRD_ERROR_IO, reported = true;
+      remove(dump_state); /* no partial state left behind */
     }
-    if (!written) remove(dump_state); /* no empty or partial state left behind */
   }
   free(state);
   if (s != DRD_OK) {

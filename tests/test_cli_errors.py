@@ -70,7 +70,7 @@ def main():
     expect_refused(["generate", "-m", cut, "--backend", "cpu"], "truncated file")
     expect_refused(["frobnicate"], "unknown command")
     # --dump-state: a path that cannot be written is refused with its own message, before the
-    # generation; a failed generation leaves no file behind
+    # generation; a failed generation leaves no new file behind and an existing one as it was
     r = run(base + ["-n", "4", "--dump-state", os.path.join(tmp, "no-dir", "x.bin")])
     said = [line for line in r.stderr.splitlines() if line.strip()]
     if r.returncode != 1 or len(said) != 1 or "cannot write" not in said[0] or "no-dir" not in said[0]:
@@ -79,6 +79,13 @@ def main():
     expect_refused(base + ["--prompt-ids", "100000", "--dump-state", lost], "--dump-state of a refused run")
     if os.path.exists(lost):
         failures.append("a refused run left its --dump-state file behind")
+    kept = os.path.join(tmp, "kept.bin")
+    with open(kept, "wb") as f:
+        f.write(b"an earlier state")
+    expect_refused(base + ["--prompt-ids", "100000", "--dump-state", kept], "--dump-state over a file, refused run")
+    with open(kept, "rb") as f:
+        if f.read() != b"an earlier state":
+            failures.append("a refused run changed the file already at its --dump-state path")
     expect_refused(["info", "-m", junk], "info of a malformed file")
 
     # no Vulkan driver to be found: the default backend falls back to the CPU engine with a note
