@@ -10,11 +10,11 @@
 /* Splits a 1-D dispatch of `groups` workgroups over x and y so neither exceeds the device's
  * limit; shaders rebuild the flat index as x + y * gl_NumWorkGroups.x * local_size. */
 void drd_grid_1d(const drd_context *ctx, uint64_t groups, uint32_t *gx, uint32_t *gy);
-/* The workgroup width of the CPU devices' own kernels (gemm_sg, des_sg, attn_hsa_sg,
- * sas_absorb_sg): the subgroup size, the lanes of one SIMD register, where the device is a
- * CPU, that size is 1 - 64 and a workgroup may have it, and its compute subgroups have the
- * operations `ops` (VkSubgroupFeatureFlags, 0: none needed); else 0. */
-uint32_t drd_cpu_sg_wg(const drd_context *ctx, uint32_t ops);
+/* The workgroup width of the CPU devices' own kernels (gemm_sg, des_sg, des_logits_sg,
+ * attn_hsa_sg, sas_absorb_sg): the subgroup size, the lanes of one SIMD register, where the
+ * device is a CPU, that size is 1 - 64 and a workgroup may have it, and its compute subgroups
+ * shuffle (every one of those kernels hands values between lanes by subgroupShuffle); else 0. */
+uint32_t drd_cpu_sg_wg(const drd_context *ctx);
 /* The largest element count of `elem_size`-byte elements one binding may cover, a multiple
  * of `multiple` elements, with chunk offsets staying storage-aligned. */
 uint64_t drd_chunk_elems(const drd_context *ctx, uint32_t elem_size, uint64_t multiple);

@@ -354,7 +354,7 @@ static drd_status scalar_config(const drd_context *ctx, uint32_t dh, uint32_t B,
  *   Mesa 22.3: 28.1 - 28.3 -> 11.3 - 11.7 / 84 -> 61; Mesa 26.1: 7.3 - 7.6 -> 6.2 - 6.3 / -
  * So R = the block's rows, at most 8 (each key load feeds R rows), and BC = SG. */
 static bool sg_config(const drd_context *ctx, uint32_t dh, uint32_t B, drd_attn_kernel *cfg) {
-  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  const uint32_t sg = drd_cpu_sg_wg(ctx);
   if (!sg || dh > 128 || !drd_shader_find("attn_hsa_sg")) return false;
   uint32_t r = (B + sg - 1) / sg; /* >= 1: B >= 1 */
   if (r > 8) r = 8;

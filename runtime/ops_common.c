@@ -13,13 +13,14 @@ void drd_grid_1d(const drd_context *ctx, uint64_t groups, uint32_t *gx, uint32_t
   *gy = (uint32_t)((groups + maxx - 1) / maxx);
 }
 
-uint32_t drd_cpu_sg_wg(const drd_context *ctx, uint32_t ops) {
+uint32_t drd_cpu_sg_wg(const drd_context *ctx) {
+  const uint32_t ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
   const drd_device_caps *c = &ctx->caps;
   const uint32_t sg = c->subgroup_size;
   if (c->type != DRD_DEVICE_CPU || sg < 1 || sg > 64 || sg > c->max_workgroup_invocations ||
       sg > c->max_workgroup_size[0])
     return 0;
-  if (ops && ((c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT))) return 0;
+  if ((c->subgroup_ops & ops) != ops || !(c->subgroup_stages & VK_SHADER_STAGE_COMPUTE_BIT)) return 0;
   return sg;
 }
 

@@ -99,7 +99,7 @@ static uint64_t pass_bytes(const drd_des_scratch *s, uint64_t align, uint32_t tc
  * read as 32-bit words: no 16-bit storage needed). */
 static bool sg_tile_ok(const drd_context *ctx, const uint32_t t[5]) {
   const drd_device_caps *c = &ctx->caps;
-  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  const uint32_t sg = drd_cpu_sg_wg(ctx);
   return sg && t[0] == t[3] * sg && t[1] == t[4] * sg && t[3] * t[4] <= 16 && 4ull * t[0] <= c->max_shared_memory &&
          drd_shader_find("des_gemm1_sg_f32");
 }
@@ -222,8 +222,7 @@ drd_status drd_des_scratch_create(drd_context *ctx, const drd_des_weights *w, co
   s->tb = 64;
   /* a CPU device whose subgroups shuffle takes its own router kernel, whatever the tile (so that
    * a token's bits do not depend on the tile): des_logits_sg.glsl */
-  s->logits_sg = !desc->gpu_logits &&
-                 drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  s->logits_sg = !desc->gpu_logits && drd_cpu_sg_wg(ctx) != 0;
   /* des_logits.glsl: 128 invocations unless the device allows fewer */
   s->wg_logits = pow2_floor(inv < 128 ? inv : 128);
   while (s->wg_logits > LOGITS_LN && logits_shared(s->wg_logits) > c->max_shared_memory) s->wg_logits /= 2;

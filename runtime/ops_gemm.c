@@ -56,7 +56,7 @@ bool drd_gemm_config_ok(const drd_context *ctx, const drd_gemm_config *c) {
     /* The workgroup must be exactly one subgroup. CPU implementations run a fixed subgroup
      * size; GPUs may pick another size per pipeline, and they are better served by the tiled
      * kernel anyway. */
-    uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+    uint32_t sg = drd_cpu_sg_wg(ctx);
     return sg && c->tm * c->tn * sg <= 256;
   }
   /* micro-tiles are read from shared memory as vec4s */

@@ -98,7 +98,7 @@ static bool sas_cm_config_ok(const drd_context *ctx, const drd_sas_config *c, ui
  * per invocation, 1 - 8 entries per step (one per lane: at most the subgroup size), and at most
  * 256 vec4s of rows and running sums per invocation. */
 static bool sas_sg_config_ok(const drd_context *ctx, const drd_sas_config *c, uint32_t de) {
-  const uint32_t sg = drd_cpu_sg_wg(ctx, VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  const uint32_t sg = drd_cpu_sg_wg(ctx);
   return c->kind == DRD_SAS_SUBGROUP && sg && c->tr >= 1 && c->tr <= 16 && c->vt >= 1 && c->vt <= 8 &&
          c->vt <= sg && de >= 1 && 2ull * c->tr * sas_de4(de) <= 256 && drd_shader_find("sas_absorb_sg");
 }
